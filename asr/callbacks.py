@@ -1,0 +1,208 @@
+"""Keras callbacks used by `asr.train`: validation WER, best-model checkpoint,
+atomic backup for resuming, the non-finite-loss guard and the learning curve."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from pathlib import Path
+
+import jiwer
+import keras
+import numpy as np
+
+from asr import text
+from asr.config import ExperimentConfig
+from asr.ctc import greedy_decode_batch
+from asr.manifest import atomic_write_text
+from asr.model import make_predict_fn
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training met a NaN/inf loss or gradient and `train.nan_policy` is stop."""
+
+
+class ValidationMetrics(keras.callbacks.Callback):
+    """Adds `val_wer` and `val_cer` (greedy decoding) to the epoch logs; for the
+    classifier head `val_accuracy`, with `val_wer` = 1 - accuracy."""
+
+    def __init__(self, network, val_ds, cfg: ExperimentConfig, max_utterances=500):
+        super().__init__()
+        self.network, self.val_ds, self.cfg = network, val_ds, cfg
+        self.max_utterances = max_utterances
+        self._predict = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.val_ds is None or logs is None:
+            return
+        if self._predict is None:
+            self._predict = make_predict_fn(self.network)
+        refs, hyps, correct, seen = [], [], 0, 0
+        for x, y in self.val_ds:
+            logits, lengths = self._predict(x["audio"], x["audio_lengths"])
+            logits = logits.numpy()
+            if self.cfg.model.head == "classifier":
+                correct += int(np.sum(logits.argmax(-1) == y["class_id"].numpy()))
+            else:
+                hyps += greedy_decode_batch(logits, lengths.numpy())
+                labels, label_lengths = y["labels"].numpy(), y["label_lengths"].numpy()
+                refs += [text.decode(lab[:n]) for lab, n in zip(labels, label_lengths)]
+            seen += len(logits)
+            if seen >= self.max_utterances:
+                break
+        if self.cfg.model.head == "classifier":
+            logs["val_accuracy"] = correct / max(seen, 1)
+            logs["val_wer"] = 1.0 - logs["val_accuracy"]
+        else:
+            logs["val_wer"] = float(jiwer.wer(refs, hyps)) if refs else 1.0
+            logs["val_cer"] = float(jiwer.cer(refs, hyps)) if refs else 1.0
+        logger.info("epoch %d: %s", epoch + 1,
+                    ", ".join(f"{k}={v:.4f}" for k, v in logs.items()
+                              if k.startswith("val_")))
+
+
+def save_model_atomic(model: keras.Model, path: Path) -> None:
+    """Saves to a temp file in the same folder, then renames over `path`."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class BestModelCheckpoint(keras.callbacks.Callback):
+    """Keeps `model.keras` = the network with the best validation WER so far
+    (train loss without validation data). The best value survives resumes."""
+
+    def __init__(self, network, run_dir: Path, cfg: ExperimentConfig):
+        super().__init__()
+        self.network, self.run_dir = network, Path(run_dir)
+        self.monitor = self.monitor_name(cfg) if cfg.data.val_manifest else "loss"
+        self.state_path = self.run_dir / "best.json"
+        self.best = np.inf
+        if self.state_path.exists():
+            self.best = json.loads(self.state_path.read_text()).get("value", np.inf)
+
+    @staticmethod
+    def monitor_name(cfg: ExperimentConfig) -> str:
+        return "val_wer"
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value) or value >= self.best:
+            return
+        self.best = float(value)
+        save_model_atomic(self.network, self.run_dir / "model.keras")
+        atomic_write_text(
+            self.state_path,
+            json.dumps({"monitor": self.monitor, "value": self.best, "epoch": epoch + 1}),
+        )
+        logger.info("epoch %d: %s improved to %.4f, saved model.keras",
+                    epoch + 1, self.monitor, self.best)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose weights and metadata are written to temp files
+    and renamed, so `kill -9` during a save leaves the previous backup whole."""
+
+    def __init__(self, backup_dir, save_freq="epoch"):
+        super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=False)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        tmp = os.path.join(self.backup_dir, f".tmp{os.getpid()}.weights.h5")
+        self.model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, self._weights_path)
+        atomic_write_text(
+            self._training_metadata_path,
+            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}),
+        )
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Reports steps whose loss or gradients were NaN/inf, naming the batch's
+    files. Such steps never change the weights; with policy "stop" training
+    ends after the step (the last good checkpoint stays)."""
+
+    def __init__(self, trainer, policy: str = "stop"):
+        super().__init__()
+        self.trainer, self.policy = trainer, policy
+        self.seen = 0.0
+        self.error: str | None = None
+        self.total = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        count = float((logs or {}).get("nonfinite_steps", 0.0))
+        if count <= self.seen:
+            return
+        self.seen = count
+        self.total += 1
+        files = [p.decode() for p in self.trainer.bad_paths.numpy()]
+        message = (
+            f"non-finite loss or gradient at step {batch + 1}; the batch's files: "
+            + ", ".join(files)
+        )
+        if self.policy == "stop":
+            self.error = message
+            self.model.stop_training = True
+            logger.error("%s; stopping (train.nan_policy=stop)", message)
+        else:
+            logger.warning("%s; step skipped (train.nan_policy=skip)", message)
+
+
+class LearningCurvePlot(keras.callbacks.Callback):
+    """Redraws loss and WER curves (train vs validation) from history.csv."""
+
+    def __init__(self, history_csv: Path, png: Path):
+        super().__init__()
+        self.history_csv, self.png = Path(history_csv), Path(png)
+
+    def on_epoch_end(self, epoch, logs=None):
+        try:
+            plot_learning_curve(self.history_csv, self.png)
+        except Exception as e:  # a plot must never stop training
+            logger.warning("could not draw %s: %s", self.png, e)
+
+
+def plot_learning_curve(history_csv: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_csv) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+
+    def series(key):
+        return [float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows]
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, series("loss"), "o-", label="train")
+    if "val_loss" in rows[0]:
+        ax1.plot(epochs, series("val_loss"), "o-", label="validation")
+    ax1.set(xlabel="epoch", ylabel="loss", title="Loss", yscale="log")
+    ax1.legend()
+    if "val_wer" in rows[0]:
+        ax2.plot(epochs, [100 * v for v in series("val_wer")], "o-", label="validation WER")
+    if "val_cer" in rows[0]:
+        ax2.plot(epochs, [100 * v for v in series("val_cer")], "o-", label="validation CER")
+    ax2.set(xlabel="epoch", ylabel="%", title="Error rate")
+    ax2.legend()
+    fig.tight_layout()
+    tmp = png.with_name(f".{png.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, png)
+
+

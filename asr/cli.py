@@ -1,0 +1,250 @@
+"""The `asr` command: the only place that parses argv, prints and sets up logging.
+
+Every subcommand forwards to one library function. Usage and input errors
+exit with status 2 and one line naming the file or key (`--verbose` shows the
+traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from asr import __version__
+
+logger = logging.getLogger("asr")
+
+EPILOG = "Run `asr COMMAND --help` for a command's options. Docs: README.md"
+
+
+class UsageError(Exception):
+    """Bad arguments that argparse cannot see (exit status 2)."""
+
+
+def _progress_enabled() -> bool:
+    return sys.stderr.isatty()
+
+
+# -- prepare ------------------------------------------------------------------
+def cmd_prepare(args) -> int:
+    t0 = time.perf_counter()
+    if args.corpus == "librispeech":
+        from asr.datasets.librispeech import prepare_librispeech
+
+        parts = args.parts.split(",") if args.parts else None
+        out = prepare_librispeech(
+            args.root, args.out, parts=parts, download=args.download,
+            progress=_progress_enabled(),
+        )
+    elif args.corpus == "speech-commands":
+        from asr.datasets.speech_commands import prepare_speech_commands
+
+        out = prepare_speech_commands(
+            args.root, args.out, download=args.download, progress=_progress_enabled()
+        )
+    else:
+        from asr.datasets.synthetic import prepare_synthetic
+
+        out = prepare_synthetic(
+            args.out, hours=args.hours, seed=args.seed, workers=args.workers,
+            progress=_progress_enabled(),
+        )
+    from asr.manifest import read_manifest
+
+    for name, path in out.items():
+        rows = read_manifest(path)
+        hours = sum(r.duration for r in rows) / 3600
+        print(f"{name}: {len(rows)} utterances, {hours:.2f} h -> {path}")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+# -- train ----------------------------------------------------------------------
+def cmd_train(args) -> int:
+    from asr.callbacks import NonFiniteLossError
+    from asr.config import load_config
+    from asr.train import fit
+
+    overrides = list(args.set or [])
+    for key, value in (("data.train_manifest", args.train), ("data.val_manifest", args.val)):
+        if value:
+            overrides.append(f"{key}={json.dumps(str(Path(value).resolve()))}")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.strategy:
+        overrides.append(f"train.strategy={args.strategy}")
+    if args.init_from:
+        overrides.append(f"train.init_from={json.dumps(args.init_from)}")
+    cfg = load_config(args.config, overrides)
+    try:
+        fit(cfg, args.out, verbose=1 if sys.stdout.isatty() else 2)
+    except NonFiniteLossError as e:
+        print(f"asr train: stopped: {e}", file=sys.stderr)
+        return 1
+    print(f"model: {Path(args.out) / 'model.keras'}")
+    return 0
+
+
+# -- evaluate -------------------------------------------------------------------
+def cmd_evaluate(args) -> int:
+    from asr.evaluate import evaluate
+    from asr.transcribe import load_model
+
+    recognizer = load_model(args.model)
+    summary = evaluate(
+        recognizer, args.manifest, args.out, decoder=args.decoder,
+        beam_width=args.beam_width, lm=args.lm,
+    )
+    print(
+        f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
+        f"(S {summary['substitutions']}, D {summary['deletions']}, "
+        f"I {summary['insertions']})  {summary['num_utterances']} utterances, "
+        f"{summary['num_skipped']} skipped, RTF {summary['rtf']:.4f}"
+    )
+    for row in summary["skipped"]:
+        print(f"skipped: {row['audio_filepath']}: {row['reason']}", file=sys.stderr)
+    print(f"details: {Path(args.out) / 'summary.json'}, recogs.jsonl, errs.txt")
+    return 0
+
+
+# -- transcribe -----------------------------------------------------------------
+def cmd_transcribe(args) -> int:
+    from asr.audio import AudioLoadError
+    from asr.transcribe import DEFAULT_MODEL, load_model
+
+    recognizer = load_model(args.model or DEFAULT_MODEL)
+    options = dict(decoder=args.decoder, beam_width=args.beam_width, lm=args.lm,
+                   hotwords=tuple(args.hotword or ()))
+    failed = 0
+    for path in args.files:
+        try:
+            seg = recognizer.transcribe_segments([path], **options)[0]
+        except AudioLoadError as e:
+            print(f"asr transcribe: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            print(json.dumps({"audio_filepath": path, "text": seg.text,
+                              "words": seg.words, "duration": round(seg.duration, 3)}))
+        else:
+            print(f"{path}\t{seg.text}")
+        sys.stdout.flush()
+    return 2 if failed else 0
+
+
+# -- parser ---------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asr",
+        description="Speech recognition with Keras: DeepSpeech2-style CNN + "
+        "(Bi)LSTM + CTC, from audio files to text.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"asr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging and full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("prepare", help="make JSON-lines manifests for a corpus",
+                       description="Write train/dev/test manifests (JSON lines with "
+                       "audio_filepath, duration, text) for a corpus.")
+    psub = p.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+    lib = psub.add_parser("librispeech", help="LibriSpeech (local copy or --download)",
+                          description="Scan <root>/LibriSpeech/<part>/ and write "
+                          "OUT/<part>.jsonl for each part.")
+    lib.add_argument("--root", required=True, help="folder holding LibriSpeech/ "
+                     "(downloads go here with --download)")
+    lib.add_argument("--parts", default=None,
+                     help="comma-separated parts, e.g. dev-clean,test-clean "
+                     "(default: every part found)")
+    lib.add_argument("--download", action="store_true",
+                     help="download missing parts (resumable, checksum-verified)")
+    lib.add_argument("--out", required=True, help="folder for the manifests")
+    sc = psub.add_parser("speech-commands", help="Google Speech Commands v2 layout",
+                         description="Write OUT/train.jsonl, OUT/validation.jsonl and "
+                         "OUT/test.jsonl from <root>/<word>/*.wav and the list files.")
+    sc.add_argument("--root", required=True, help="corpus folder (holds <word>/ folders)")
+    sc.add_argument("--download", action="store_true", help="download v0.02 if missing")
+    sc.add_argument("--out", required=True, help="folder for the manifests")
+    syn = psub.add_parser("synthetic", help="synthesise an English corpus with espeak-ng",
+                          description="Synthesise sentences with many espeak-ng voices; "
+                          "train/dev/test have disjoint voices and sentences.")
+    syn.add_argument("--out", required=True, help="folder for audio and manifests")
+    syn.add_argument("--hours", type=float, default=1.0, help="hours of audio (default 1)")
+    syn.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    syn.add_argument("--workers", type=int, default=None,
+                     help="parallel processes (default: all cores)")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("train", help="train a model from a YAML config",
+                       description="Train with Keras fit. Running the same command "
+                       "again resumes an interrupted run.")
+    p.add_argument("--config", "-c", required=True, help="YAML file, e.g. configs/ds2_small.yaml")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set model.rnn_units=512 (repeatable)")
+    p.add_argument("--train", help="training manifest (same as --set data.train_manifest=...)")
+    p.add_argument("--val", help="validation manifest")
+    p.add_argument("--epochs", type=int, help="number of epochs")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   help="tf.distribute strategy")
+    p.add_argument("--init-from", help="start from this model's weights (fine-tuning)")
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="WER/CER of a model on a manifest",
+                       description="Write OUT/summary.json, recogs.jsonl and errs.txt.")
+    p.add_argument("--model", required=True, help="bundled name, run folder or .keras file")
+    p.add_argument("--manifest", required=True, help="JSON-lines manifest")
+    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
+    p.add_argument("--beam-width", type=int, default=16)
+    p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
+    p.add_argument("--out", required=True, help="folder for the result files")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("transcribe", help="transcribe audio files",
+                       description="Print PATH<TAB>TEXT per file, or JSON with --json.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="WAV/FLAC/OGG/MP3, any length")
+    p.add_argument("--model", help="bundled name, run folder or .keras file "
+                   "(default: synth-en)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
+    p.add_argument("--beam-width", type=int, default=16)
+    p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
+    p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
+    p.set_defaults(func=cmd_transcribe)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "numba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    from asr.errors import USER_ERRORS
+
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("asr: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as e:
+        if args.verbose:
+            raise
+        print(f"asr {args.command}: error: {e}", file=sys.stderr)
+        return 2

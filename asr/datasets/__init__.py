@@ -1,0 +1,1 @@
+"""Corpus recipes: download_X / prepare_X writing JSON-lines manifests."""

@@ -1,0 +1,189 @@
+"""tf.data input pipeline: manifest -> checked rows -> decoded audio -> buckets.
+
+Rows that cannot train are dropped *before* training and reported with the
+reason: audio longer than `data.max_duration`, transcripts with characters
+outside the vocabulary, and transcripts CTC cannot fit (labels plus repeats
+longer than the model's output frames, which would make the loss infinite).
+Files that fail to decode during training are logged, counted and skipped;
+they never stop the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from asr import text
+from asr.audio import SAMPLE_RATE, AudioLoadError, load_audio
+from asr.augment import waveform_augmenter
+from asr.config import ExperimentConfig
+from asr.features import num_frames
+from asr.manifest import Utterance, read_manifest
+from asr.model import output_lengths
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Skipped:
+    """Rows left out, each with its reason; thread-safe for use inside tf.data."""
+
+    rows: list[dict] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, path: str, reason: str) -> None:
+        with self._lock:
+            self.rows.append({"audio_filepath": path, "reason": reason})
+
+
+def check_rows(
+    rows: list[Utterance], cfg: ExperimentConfig, skipped: Skipped
+) -> list[tuple[Utterance, list[int] | int]]:
+    """Keeps the rows that can train; returns (row, label ids or class id)."""
+    keep = []
+    classes = {c: i for i, c in enumerate(cfg.model.classes)}
+    for row in rows:
+        if row.duration <= 0:
+            skipped.add(row.audio_filepath, "duration is 0")
+            continue
+        if row.duration > cfg.data.max_duration:
+            skipped.add(
+                row.audio_filepath,
+                f"{row.duration:.1f} s is longer than data.max_duration "
+                f"({cfg.data.max_duration} s)",
+            )
+            continue
+        if cfg.model.head == "classifier":
+            if row.text not in classes:
+                skipped.add(row.audio_filepath, f"label {row.text!r} is not a class")
+                continue
+            keep.append((row, classes[row.text]))
+            continue
+        bad = text.out_of_vocabulary(row.text)
+        if bad:
+            skipped.add(row.audio_filepath, f"characters outside the vocabulary: {bad}")
+            continue
+        ids = text.encode(row.text)
+        if not ids:
+            skipped.add(row.audio_filepath, "empty transcript")
+            continue
+        frames = output_lengths(
+            num_frames(int(row.duration * SAMPLE_RATE), cfg.features), cfg.model
+        )
+        need = text.ctc_min_frames(ids)
+        if need > frames:
+            skipped.add(
+                row.audio_filepath,
+                f"transcript needs {need} CTC frames, audio gives {frames}",
+            )
+            continue
+        keep.append((row, ids))
+    return keep
+
+
+def bucket_boundaries(durations: list[float], num_buckets: int) -> list[int]:
+    """Sample-count boundaries at duration quantiles (equal-count buckets)."""
+    if num_buckets <= 1 or len(durations) < 2 * num_buckets:
+        return []
+    qs = np.quantile(durations, np.linspace(0, 1, num_buckets + 1)[1:-1])
+    bounds = sorted({int(q * SAMPLE_RATE) + 1 for q in qs})
+    return bounds
+
+
+def _load_or_empty(skipped: Skipped):
+    def load(path: bytes) -> np.ndarray:
+        p = path.decode()
+        try:
+            return load_audio(p)
+        except AudioLoadError as e:
+            logger.warning("skipping: %s", e)
+            skipped.add(p, str(e).removeprefix(f"{p}: "))
+            return np.zeros(0, np.float32)
+
+    return load
+
+
+def make_dataset(
+    manifest: str | list[Utterance],
+    cfg: ExperimentConfig,
+    training: bool,
+    skipped: Skipped | None = None,
+    noise: np.ndarray | None = None,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """Builds `((inputs, targets))` batches for `fit`.
+
+    inputs: {"audio": (batch, samples) float32, "audio_lengths": (batch,) int32}
+    targets: {"labels": (batch, max_labels) int32 (0-padded), "label_lengths":
+    (batch,) int32, "paths": (batch,) string} for CTC, or {"class_id": (batch,)
+    int32, "paths"} for the classifier head.
+    """
+    skipped = skipped if skipped is not None else Skipped()
+    rows = read_manifest(manifest) if isinstance(manifest, str) else list(manifest)
+    checked = check_rows(rows, cfg, skipped)
+    if not checked:
+        raise ValueError(f"{manifest}: no usable utterances (see the skipped report)")
+    classifier = cfg.model.head == "classifier"
+    paths = [r.audio_filepath for r, _ in checked]
+    max_label = 1 if classifier else max(len(ids) for _, ids in checked)
+    labels = np.zeros((len(checked), max_label), np.int32)
+    label_lengths = np.zeros(len(checked), np.int32)
+    for i, (_, target) in enumerate(checked):
+        if classifier:
+            labels[i, 0] = target
+            label_lengths[i] = 1
+        else:
+            labels[i, : len(target)] = target
+            label_lengths[i] = len(target)
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels, label_lengths))
+    if training:
+        ds = ds.shuffle(min(len(paths), cfg.data.shuffle_buffer), seed=cfg.train.seed,
+                        reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    load = _load_or_empty(skipped)
+    augment = waveform_augmenter(cfg.augment, noise) if training else None
+
+    def decode(path, label, label_length):
+        audio = tf.numpy_function(load, [path], tf.float32, stateful=False)
+        audio.set_shape([None])
+        if augment is not None:
+            audio = tf.cond(tf.size(audio) > 0, lambda: augment(audio), lambda: audio)
+        return audio, label, label_length, path
+
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    # Decode failures and (after speed perturbation) too-short clips drop here.
+    min_samples = cfg.features.win_length
+    ds = ds.filter(lambda audio, *_: tf.size(audio) >= min_samples)
+
+    def pack(audio, label, label_length, path):
+        return audio, tf.shape(audio)[0], label[:label_length], label_length, path
+
+    ds = ds.map(pack)
+    shapes = ([None], [], [None], [], [])
+    pads = (0.0, 0, 0, 0, b"")
+    bounds = bucket_boundaries([r.duration for r, _ in checked], cfg.data.num_buckets)
+    batch = cfg.data.batch_size
+    if bounds:
+        ds = ds.bucket_by_sequence_length(
+            element_length_func=lambda audio, *_: tf.shape(audio)[0],
+            bucket_boundaries=bounds,
+            bucket_batch_sizes=[batch] * (len(bounds) + 1),
+            padded_shapes=shapes,
+            padding_values=pads,
+        )
+    else:
+        ds = ds.padded_batch(batch, padded_shapes=shapes, padding_values=pads)
+
+    def to_fit(audio, audio_lengths, label, label_lengths, path):
+        inputs = {"audio": audio, "audio_lengths": audio_lengths}
+        if classifier:
+            return inputs, {"class_id": label[:, 0], "paths": path}
+        return inputs, {"labels": label, "label_lengths": label_lengths, "paths": path}
+
+    return ds.map(to_fit).prefetch(tf.data.AUTOTUNE)

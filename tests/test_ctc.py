@@ -1,0 +1,142 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from asr import ctc, text
+
+A, B, SPACE = text.encode("a")[0], text.encode("b")[0], text.encode(" ")[0]
+V = text.vocab_size()
+
+
+def _collapse(path) -> tuple[int, ...]:
+    out = []
+    prev = None
+    for s in path:
+        if s != prev and s != text.BLANK:
+            out.append(s)
+        prev = s
+    return tuple(out)
+
+
+def _brute_force(log_probs: np.ndarray) -> dict[tuple[int, ...], float]:
+    """Log-probability of every label sequence, summing all V^T paths."""
+    frames, vocab = log_probs.shape
+    probs: dict[tuple[int, ...], float] = {}
+    for path in itertools.product(range(vocab), repeat=frames):
+        p = np.exp(sum(log_probs[t, s] for t, s in enumerate(path)))
+        key = _collapse(path)
+        probs[key] = probs.get(key, 0.0) + p
+    return {k: float(np.log(p)) for k, p in probs.items()}
+
+
+def _peaky(symbols: list[int], vocab: int = V, high: float = 8.0) -> np.ndarray:
+    """Logits whose argmax per frame is `symbols[t]` (margin `high`)."""
+    x = np.zeros((len(symbols), vocab), np.float32)
+    x[np.arange(len(symbols)), symbols] = high
+    return x
+
+
+def test_ctc_loss_equals_brute_force_path_sum():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 4, 3)).astype(np.float32)
+    labels = np.array([[1, 2], [1, 1], [2, 0]], np.int32)
+    label_lengths = np.array([2, 2, 1], np.int32)
+    loss = np.asarray(ctc.ctc_loss(labels, logits, label_lengths, np.full(3, 4)))
+    lp = ctc.log_softmax(logits.astype(np.float64))
+    for b in range(3):
+        want = -_brute_force(lp[b])[tuple(labels[b, : label_lengths[b]])]
+        assert loss[b] == pytest.approx(want, rel=1e-5)
+
+
+def test_ctc_loss_ignores_padding_frames_and_labels():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 4, 3)).astype(np.float32)
+    labels = np.array([[1, 2], [2, 1]], np.int32)
+    lengths = np.array([2, 1], np.int32)
+    base = np.asarray(ctc.ctc_loss(labels, logits, lengths, np.array([4, 3])))
+    # Garbage frames after logit_lengths and garbage labels after label_lengths.
+    padded = np.concatenate([logits, 50 * rng.normal(size=(2, 5, 3))], axis=1)
+    padded[1, 3:] = 50 * rng.normal(size=(6, 3))
+    labels_padded = np.array([[1, 2, 2, 1], [2, 2, 1, 1]], np.int32)
+    got = np.asarray(ctc.ctc_loss(labels_padded, padded, lengths, np.array([4, 3])))
+    np.testing.assert_allclose(got, base, rtol=1e-6)
+    lp = ctc.log_softmax(logits.astype(np.float64))
+    assert base[1] == pytest.approx(-_brute_force(lp[1, :3])[(2,)], rel=1e-5)
+
+
+def test_greedy_decode_collapses_repeats_and_drops_blanks():
+    x = _peaky([A, A, 0, A, B, 0])
+    assert ctc.greedy_decode(x) == [A, A, B]
+    assert text.decode(ctc.greedy_decode(x)) == "aab"
+    assert ctc.greedy_decode(x, length=3) == [A]
+    assert ctc.greedy_decode(x, length=0) == []
+
+
+def test_greedy_decode_batch_uses_true_lengths():
+    x1 = _peaky([A, A, 0, A, B, 0])
+    x2 = _peaky([B, SPACE, A, B, B, B])  # last 3 frames are padding
+    batch = np.stack([x1, x2])
+    assert ctc.greedy_decode_batch(batch, np.array([6, 3])) == ["aab", "b a"]
+    assert ctc.greedy_decode_batch(batch) == ["aab", "b ab"]
+    # Log-probabilities give the same answer as logits.
+    assert ctc.greedy_decode_batch(ctc.log_softmax(batch), [6, 3]) == ["aab", "b a"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_beam_search_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    frames, vocab = (4, 3) if seed % 2 else (5, 4)
+    logits = rng.normal(scale=1.5, size=(frames, vocab))
+    truth = _brute_force(ctc.log_softmax(logits))
+    best = max(truth, key=truth.get)
+    # Wide enough to hold every prefix, no pruning: exact prefix probabilities.
+    results = ctc.beam_search(
+        logits, beam_width=512, prune_threshold=-np.inf, top_k=vocab, beam_prune=np.inf
+    )
+    assert results[0][0] == text.decode(best)
+    assert results[0][1] == pytest.approx(truth[best], abs=1e-9)
+    want = {text.decode(k): v for k, v in truth.items()}
+    assert len(results) == len(want)
+    for hyp, score in results:
+        assert score == pytest.approx(want[hyp], abs=1e-9)
+    # Default settings still find the best sequence on these tiny cases.
+    assert ctc.beam_search(logits)[0][0] == text.decode(best)
+
+
+def test_beam_search_prefers_summed_paths_over_best_path():
+    # Best path is "_ _" (empty), but "a" has more total mass over its paths.
+    p = np.array([[0.4, 0.35, 0.25], [0.4, 0.35, 0.25]])
+    truth = _brute_force(np.log(p))
+    assert truth[()] == pytest.approx(np.log(0.16))
+    assert truth[(1,)] > truth[()]
+    assert ctc.greedy_decode(np.log(p)) == []
+    assert ctc.beam_search(np.log(p))[0][0] == text.decode([1])
+
+
+def test_beam_search_returns_greedy_answer_on_peaky_input():
+    symbols = [0, A, A, 0, A, B, SPACE, B, 0, 0, A, A, 0]
+    x = _peaky(symbols)
+    want = text.decode(ctc.greedy_decode(x))
+    assert want == "aab ba"
+    results = ctc.beam_search(x, beam_width=8)
+    assert results[0][0] == want
+    assert results[0][1] > results[1][1]
+    assert ctc.beam_search(ctc.log_softmax(x))[0] == pytest.approx(results[0])
+    assert ctc.beam_search(x, length=3)[0][0] == "a"
+    assert ctc.beam_search_batch(np.stack([x, x]), [13, 6]) == ["aab ba", "aab"]
+
+
+def test_word_timestamps_from_greedy_alignment():
+    # frame:   0  1  2  3  4      5  6  7  8  9  10 11
+    symbols = [0, A, 0, A, B, SPACE, 0, B, 0, B, A, 0]
+    x = _peaky(symbols)
+    words = ctc.word_timestamps(x, length=10, frame_seconds=0.02)
+    assert words == [
+        {"word": "aab", "start": 0.02, "end": 0.1},
+        {"word": "bb", "start": 0.14, "end": 0.2},
+    ]
+    words = ctc.word_timestamps(x, length=None, frame_seconds=0.04)
+    assert [w["word"] for w in words] == ["aab", "bba"]
+    assert words[1] == {"word": "bba", "start": 0.28, "end": 0.44}
+    assert ctc.word_timestamps(_peaky([0, SPACE, 0]), None, 0.02) == []
