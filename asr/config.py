@@ -2,11 +2,17 @@
 
 Defaults live here; YAML files in `configs/` and `--set key=value` only override.
 Unknown keys and wrong types fail with the full dotted path of the key.
+
+YAML is read with YAML 1.2 scalars: only `true`/`false` are booleans (so the
+keywords `yes`, `no`, `on`, `off` stay strings), `1e-3` is a number, and dates
+stay strings. Boolean keys still accept `yes`/`no`/`on`/`off`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +24,53 @@ import yaml
 
 class ConfigError(ValueError):
     """A config file or override names an unknown key or has a bad value."""
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# Exponent without a dot (`1e-3`, `5E4`): YAML 1.1 leaves these as strings.
+_EXP_FLOAT = re.compile(
+    r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans, `1e-3` floats and no timestamps."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _TIMESTAMP_TAG)
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(_FLOAT_TAG, _EXP_FLOAT, list("-+0123456789."))
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that also quotes strings `_Loader` would read as floats, so
+    dumped configs reload the same with either loader."""
+
+
+_Dumper.add_implicit_resolver(_FLOAT_TAG, _EXP_FLOAT, list("-+0123456789."))
+
+_YAML_BOOLS = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
+def yaml_load(text: str):
+    """Parses YAML text as config files and `--set` values are parsed."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass(frozen=True)
@@ -150,12 +203,21 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+            return tuple(
+                _coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)
+            )
         if len(value) != len(args):
             raise ConfigError(f"{where}: expected {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(
+            _coerce(v, a, f"{where}[{i}]")
+            for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
     if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or math.isnan(value)
+        ):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
     if annotation is int:
@@ -163,6 +225,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if annotation is bool:
+        if isinstance(value, str) and value.lower() in _YAML_BOOLS:
+            return _YAML_BOOLS[value.lower()]
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
         return value
@@ -187,7 +251,9 @@ def merge(cfg: Any, overrides: dict, where: str = "") -> Any:
     for key, value in overrides.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in fields:
-            raise ConfigError(f"{path}: unknown key; known: {', '.join(sorted(fields))}")
+            raise ConfigError(
+                f"{path}: unknown key; known: {', '.join(sorted(fields))}"
+            )
         current = getattr(cfg, key)
         if dataclasses.is_dataclass(current):
             changes[key] = merge(current, value, path)
@@ -195,56 +261,149 @@ def merge(cfg: Any, overrides: dict, where: str = "") -> Any:
             value = _coerce(value, hints[key], path)
             choices = _CHOICES.get(path)
             if choices and value not in choices:
-                raise ConfigError(f"{path}: {value!r} is not one of {', '.join(choices)}")
+                raise ConfigError(
+                    f"{path}: {value!r} is not one of {', '.join(choices)}"
+                )
             changes[key] = value
     return dataclasses.replace(cfg, **changes)
 
 
+def _check(ok: bool, key: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {problem}")
+
+
 def validate(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Checks values that are each valid alone but impossible together."""
-    m, f = cfg.model, cfg.features
+    """Checks values that are out of range, or each valid alone but impossible
+    together. Each error is one line naming the key.
+
+    Raises:
+        ConfigError: `dotted.key: problem`.
+    """
+    m, f, a, d, t = cfg.model, cfg.features, cfg.augment, cfg.data, cfg.train
     n = len(m.conv_filters)
-    if not (len(m.conv_kernels) == len(m.conv_strides) == n):
-        raise ConfigError(
-            "model.conv_kernels / model.conv_strides: need one entry per conv_filters "
-            f"({n}), got {len(m.conv_kernels)} and {len(m.conv_strides)}"
+    for name in ("conv_kernels", "conv_strides"):
+        got = len(getattr(m, name))
+        _check(
+            got == n,
+            f"model.{name}",
+            f"has {got} entries but model.conv_filters has {n} (one per conv layer)",
         )
+    for i, filters in enumerate(m.conv_filters):
+        _check(filters >= 1, f"model.conv_filters[{i}]", f"must be >= 1, got {filters}")
+    for i, (kt, kf) in enumerate(m.conv_kernels):
+        _check(kt >= 1 and kf >= 1, f"model.conv_kernels[{i}]", "sizes must be >= 1")
     freq = f.n_mels
-    for i, ((_kt, _kf), (st, sf)) in enumerate(zip(m.conv_kernels, m.conv_strides)):
-        if st < 1 or sf < 1:
-            raise ConfigError(f"model.conv_strides[{i}]: strides must be >= 1")
-        if sf > freq:
-            raise ConfigError(
-                f"model.conv_strides[{i}]: frequency stride {sf} is larger than its "
-                f"input ({freq} bands)"
-            )
+    for i, (st, sf) in enumerate(m.conv_strides):
+        _check(st >= 1 and sf >= 1, f"model.conv_strides[{i}]", "strides must be >= 1")
+        _check(
+            sf <= freq,
+            f"model.conv_strides[{i}]",
+            f"frequency stride {sf} is larger than its input ({freq} bands)",
+        )
         freq = -(-freq // sf)
     for name in ("rnn_units", "rnn_layers"):
-        if getattr(m, name) < 1:
-            raise ConfigError(f"model.{name}: must be >= 1")
-    if not 0.0 <= m.dropout < 1.0:
-        raise ConfigError("model.dropout: must be in [0, 1)")
-    if f.win_length < f.hop_length:
-        raise ConfigError("features.win_length: must be >= features.hop_length")
-    if cfg.data.batch_size < 1:
-        raise ConfigError("data.batch_size: must be >= 1")
-    if cfg.train.learning_rate <= 0:
-        raise ConfigError("train.learning_rate: must be > 0")
+        _check(getattr(m, name) >= 1, f"model.{name}", "must be >= 1")
+    _check(0.0 <= m.dropout < 1.0, "model.dropout", "must be in [0, 1)")
+    _check(m.l1 >= 0, "model.l1", "must be >= 0")
+    _check(m.l2 >= 0, "model.l2", "must be >= 0")
+    dupes = sorted({c for c in m.classes if m.classes.count(c) > 1})
+    _check(not dupes, "model.classes", f"repeated labels {dupes}")
+
+    _check(f.sample_rate > 0, "features.sample_rate", "must be > 0")
+    _check(f.hop_length >= 1, "features.hop_length", "must be >= 1")
+    _check(
+        f.win_length >= f.hop_length,
+        "features.win_length",
+        "must be >= features.hop_length",
+    )
+    _check(f.n_mels >= 1, "features.n_mels", "must be >= 1")
+    nyquist = f.sample_rate / 2
+    _check(0 <= f.fmin < nyquist, "features.fmin", f"must be in [0, {nyquist:g}) Hz")
+    if f.fmax is not None:
+        _check(
+            f.fmin < f.fmax <= nyquist,
+            "features.fmax",
+            f"must be above features.fmin ({f.fmin:g}) and at most {nyquist:g} Hz",
+        )
+    _check(f.log_floor > 0, "features.log_floor", "must be > 0")
+
+    for name in ("spec_time_masks", "spec_time_width", "spec_freq_masks"):
+        _check(getattr(a, name) >= 0, f"augment.{name}", "must be >= 0")
+    _check(
+        0 <= a.spec_freq_width <= f.n_mels,
+        "augment.spec_freq_width",
+        f"must be in [0, features.n_mels = {f.n_mels}]",
+    )
+    _check(0.0 <= a.noise_prob <= 1.0, "augment.noise_prob", "must be in [0, 1]")
+    _check(
+        a.noise_snr_db[0] <= a.noise_snr_db[1],
+        "augment.noise_snr_db",
+        "needs [low, high] with low <= high",
+    )
+    _check(all(s > 0 for s in a.speed_factors), "augment.speed_factors", "must be > 0")
+    _check(a.time_shift_ms >= 0, "augment.time_shift_ms", "must be >= 0")
+    _check(a.gain_db >= 0, "augment.gain_db", "must be >= 0")
+
+    _check(d.batch_size >= 1, "data.batch_size", "must be >= 1")
+    _check(d.max_duration > 0, "data.max_duration", "must be > 0")
+    _check(d.num_buckets >= 1, "data.num_buckets", "must be >= 1")
+    _check(d.shuffle_buffer >= 0, "data.shuffle_buffer", "must be >= 0")
+
+    _check(t.epochs >= 1, "train.epochs", "must be >= 1")
+    _check(0 < t.learning_rate < math.inf, "train.learning_rate", "must be > 0")
+    _check(t.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+    _check(t.warmup_steps >= 0, "train.warmup_steps", "must be >= 0")
+    _check(t.clip_norm >= 0, "train.clip_norm", "must be >= 0 (0 disables)")
+    _check(
+        t.early_stopping_patience >= 0,
+        "train.early_stopping_patience",
+        "must be >= 0 (0 disables)",
+    )
+    if t.steps_per_epoch is not None:
+        _check(t.steps_per_epoch >= 1, "train.steps_per_epoch", "must be >= 1")
+    _check(t.val_max_utterances >= 0, "train.val_max_utterances", "must be >= 0")
+
+    s = cfg.streaming
+    _check(s.chunk_ms > 0, "streaming.chunk_ms", "must be > 0")
+    _check(s.endpoint_silence_ms >= 0, "streaming.endpoint_silence_ms", "must be >= 0")
     return cfg
 
 
 def parse_set(items: list[str]) -> dict:
-    """Turns `["model.rnn_units=512", ...]` into a nested override dict."""
+    """Turns `["model.rnn_units=512", ...]` into a nested override dict.
+
+    Each item splits on its first `=`; the value is read as YAML (`512` is an
+    int, `1e-3` a float, `[8, 16]` a list, `null` None); later items win.
+
+    Raises:
+        ConfigError: naming the item, for a missing `=`, an empty key part, a
+            value that is not YAML, or a key nested under one already set.
+    """
     out: dict = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"--set {item}: expected key=value")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw)
+        key = key.strip()
+        parts = key.split(".")
+        if not all(parts):
+            raise ConfigError(f"--set {item}: empty key name in {key!r}")
+        try:
+            value = yaml_load(raw)
+        except yaml.YAMLError as e:
+            problem = " ".join(str(e).split())
+            raise ConfigError(
+                f"--set {key}: value is not valid YAML ({problem})"
+            ) from None
         node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                parent = ".".join(parts[: depth + 1])
+                raise ConfigError(
+                    f"--set {key}: {parent} was already set to a value, not a section"
+                )
         node[parts[-1]] = value
     return out
 
@@ -266,11 +425,12 @@ def load_config(
     if path is not None:
         path = Path(path)
         try:
-            loaded = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
+            loaded = yaml_load(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, IsADirectoryError):
             raise ConfigError(f"{path}: config file not found") from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+            problem = " ".join(str(e).split())
+            raise ConfigError(f"{path}: not valid YAML ({problem})") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         tree = loaded or {}
@@ -297,8 +457,10 @@ def to_dict(cfg: Any) -> dict:
 
 
 def from_dict(tree: dict) -> ExperimentConfig:
+    """Inverse of `to_dict`: defaults overridden by `tree`, then validated."""
     return validate(merge(ExperimentConfig(), tree))
 
 
 def dump_yaml(cfg: ExperimentConfig) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    """The whole resolved tree as YAML; `load_config` of it gives `cfg` back."""
+    return yaml.dump(to_dict(cfg), Dumper=_Dumper, sort_keys=False)

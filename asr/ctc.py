@@ -148,6 +148,7 @@ def beam_search(
     those ending in its last character, so `aa` needs a blank between the two
     a's while `a a` (one run) stays `a`. With a beam wide enough to hold every
     prefix and no pruning, the scores are exact prefix log-probabilities.
+    `beam_search_batch` is much faster per utterance on a batch.
 
     Args:
         log_probs: (frames, vocab) logits or log-probabilities.
@@ -164,146 +165,239 @@ def beam_search(
     Returns:
         Up to `beam_width` `(text, log_prob)` pairs, best first.
     """
-    lp = log_softmax(_check_matrix(log_probs, "log_probs")).astype(np.float64)
-    lp = lp[: _trim(length, lp.shape[0])]
-    frames, vocab = lp.shape
-    if beam_width < 1:
-        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
-    width = beam_width
-    none = vocab  # "no symbol": the empty prefix's last one; log-prob -inf
-    cands, slots = _candidates(lp, top_k or width, prune_threshold, none)
-    lp = np.concatenate([lp, np.full((frames, 1), -np.inf)], axis=1)
-
-    # Fixed shapes, no masks: `width` beam rows plus a dummy row `width` whose
-    # probabilities stay -inf; the candidate matrix gets a stay column `k` and a
-    # dummy column `k + 1` (index -1) that stays -inf.
-    # Prefixes live in a trie; a beam row holds a node id (0: empty prefix).
-    n_ids = frames * width + 3
-    junk, sentinel = n_ids - 2, n_ids - 1  # node of empty rows; root's parent
-    parent = np.full(n_ids, sentinel, dtype=np.int64)
-    symbol = np.full(n_ids, none, dtype=np.int64)
-    row_of = np.full(n_ids, width, dtype=np.int64)  # node -> beam row, or dummy
-    row_of[0] = 0
-    n_nodes = 1
-    nodes = np.full(width + 1, junk, dtype=np.int64)
-    nodes[0] = 0
-    last = np.full(width + 1, none, dtype=np.int64)
-    p_blank = np.full(width + 1, -np.inf)
-    p_blank[0] = 0.0
-    p_char = np.full(width + 1, -np.inf)
-    parent_row = np.full(width + 1, width, dtype=np.int64)  # row of prefix[:-1]
-    rows = np.arange(width + 1)
-    new_rows = np.arange(width)
-
-    for t in range(frames):
-        row = lp[t]
-        total = np.logaddexp(p_blank, p_char)
-        new_blank = total + row[BLANK_ID]
-        new_char = p_char + row[last]
-        cand = cands[t]
-        k = cand.size - 2
-        if k == 0:
-            # No character is likely enough to try (this includes reaching a
-            # prefix from its parent): prefixes only absorb blank and repeats.
-            p_blank, p_char = new_blank, new_char
-            continue
-        lp_cand = row[cand]  # stay and dummy columns: -inf
-        ext = np.add.outer(total, lp_cand)  # (width + 1, k + 2)
-        col = slots[t][last]  # column of each row's own last symbol, else -1
-        ext[rows, col] = p_blank + lp_cand[col]  # a repeat needs a blank between
-        # A prefix in the beam is also reached by extending its parent: add that
-        # to the prefix and drop it as a new candidate.
-        new_char = np.logaddexp(new_char, ext[parent_row, col])
-        ext[parent_row, col] = -np.inf
-        ext[:, k] = np.logaddexp(new_blank, new_char)
-        scores = ext.ravel()
-        flat = np.argpartition(scores, -width)[-width:]
-        score = scores[flat]
-        floor = score.max() - beam_prune
-        valid = score >= (floor if floor > -np.inf else np.finfo(np.float64).min)
-        beam, c = np.divmod(flat, k + 2)
-        is_ext = c < k
-        ids = n_nodes + new_rows
-        n_nodes += width
-        src = nodes[beam]
-        parent[ids] = src
-        symbol[ids] = cand[c]
-        row_of[nodes] = width
-        nodes[:width] = np.where(valid, np.where(is_ext, ids, src), junk)
-        row_of[nodes[:width]] = new_rows
-        row_of[junk] = width
-        parent_row[:width] = row_of[parent[nodes[:width]]]
-        last[:width] = np.where(is_ext, cand[c], last[beam])
-        p_blank[:width] = np.where(valid & ~is_ext, new_blank[beam], -np.inf)
-        p_char[:width] = np.where(
-            valid, np.where(is_ext, score, new_char[beam]), -np.inf
-        )
-        p_blank[width] = p_char[width] = -np.inf
-
-    scores = np.logaddexp(p_blank, p_char)
-    results = []
-    for i in np.argsort(-scores, kind="stable"):
-        if scores[i] == -np.inf:
-            break
-        ids = []
-        node = nodes[i]
-        while node > 0:
-            ids.append(int(symbol[node]))
-            node = parent[node]
-        results.append((text_lib.decode(reversed(ids)), float(scores[i])))
-    return results
-
-
-def _candidates(
-    lp: np.ndarray, top_k: int, threshold: float, none: int
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per frame, the non-blank ids worth trying, and where each one sits.
-
-    Args:
-        lp: (frames, vocab) log-probabilities.
-
-    Returns:
-        Per frame, the ids followed by two `none` columns (stay and dummy);
-        and (frames, vocab + 1) int: column of each id in its frame, else -1.
-    """
-    frames, vocab = lp.shape
-    nonblank = lp[:, 1:]
-    k = max(1, min(top_k, vocab - 1))
-    if k < vocab - 1:
-        top = np.argpartition(-nonblank, k - 1, axis=1)[:, :k]
-    else:
-        top = np.broadcast_to(np.arange(vocab - 1), (frames, vocab - 1))
-    ok = np.take_along_axis(nonblank, top, axis=1) >= threshold
-    # The frame's argmax is always tried, even below the threshold.
-    ok |= top == (np.argmax(lp, axis=1) - 1)[:, None]
-    ids = top + 1
-    slots = np.full((frames, vocab + 1), -1, dtype=np.int64)
-    t, j = np.nonzero(ok)
-    slots[t, ids[t, j]] = (np.cumsum(ok, axis=1) - 1)[t, j]
-    tail = np.array([none, none])
-    return [np.concatenate([ids[t][ok[t]], tail]) for t in range(frames)], slots
+    log_probs = _check_matrix(log_probs, "log_probs")
+    length = _trim(length, log_probs.shape[0])
+    return _prefix_beam_search(
+        log_probs[None],
+        np.array([length]),
+        beam_width,
+        prune_threshold,
+        top_k,
+        beam_prune,
+    )[0]
 
 
 def beam_search_batch(
-    log_probs: np.ndarray, lengths: np.ndarray | None = None, **kwargs
-) -> list[str]:
-    """Best `beam_search` text for each utterance of a padded batch.
+    log_probs: np.ndarray,
+    lengths: np.ndarray | None = None,
+    beam_width: int = 16,
+    prune_threshold: float = -8.0,
+    top_k: int | None = None,
+    beam_prune: float = 20.0,
+    nbest: bool = False,
+) -> list[str] | list[list[tuple[str, float]]]:
+    """`beam_search` on a padded batch, vectorised over its utterances.
 
     Args:
         log_probs: (batch, frames, vocab) logits or log-probabilities.
         lengths: (batch,) int true frame counts; None means all frames.
-        **kwargs: passed to `beam_search`.
+        beam_width, prune_threshold, top_k, beam_prune: as in `beam_search`.
+        nbest: return every utterance's `(text, log_prob)` list, not its best text.
 
     Returns:
-        One text per utterance.
+        One text per utterance, or with `nbest` one list of pairs, best first.
     """
     log_probs = np.asarray(log_probs)
+    if log_probs.ndim != 3:
+        raise ValueError(
+            f"log_probs: expected (batch, frames, vocab), got {log_probs.shape}"
+        )
+    batch, frames, _ = log_probs.shape
     if lengths is None:
-        lengths = [log_probs.shape[1]] * log_probs.shape[0]
+        lengths = np.full(batch, frames)
+    lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    if lengths.shape[0] != batch:
+        raise ValueError(f"lengths: {lengths.shape[0]} values for batch {batch}")
+    if np.any((lengths < 0) | (lengths > frames)):
+        raise ValueError(f"lengths outside [0, {frames}]: {lengths.tolist()}")
+    results = _prefix_beam_search(
+        log_probs, lengths, beam_width, prune_threshold, top_k, beam_prune
+    )
+    return results if nbest else [r[0][0] for r in results]
+
+
+def _prefix_beam_search(
+    log_probs: np.ndarray,
+    lengths: np.ndarray,
+    width: int,
+    prune_threshold: float,
+    top_k: int | None,
+    beam_prune: float,
+) -> list[list[tuple[str, float]]]:
+    """CTC prefix beam search over a batch, one frame at a time.
+
+    Shapes stay fixed so no step needs a mask: each utterance has `width` beam
+    rows plus a dummy row (index `width`) whose probabilities stay -inf, and the
+    candidate matrix has a stay column `k` and a dummy column `k + 1` (index
+    -1) that stays -inf. Frames after an utterance's length become certain
+    blanks, which change no prefix and no total score.
+
+    Args:
+        log_probs: (batch, frames, vocab) logits or log-probabilities.
+        lengths: (batch,) int64 true frame counts.
+    """
+    if width < 1:
+        raise ValueError(f"beam_width must be >= 1, got {width}")
+    n, frames, vocab = log_probs.shape
+    lp = np.full((n, frames, vocab + 1), -np.inf)  # column `vocab`: "no symbol"
+    lp[..., :vocab] = log_softmax(log_probs)
+    pad = np.arange(frames)[None, :] >= lengths[:, None]
+    lp[pad] = -np.inf
+    lp[pad, BLANK_ID] = 0.0
+    none = vocab  # the empty prefix's last symbol
+    cands, slots = _candidates(lp[..., :vocab], top_k or width, prune_threshold)
+
+    # Prefixes live in a trie shared by the batch; a beam row holds a node id.
+    n_ids = n * frames * width + n + 2
+    junk, sentinel = n_ids - 2, n_ids - 1  # node of empty rows; roots' parent
+    parent = np.full(n_ids, sentinel, dtype=np.int64)
+    symbol = np.full(n_ids, none, dtype=np.int64)
+    row_of = np.full(n_ids, width, dtype=np.int64)  # node -> beam row, or dummy
+    nodes = np.full((n, width + 1), junk, dtype=np.int64)
+    nodes[:, 0] = np.arange(n)  # the roots: empty prefixes
+    row_of[:n] = 0
+    n_nodes = n
+    last = np.full((n, width + 1), none, dtype=np.int64)
+    p_blank = np.full((n, width + 1), -np.inf)
+    p_blank[:, 0] = 0.0
+    p_char = np.full((n, width + 1), -np.inf)
+    parent_row = np.full((n, width + 1), width, dtype=np.int64)  # row of prefix[:-1]
+    utt = np.arange(n)[:, None]
+    rows = np.arange(width + 1)[None, :]
+    new_rows = np.broadcast_to(np.arange(width), (n, width))
+    id_offsets = np.arange(n * width).reshape(n, width)
+    longest = 0  # no prefix is longer than the number of frames tried
+    floor_min = np.finfo(np.float64).min
+
+    for t in range(frames):
+        row = lp[:, t]
+        total = np.logaddexp(p_blank, p_char)
+        new_blank = total + row[:, BLANK_ID : BLANK_ID + 1]
+        new_char = p_char + row[utt, last]
+        cand = cands[t]  # (n, k + 2)
+        k = cand.shape[1] - 2
+        if k == 0:
+            # No character is likely enough to try (this includes reaching a
+            # prefix from its parent): prefixes only absorb blanks and repeats.
+            p_blank, p_char = new_blank, new_char
+            continue
+        longest += 1
+        lp_cand = row[utt, cand]  # stay and dummy: -inf
+        ext = total[:, :, None] + lp_cand[:, None, :]  # (n, width + 1, k + 2)
+        col = slots[:, t][utt, last]  # own last symbol's column
+        # A repeat needs a blank in between.
+        ext[utt, rows, col] = p_blank + lp_cand[utt, col]
+        # A prefix in the beam is also reached by extending its parent: add that
+        # to the prefix and drop it as a new candidate.
+        new_char = np.logaddexp(new_char, ext[utt, parent_row, col])
+        ext[utt, parent_row, col] = -np.inf
+        ext[:, :, k] = np.logaddexp(new_blank, new_char)
+        scores = ext.reshape(n, -1)
+        flat = np.argpartition(scores, -width, axis=1)[:, -width:]
+        score = scores[utt, flat]
+        floor = np.maximum(score.max(axis=1, keepdims=True) - beam_prune, floor_min)
+        valid = score >= floor
+        beam, c = np.divmod(flat, k + 2)
+        is_ext = c < k
+        ids = id_offsets + n_nodes
+        n_nodes += n * width
+        src = nodes[utt, beam]
+        new_last = cand[utt, c]
+        parent[ids] = src
+        symbol[ids] = new_last
+        row_of[nodes] = width
+        nodes[:, :width] = np.where(valid, np.where(is_ext, ids, src), junk)
+        row_of[nodes[:, :width]] = new_rows
+        parent_row[:, :width] = row_of[parent[nodes[:, :width]]]
+        last[:, :width] = np.where(is_ext, new_last, last[utt, beam])
+        p_blank = np.where(valid & ~is_ext, new_blank[utt, beam], -np.inf)
+        p_char = np.where(
+            valid,
+            np.where(is_ext, score, new_char[utt, beam]),
+            -np.inf,
+        )
+        p_blank = np.concatenate([p_blank, np.full((n, 1), -np.inf)], axis=1)
+        p_char = np.concatenate([p_char, np.full((n, 1), -np.inf)], axis=1)
+
+    scores = np.logaddexp(p_blank, p_char)
+    return _read_out(scores, nodes, parent, symbol, longest, none)
+
+
+def _read_out(
+    scores: np.ndarray,
+    nodes: np.ndarray,
+    parent: np.ndarray,
+    symbol: np.ndarray,
+    longest: int,
+    none: int,
+) -> list[list[tuple[str, float]]]:
+    """Texts of the final beams, walking the trie up from every beam at once.
+
+    Args:
+        scores: (batch, beams) final log-probabilities.
+        nodes: (batch, beams) trie node of each beam.
+        parent, symbol: (nodes,) the trie; the roots' parent is its own parent.
+        longest: no prefix is longer; the walk pads shorter ones with `none`.
+    """
+    order = np.argsort(-scores, axis=1, kind="stable")
+    nodes = np.take_along_axis(nodes, order, 1)
+    scores = np.take_along_axis(scores, order, 1)
+    cur = nodes.ravel()
+    steps = longest
+    symbols = np.empty((steps, cur.size), dtype=np.int64)
+    for d in range(steps - 1, -1, -1):  # last symbol first
+        symbols[d] = symbol[cur]
+        cur = parent[cur]
+    lookup = np.append(_SYMBOLS[:none], "")  # "no symbol" (id `none`) reads ""
+    chars = lookup[symbols].T.reshape(*nodes.shape, steps)
     return [
-        beam_search(x, length=int(n), **kwargs)[0][0]
-        for x, n in zip(log_probs, lengths, strict=True)
+        [
+            ("".join(chars[b, i]), float(scores[b, i]))
+            for i in range(scores.shape[1])
+            if scores[b, i] > -np.inf
+        ]
+        for b in range(scores.shape[0])
     ]
+
+
+def _candidates(
+    lp: np.ndarray, top_k: int, threshold: float
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per frame, the non-blank ids worth trying, and where each one sits.
+
+    Args:
+        lp: (batch, frames, vocab) log-probabilities.
+
+    Returns:
+        Per frame, (batch, k + 2) ids: the frame's candidates padded with
+        `vocab` ("no symbol") to the batch's largest k, then two more `vocab`
+        columns (stay and dummy); and (batch, frames, vocab + 1) int64: the
+        column of each id in its frame's candidates, else -1.
+    """
+    n, frames, vocab = lp.shape
+    nonblank = lp[..., 1:]
+    k = max(1, min(top_k, vocab - 1))
+    if k < vocab - 1:
+        top = np.argpartition(-nonblank, k - 1, axis=-1)[..., :k]
+    else:
+        top = np.broadcast_to(np.arange(vocab - 1), (n, frames, vocab - 1))
+    ok = np.take_along_axis(nonblank, top, axis=-1) >= threshold
+    # The frame's argmax is always tried, even below the threshold.
+    ok |= top == (np.argmax(lp, axis=-1) - 1)[..., None]
+    # Tried ids first, each frame's id order kept; the rest become "no symbol".
+    order = np.argsort(~ok, axis=-1, kind="stable")
+    ids = np.take_along_axis(top, order, axis=-1) + 1
+    ok = np.take_along_axis(ok, order, axis=-1)
+    ids[~ok] = vocab
+    counts = ok.sum(axis=-1).max(axis=0)  # (frames,)
+    slots = np.full((n, frames, vocab + 1), -1, dtype=np.int64)
+    np.put_along_axis(slots, ids, np.arange(ids.shape[-1]), axis=-1)
+    slots[..., vocab] = -1  # "no symbol" has no column
+    tail = np.full((n, 2), vocab)
+    cands = [
+        np.concatenate([ids[:, t, : counts[t]], tail], axis=1) for t in range(frames)
+    ]
+    return cands, slots
 
 
 def word_timestamps(

@@ -9,8 +9,10 @@ a manifest behind.
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +40,16 @@ class Utterance:
                 path = os.path.relpath(path, relative_to)
             except ValueError:  # other drive on Windows
                 pass
-        return {"audio_filepath": path, "duration": self.duration, "text": self.text,
-                **dict(self.extra)}
+        return {
+            "audio_filepath": path,
+            "duration": self.duration,
+            "text": self.text,
+            **dict(self.extra),
+        }
+
+
+def _bad(path: Path, lineno: int, problem: str) -> ManifestError:
+    return ManifestError(f"{path}:{lineno}: {problem}")
 
 
 def read_manifest(path: str | os.PathLike) -> list[Utterance]:
@@ -53,64 +63,111 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
         raise ManifestError(f"{path}: manifest not found")
     base = path.resolve().parent
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise _bad(path, lineno, f"not valid UTF-8 ({e.reason})") from None
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ManifestError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+                raise _bad(path, lineno, f"not valid JSON ({e.msg})") from None
             if not isinstance(obj, dict):
-                raise ManifestError(f"{path}:{lineno}: expected a JSON object")
+                raise _bad(path, lineno, "expected a JSON object")
             for key in REQUIRED_KEYS:
                 if key not in obj:
-                    raise ManifestError(f"{path}:{lineno}: missing key '{key}'")
+                    raise _bad(path, lineno, f"missing key '{key}'")
             duration = obj["duration"]
             if isinstance(duration, bool) or not isinstance(duration, int | float):
-                raise ManifestError(f"{path}:{lineno}: 'duration' must be a number")
-            if not isinstance(obj["text"], str) or not isinstance(obj["audio_filepath"], str):
-                raise ManifestError(
-                    f"{path}:{lineno}: 'audio_filepath' and 'text' must be strings"
+                raise _bad(
+                    path, lineno, f"'duration' must be a number, got {duration!r}"
                 )
-            audio = Path(obj["audio_filepath"])
-            if not audio.is_absolute():
-                audio = base / audio
+            if not (math.isfinite(duration) and duration >= 0):
+                raise _bad(path, lineno, f"'duration' must be >= 0, got {duration!r}")
+            for key in ("audio_filepath", "text"):
+                if not isinstance(obj[key], str):
+                    raise _bad(
+                        path, lineno, f"'{key}' must be a string, got {obj[key]!r}"
+                    )
+            if not obj["audio_filepath"]:
+                raise _bad(path, lineno, "'audio_filepath' is empty")
+            audio = os.path.normpath(os.path.join(base, obj["audio_filepath"]))
             extra = tuple((k, v) for k, v in obj.items() if k not in REQUIRED_KEYS)
-            rows.append(Utterance(str(audio), float(duration), obj["text"], extra))
+            rows.append(Utterance(audio, float(duration), obj["text"], extra))
     return rows
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Writes `text` to `path` so that readers see the old file or the new one."""
+    """Writes `text` to `path` so that readers see the old file or the new one.
+
+    The temp file sits beside `path` and is removed on any failure. The new file
+    keeps the old file's permissions, or gets the usual ones (0666 less umask).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        old_mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        old_mode = None
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        if old_mode is not None:
+            os.chmod(tmp, old_mode)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _json_default(value):
+    """numpy scalars and paths, which `json` does not know."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def write_manifest(
     path: str | os.PathLike, rows: Iterable[Utterance | dict], relative: bool = True
 ) -> int:
-    """Writes rows atomically; paths become relative to the manifest's folder
-    when `relative` is true. Returns the number of rows."""
+    """Writes rows atomically; absolute paths become relative to the manifest's
+    folder when `relative` is true. Returns the number of rows.
+
+    Every row is serialised before the file is touched, so a bad row leaves an
+    existing manifest as it was.
+
+    Raises:
+        ManifestError: `path: row N: problem` for a row that cannot be written
+            as strict JSON (NaN duration, an object json does not know).
+    """
     path = Path(path)
     base = path.resolve().parent if relative else None
     lines = []
-    for row in rows:
+    for i, row in enumerate(rows, 1):
         obj = row.to_json(base) if isinstance(row, Utterance) else dict(row)
+        if "audio_filepath" in obj and isinstance(obj["audio_filepath"], os.PathLike):
+            obj["audio_filepath"] = os.fspath(obj["audio_filepath"])
         if base is not None and not isinstance(row, Utterance):
-            p = obj["audio_filepath"]
-            if os.path.isabs(p):
+            p = obj.get("audio_filepath")
+            if isinstance(p, str) and os.path.isabs(p):
                 obj["audio_filepath"] = os.path.relpath(p, base)
-        lines.append(json.dumps(obj, ensure_ascii=False))
+        try:
+            line = json.dumps(
+                obj, ensure_ascii=False, allow_nan=False, default=_json_default
+            )
+        except (TypeError, ValueError) as e:
+            raise ManifestError(
+                f"{path}: row {i}: cannot write as JSON ({e})"
+            ) from None
+        lines.append(line)
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)

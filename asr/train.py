@@ -27,8 +27,10 @@ from asr.callbacks import (
     AtomicBackupAndRestore,
     BestModelCheckpoint,
     LearningCurvePlot,
+    NonFiniteLossError,
     NonFiniteLossGuard,
     ValidationMetrics,
+    save_model_atomic,
 )
 from asr.config import ExperimentConfig, ConfigError, dump_yaml, from_dict
 from asr.ctc import ctc_loss
@@ -225,9 +227,10 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
         trainer.compile(optimizer=_optimizer(cfg, steps))
         trainer.optimizer.build(network.trainable_variables)
 
+    guard = NonFiniteLossGuard(trainer, cfg.train.nan_policy)
     callbacks = [
+        guard,
         ValidationMetrics(network, val_ds, cfg, max_utterances=cfg.train.val_max_utterances),
-        NonFiniteLossGuard(trainer, cfg.train.nan_policy),
         AtomicBackupAndRestore(run_dir / "backup"),
         BestModelCheckpoint(network, run_dir, cfg),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -250,10 +253,19 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
         callbacks=callbacks,
         verbose=verbose,
     )
-    network.save(run_dir / ".last.keras.tmp.keras")
-    os.replace(run_dir / ".last.keras.tmp.keras", run_dir / "last.keras")
+    _write_skipped(run_dir, skipped)
+    if guard.error:
+        raise NonFiniteLossError(
+            f"{guard.error}. The weights of the last good step are kept in "
+            f"{run_dir / 'backup'} and {run_dir / 'model.keras'}"
+        )
+    save_model_atomic(network, run_dir / "last.keras")
     if not (run_dir / "model.keras").exists():
-        os.replace(run_dir / "last.keras", run_dir / "model.keras")
+        save_model_atomic(network, run_dir / "model.keras")
+    return history
+
+
+def _write_skipped(run_dir: Path, skipped: Skipped) -> None:
     atomic_write_text(
         run_dir / "skipped.jsonl",
         "".join(json.dumps(r) + "\n" for r in _dedupe(skipped.rows)),
@@ -261,7 +273,6 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
     if skipped.rows:
         logger.warning("%d utterance(s) skipped; see %s", len(_dedupe(skipped.rows)),
                        run_dir / "skipped.jsonl")
-    return history
 
 
 def _dedupe(rows: list[dict]) -> list[dict]:

@@ -43,8 +43,8 @@ PARTS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _check_parts(parts: Iterable[str]) -> list[str]:
-    parts = list(dict.fromkeys(parts))
+def _check_parts(parts: str | Iterable[str]) -> list[str]:
+    parts = list(dict.fromkeys([parts] if isinstance(parts, str) else parts))
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise ValueError(f"unknown LibriSpeech part(s) {unknown}; known: {list(PARTS)}")
@@ -60,7 +60,7 @@ def _corpus_dir(root: Path) -> Path:
 
 def download_librispeech(
     root: str | os.PathLike,
-    parts: Iterable[str] | None = None,
+    parts: str | Iterable[str] | None = None,
     base_url: str = BASE_URL,
     md5: Mapping[str, str | None] | None = None,
     progress: bool = True,
@@ -165,7 +165,7 @@ def _write_skipped(path: Path, skipped: list[dict[str, str]], what: str) -> None
 def prepare_librispeech(
     root: str | os.PathLike,
     out: str | os.PathLike,
-    parts: Iterable[str] | None = None,
+    parts: str | Iterable[str] | None = None,
     download: bool = False,
     base_url: str = BASE_URL,
     progress: bool = True,
@@ -195,6 +195,8 @@ def prepare_librispeech(
     """
     root, out = Path(root), Path(out)
     corpus = _corpus_dir(root)
+    if parts is not None:
+        parts = _check_parts(parts)
     if download:
         download_librispeech(root, parts, base_url, md5, progress)
     if parts is None:
@@ -204,7 +206,6 @@ def prepare_librispeech(
                 f"{corpus}: no LibriSpeech part folders ({', '.join(PARTS)}); "
                 "download them with --download (download=True)"
             )
-    parts = _check_parts(parts)
     for part in parts:
         if not (corpus / part).is_dir():
             raise FileNotFoundError(

@@ -10,23 +10,25 @@ Voices. A voice is an accent (an espeak-ng language voice such as `en-us`,
 in `espeak-ng-data/voices/!v` (`en-us+f3`, `en-029+klatt4`). Variants that share a
 formant table, or a name up to trailing digits (`iven`..`iven4`), form one family:
 the same vocal tract with another pitch, synthesiser or echo. `split_voices`
-partitions families, never single voices: with seed 0 about 10% of families go to
-dev, 10% to test, 5% to "demo" (used by no split; see `held_out_voices`), and the
-rest, always including the plain voices and the default vocal tract (`klatt*`), to
-train. So no dev, test or demo timbre is ever heard in training. The 8 accents are
-shared by all splits: there are too few to hold some out.
+partitions families, never single voices: about 10% of the variants go to dev,
+10% to test and 5% to "demo" (used by no split; see `held_out_voices`), counted per
+gender so each has female voices; the rest, always including the plain voices and
+the default vocal tract (`klatt*`), go to train. So no dev, test or demo timbre is
+heard in training. The 8 accents are shared by all splits: too few to hold out.
 
 Sentences are generated (`generate_sentences`) from templates and a word list, and
 the three splits never share a sentence. Each utterance draws its voice, rate
 (130-210 words/min), pitch and pitch range (30-70) and level at random; everything
 follows from `seed`, so two runs write the same files and manifests.
 
-Determinism needs one trick: espeak-ng keeps synthesis state (pitch flutter phase,
-gain control, echo buffer) in C statics that `espeak_Terminate` and
+Determinism needs two tricks. espeak-ng keeps synthesis state (pitch flutter
+phase, gain control, echo buffer) in C statics that `espeak_Terminate` and
 `espeak_Initialize` do not reset, so a clip would depend on what the process said
-before it. Each call therefore loads a fresh copy of the library (dlopen,
-initialise, speak, dlclose; about 4 ms). The library is not thread-safe, so calls
-hold a process-wide lock and `prepare_synthetic` runs in parallel over processes.
+before it; and it seeds its noise from the clock (Klatt voices use libc `rand()`).
+So each call loads a fresh copy of the library (dlopen, initialise, seed espeak's
+and libc's generators with 0, speak, dlclose; about 4 ms). The library is not
+thread-safe: calls hold a process-wide lock, and `prepare_synthetic` runs in
+parallel over processes.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ import random
 import re
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -103,11 +105,12 @@ _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
 _LOCK = threading.RLock()
+_LIBC = ctypes.CDLL(None) if os.name == "posix" else None
 _chunks: list[bytes] = []
 
 
 @_SynthCallback
-def _collect(wav, n_samples, events):  # noqa: ARG001 - signature fixed by espeak
+def _collect(wav, n_samples, events):
     if n_samples > 0 and wav:
         _chunks.append(ctypes.string_at(wav, 2 * n_samples))
     return 0  # 0 = continue
@@ -159,6 +162,13 @@ class _Espeak:
             self._unload()
             raise SynthesisError(f"{data_path}: espeak_Initialize failed")
         lib.espeak_SetSynthCallback(_collect)
+        # Initialisation seeds breath noise from the clock, and the Klatt
+        # voices draw noise from libc's rand(): fix both seeds.
+        if hasattr(lib, "espeak_ng_SetRandSeed"):  # espeak-ng >= 1.52
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+            lib.espeak_ng_SetRandSeed(0)
+        if _LIBC is not None:
+            _LIBC.srand(0)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -166,7 +176,7 @@ class _Espeak:
         self._unload()
 
     def _unload(self) -> None:
-        close = getattr(_ctypes, "dlclose", None) or getattr(_ctypes, "FreeLibrary")
+        close = getattr(_ctypes, "dlclose", None) or _ctypes.FreeLibrary  # Windows
         handle = self.lib._handle
         del self.lib
         close(handle)
@@ -174,8 +184,9 @@ class _Espeak:
     def list_voices(self, languages: bytes | None = None) -> list[_Voice]:
         spec = None
         if languages is not None:
+            buffer = ctypes.create_string_buffer(languages)  # alive until return
             spec = _Voice()
-            spec.languages = ctypes.cast(ctypes.c_char_p(languages), ctypes.c_void_p)
+            spec.languages = ctypes.addressof(buffer)
         array = self.lib.espeak_ListVoices(spec)
         voices, i = [], 0
         while array[i]:
@@ -217,6 +228,7 @@ class _Catalog:
     accents: dict[str, str]  # accent (first language code) -> espeak identifier
     aliases: dict[str, str]  # any lowercase code or identifier -> identifier
     variants: tuple[str, ...]
+    female: frozenset[str]  # variants whose file says `gender female`
     rate: int
     version: str
 
@@ -233,16 +245,18 @@ def _catalog() -> _Catalog:
             accents.setdefault(codes[0], ident)
             for key in (ident.lower(), ident.rsplit("/", 1)[-1].lower(), *codes):
                 aliases.setdefault(key, ident)
-        variants = [
-            v.identifier.decode().split("/", 1)[1]
-            for v in es.list_voices(b"variant")
-            if v.identifier.startswith(b"!v/")
-        ]
+        variants, female = [], set()
+        for v in es.list_voices(b"variant"):
+            if v.identifier.startswith(b"!v/"):
+                variants.append(v.identifier.decode()[3:])
+                if v.gender == 2:
+                    female.add(variants[-1])
         version = es.lib.espeak_Info(None).decode()
         return _Catalog(
             accents=accents,
             aliases=aliases,
             variants=tuple(sorted(set(variants) - _SKIPPED_VARIANTS, key=str.lower)),
+            female=frozenset(female),
             rate=es.rate,
             version=version,
         )
@@ -374,21 +388,22 @@ def _variant_families(variants: Sequence[str]) -> dict[str, str]:
 
     groups: dict[str, list[str]] = {}
     for v in variants:
-        try:
-            lines = (voices_dir / v).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            lines = ""
-        formants = sorted(
-            " ".join(line.split("//")[0].split())
-            for line in lines.splitlines()
-            if re.match(r"\s*formant\s", line)
-        )
         stem = re.sub(r"\d+$", "", v.lower())
         keys = [f"stem:{stem}"] if len(stem) > 1 else []
-        keys.append("formants:" + "|".join(formants) if formants else "default")
+        try:
+            text = (voices_dir / v).read_text(encoding="utf-8", errors="replace")
+        except OSError:  # not an espeak-ng variant: a family of its own
+            text = None
+        if text is not None:
+            formants = sorted(
+                " ".join(line.split("//")[0].split())
+                for line in text.splitlines()
+                if re.match(r"\s*formant\s", line)
+            )
+            keys.append("formants:" + "|".join(formants) if formants else "default")
         for key in keys:
             groups.setdefault(key, []).append(v)
-    for key, members in groups.items():
+    for members in groups.values():
         for v in members[1:]:
             parent[find(v)] = find(members[0])
     default = {find(v) for v in groups.get("default", [])}
@@ -398,9 +413,11 @@ def _variant_families(variants: Sequence[str]) -> dict[str, str]:
 def split_voices(voices: Sequence[str], seed: int = 0) -> dict[str, list[str]]:
     """Partitions voices into train / dev / test / demo by variant family.
 
-    Plain voices and the default vocal tract always go to train; of the other
-    families, fractions `VOICE_SPLIT` (at least one each) go to dev, test and demo.
-    A family's voices, all accents included, land in one split.
+    Plain voices and the default vocal tract always go to train. The other
+    families, in an order shuffled by `seed`, fill dev, test and demo up to
+    fractions `VOICE_SPLIT` of the variants (at least one family each); families
+    too big for the room left go to train. A family's voices, all accents
+    included, land in one split.
 
     Args:
         voices: names as from `list_voices()`.
@@ -412,20 +429,40 @@ def split_voices(voices: Sequence[str], seed: int = 0) -> dict[str, list[str]]:
     """
     variants = sorted({v.partition("+")[2] for v in voices} - {""})
     family = {"": "", **_variant_families(variants)}
-    keys = sorted({family[v] for v in variants} - {""})
-    if len(keys) < 4:
+    members: dict[str, list[str]] = {}
+    for v in variants:
+        if family[v]:
+            members.setdefault(family[v], []).append(v)
+    if len(members) < 4:
         raise ValueError(
-            f"split_voices: {len(keys)} variant families, need at least 4 "
+            f"split_voices: {len(members)} variant families, need at least 4 "
             "(pass voices with more variants, e.g. list_voices())"
         )
+    keys = sorted(members)
     random.Random(seed).shuffle(keys)
-    where: dict[str, str] = {"": "train"}
-    start = 0
-    for split, fraction in VOICE_SPLIT.items():
-        count = max(1, round(fraction * len(keys)))
-        where.update((key, split) for key in keys[start : start + count])
-        start += count
-    where.update((key, "train") for key in keys[start:])
+    # Quotas per gender, so no held-out split ends up all male; a family is
+    # female when most of its variants are.
+    female = _catalog().female
+    is_female = {
+        k: 2 * sum(v in female for v in members[k]) > len(members[k]) for k in keys
+    }
+    room, in_train = {}, {}
+    for g in (False, True):
+        size = sum(len(members[k]) for k in keys if is_female[k] == g)
+        in_train[g] = sum(is_female[k] == g for k in keys)
+        room.update({(s, g): max(1, round(f * size)) for s, f in VOICE_SPLIT.items()})
+    where: dict[str, str] = dict.fromkeys(["", *keys], "train")
+    for key in keys:  # families too big for the room left stay in train
+        g, size = is_female[key], len(members[key])
+        split = next((s for s in VOICE_SPLIT if size <= room[s, g]), "train")
+        if split != "train" and in_train[g] > 1:  # train keeps both genders
+            where[key] = split
+            room[split, g] -= size
+            in_train[g] -= 1
+    for split in VOICE_SPLIT:  # small voice sets: still one family each if possible
+        spare = [k for k in keys if where[k] == "train"]
+        if split not in where.values() and len(spare) > 1:
+            where[min(spare, key=lambda k: len(members[k]))] = split
     out: dict[str, list[str]] = {s: [] for s in (*SPLITS, "demo")}
     for v in voices:
         out[where[family[v.partition("+")[2]]]].append(v)
@@ -441,131 +478,189 @@ def held_out_voices(language_prefix: str = "en", seed: int = 0) -> list[str]:
 # ---------------------------------------------------------------------------
 # Sentences
 
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-_NAMES = _words("""
+_NAMES = """
     alice bob carol daniel emma frank grace henry isabel jack kate lucy mark nina
     oliver paul rachel sam sophie tom anna ben chloe david ella george hannah james
     laura michael olivia peter ruth simon thomas victoria william zoe maria carlos
     yuki ahmed priya chen fatima ivan leo mia noah ethan amelia jacob lily oscar ruby
-    """)
-_CITIES = _words("""
+    """.split()
+_CITIES = """
     london paris tokyo boston chicago berlin madrid rome dublin cairo sydney toronto
-    denver seattle glasgow lisbon vienna prague oslo delhi lagos nairobi lima
-    canada france spain japan brazil mexico italy egypt kenya norway india ireland
-    scotland wales peru chile
-    """)
-_PEOPLE = _words("""
+    denver seattle glasgow lisbon vienna prague oslo delhi lagos nairobi lima canada
+    france spain japan brazil mexico italy egypt kenya norway india ireland scotland
+    wales peru chile
+    """.split()
+_PEOPLE = """
     boy girl man woman child baby teacher doctor farmer nurse pilot sailor singer
-    soldier student writer painter cook king queen neighbour friend brother sister
-    cousin uncle aunt driver waiter baker guard stranger captain
-    """)
-_ANIMALS = _words("dog cat horse fox rabbit mouse bird lion tiger monkey wolf cow")
-_THINGS = _words("""
+    soldier student writer painter cook king queen neighbour friend driver waiter
+    baker guard stranger captain
+    """.split()
+_ANIMALS = "dog cat horse fox rabbit mouse bird lion tiger monkey wolf cow".split()
+_THINGS = """
     apple bag ball basket bell bicycle boat book bottle box bucket button cake camera
     candle car card carpet chair clock coat coin computer cup desk door dress drum egg
     engine flag flower glass glove guitar hammer hat jacket kettle key kite knife
     ladder lamp leaf letter map mirror orange pencil piano picture plate pocket radio
     rock rope shell shirt shoe spoon stone sweater table telephone tent towel truck
     umbrella violin wagon watch window wallet ticket blanket envelope newspaper
-    suitcase pillow ring necklace basket helmet parcel
-    """)
-_FOODS = _words("bread cheese soup rice pizza salad sandwich cookie banana pie")
-_DRINKS = _words("coffee tea milk water juice lemonade")
-_PLACES = _words("""
+    suitcase pillow ring necklace helmet parcel
+    """.split()
+_FOODS = "bread cheese soup rice pizza salad sandwiches cookies bananas pie".split()
+_DRINKS = "coffee tea milk water juice lemonade".split()
+_PLACES = """
     garden kitchen forest market station library park office hospital museum village
     classroom hall harbour street field river lake mountain cave castle hotel bakery
     restaurant airport beach bridge farm church shop
-    """)
-_FAMILY = _words("mother father brother sister uncle aunt cousin grandmother son")
-_ADJ_ANY = _words("""
-    big small old new strange famous tiny huge quiet loud lucky little nice good bad
-    """)
-_ADJ_PERSON = _words("""
+    """.split()
+_FAMILY = "mother father brother sister uncle aunt cousin grandmother son".split()
+_ADJ_ANY = "big small old new strange famous tiny huge quiet lucky little nice".split()
+_ADJ_PERSON = """
     happy sad brave clever careful gentle angry tired hungry friendly funny lonely
-    proud rich poor polite busy lazy tall young calm noisy kind shy honest sleepy
-    """)
-_ADJ_THING = _words("""
+    proud rich poor polite busy lazy tall young calm noisy kind shy sleepy
+    """.split()
+_ADJ_THING = """
     red blue green yellow black white brown grey heavy light warm cold hot wet dry
     clean dirty long empty full broken shiny soft hard sharp round fresh simple cheap
     expensive beautiful wooden golden silver ancient modern narrow wide sweet pale
     dusty bright dark
-    """)
-_ADVERBS = _words("very really quite rather too so")
-_FREQUENCY = _words("always never often sometimes usually rarely")
-_PREPOSITIONS = _words("""
-    in on under behind near beside inside across through over along around above
-    """)
-_WEEKDAYS = _words("monday tuesday wednesday thursday friday saturday sunday")
-_MONTHS = _words("""
+    """.split()
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+_MONTHS = """
     january february march april may june july august september october november
     december
-    """)
-_TIMES = [
-    *_words("today yesterday tomorrow tonight"),
-    *(f"{a} {b}" for a in ("this", "last", "next") for b in ("week", "year", "month")),
-    *(f"this {p}" for p in ("morning", "afternoon", "evening")),
-    *(f"on {d}" for d in _WEEKDAYS),
-    *(f"in {m}" for m in _MONTHS),
-    "last night", "at noon", "at midnight", "every day", "in the morning",
-    "after dinner", "before breakfast", "an hour ago", "a long time ago",
+    """.split()
+_ANYTIME = [
+    *(f"on {d}" for d in _WEEKDAYS), *(f"in {m}" for m in _MONTHS),
+    "at noon", "at midnight", "after dinner", "before breakfast", "this evening",
 ]  # fmt: skip
-_WEATHER = _words("sunny rainy windy cloudy cold warm hot foggy snowy stormy")
-_CURRENCIES = _words("dollars pounds euros")
-_UNITS = _words("one two three four five six seven eight nine")
-_TEENS = _words("""
-    ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen
-    """)
-_TENS = _words("twenty thirty forty fifty sixty seventy eighty ninety")
+_UNITS = "one two three four five six seven eight nine".split()
+_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen \
+nineteen".split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+# Word lists for `[a|b]`-free slots; `_Grammar` adds the built phrases.
+_LISTS = {
+    "name": _NAMES,
+    "city": _CITIES,
+    "person": _PEOPLE,
+    "family": _FAMILY,
+    "food": _FOODS,
+    "drink": _DRINKS,
+    "adj_thing": _ADJ_THING,
+    "adj_person": _ADJ_PERSON,
+    "adverb": "very really quite rather too so".split(),
+    "freq": "always never often sometimes usually rarely".split(),
+    "weather": "sunny rainy windy cloudy cold warm hot foggy snowy stormy".split(),
+    "currency": "dollars pounds euros".split(),
+    "past": [
+        *_ANYTIME, "yesterday", "last night", "last week", "last month", "last year",
+        "this morning", "an hour ago", "a long time ago", "two days ago",
+    ],
+    "future": [
+        *_ANYTIME, "tomorrow", "tonight", "next week", "next month", "next year",
+        "later today", "in an hour", "the day after tomorrow",
+    ],
+    "soon": ["tomorrow", "tonight", "next week", "on saturday", "this weekend"],
+    "now": ["today", "tonight", "this morning", "this afternoon", "this evening"],
+    "habit": [
+        "every day", "every morning", "at night", "on weekends", "in the evening",
+        "after school", "before work", "on sundays", "in the summer", "in winter",
+    ],
+    "prep": """
+        in on under behind near beside inside across through over along around above
+        """.split(),
+}  # fmt: skip
 
-# base[:past[:participle]] for irregular verbs; the rest are regular.
-_VERBS_THING = _words("""
+# `{slot}` is filled from `_Grammar.slots`; `{slot?}` half the time; `[a|b]` picks
+# one alternative (alternatives may hold slots).
+_TEMPLATES = (
+    "{agent} {vt_past} {thing} {place?} {past?}",
+    "{agent} {vi_past} {place} {past?}",
+    "{name} will {vt_base} {thing} {future}",
+    "the {person} is {vt_ing} {thing} {place?}",
+    "did {agent} {vt_base} {thing} {past?}",
+    "where did {name} {vt_base} {thing}",
+    "why is the {thing_noun} so {adj_thing}",
+    "is the {thing_noun} {adverb?} {adj_thing}",
+    "there are {count} {adj_thing} {things_noun} {place}",
+    "{thing} was {adverb} {adj_thing} [and {adj_thing}|]",
+    "{name} has {count} [{things_noun}|{animals}]",
+    "[he|she|they|i|we] [said|thought|knew|heard] that {clause}",
+    "please {vt_base} {thing} {place}",
+    "{thing} was {vt_pp} by {name} {past?}",
+    "{name} [flew|drove|travelled|walked] from {city} to {city} {past?}",
+    "{name} lives in {city} with [his|her|their] [{family}|{animal}]",
+    "{name}'s {family} {vi_past} {place}",
+    "i don't [like|want|need] {things}",
+    "we can't {vt_base} {thing} {future}",
+    "let's {vt_base} {thing} {future}",
+    "it's {weather} in {city} {now}",
+    "the [train|bus|meeting|film|class] [starts|leaves|ends] at {clock} {future?}",
+    "{name} paid {count} {currency} for {thing}",
+    "{agent} {vt_past} {thing} and {vt_past} {thing}",
+    "if it's {weather} {soon} we will {vi_base} {place}",
+    "{name} and {name} {vi_past} {place} {past?}",
+    "can you {vt_base} {thing} [for me|please|{future}|{place}]",
+    "{agent} [ate|shared|made] [the|some|a lot of] {food} {past}",
+    "{name} [drank|spilled|wanted] [a cup of|a glass of|some] {drink}",
+    "how many {things_noun} did {name} {vt_base} {past}",
+    "{name} wanted to {vt_base} {thing} but [she|he|they] [couldn't|didn't|forgot]",
+    "{agent} {vi_past} because [he was|she was|they were|i felt] {adverb} {adj_person}",
+    "my {family} {freq} {vt_third} [{thing}|{things}] {habit?}",
+    "the {adj_person} {person} {freq} {vi_third} {habit}",
+    "{agent} [can't|won't|didn't] {vi_base} {place}",
+    "{name} gave {name} {thing} {past?}",
+    "we need {count} {things_noun} for {name}'s party",
+    "the {person} asked {name} to {vt_base} {thing}",
+    "[yes|no|okay] i'll {vt_base} {thing} {future}",
+)
+_CLAUSES = (
+    "{agent} {vt_past} {thing}",
+    "{agent} {vi_past} {place}",
+    "{thing} was {adj_thing}",
+    "{name} would {vi_base} {future}",
+)
+
+# base[:past[:participle]]; a missing form follows the regular rules.
+_VERBS_THING = """
     find:found take:took:taken bring:brought buy:bought sell:sold carry open close
     clean paint wash fix drop hold:held lose:lost keep:kept move push pull
     throw:threw:thrown catch:caught build:built break:broke:broken hide:hid:hidden
     borrow lend:lent need want like see:saw:seen choose:chose:chosen order return
     check fill forget:forgot:forgotten steal:stole:stolen wrap pack drag polish
-    """)
-_VERBS_INTRANSITIVE = _words("""
+    """.split()
+_VERBS_INTRANSITIVE = """
     sleep:slept laugh smile sing:sang:sung dance run:ran:run walk swim:swam:swum
     jump wait rest cry shout whistle arrive leave:left travel work play sit:sat
     stand:stood fall:fell:fallen hurry wander listen climb
-    """)
-_DOUBLED = set(_words("run swim sit drop stop cut wrap plan shop"))
+    """.split()
+_DOUBLED = {"run", "swim", "sit", "drop", "wrap", "forget", "travel"}
+_IRREGULAR_PLURALS = {
+    "child": "children", "man": "men", "woman": "women", "mouse": "mice",
+    "knife": "knives", "leaf": "leaves", "wolf": "wolves", "baby": "babies",
+}  # fmt: skip
 
 
 def _verb(spec: str) -> dict[str, str]:
-    parts = spec.split(":")
-    base = parts[0]
-    if base[-1] in "sxzo" or base.endswith(("ch", "sh")):
+    """Forms of a verb from `base[:past[:participle]]`."""
+    base, *irregular = spec.split(":")
+    consonant_y = base.endswith("y") and base[-2] not in "aeiou"
+    if base.endswith(("s", "x", "z", "o", "ch", "sh")):
         third = base + "es"
-    elif base[-1] == "y" and base[-2] not in "aeiou":
-        third = base[:-1] + "ies"
     else:
-        third = base + "s"
+        third = base[:-1] + "ies" if consonant_y else base + "s"
     if base in _DOUBLED:
         stem = base + base[-1]
     elif base.endswith("e") and not base.endswith("ee"):
         stem = base[:-1]
     else:
         stem = base
-    if base[-1] == "y" and base[-2] not in "aeiou":
-        past = base[:-1] + "ied"
-    else:
-        past = stem + ("d" if stem.endswith("e") else "ed")
-    past = parts[1] if len(parts) > 1 else past
-    participle = parts[2] if len(parts) > 2 else past
+    past = base[:-1] + "ied" if consonant_y else stem + "ed"
+    if base.endswith("e"):
+        past = base + "d"
+    past = irregular[0] if irregular else past
+    participle = irregular[1] if len(irregular) > 1 else past
     return {"base": base, "third": third, "past": past, "pp": participle,
             "ing": stem + "ing"}  # fmt: skip
-
-
-_IRREGULAR_PLURALS = {
-    "child": "children", "man": "men", "woman": "women", "mouse": "mice",
-    "knife": "knives", "leaf": "leaves", "wolf": "wolves", "baby": "babies",
-}  # fmt: skip
 
 
 def _plural(noun: str) -> str:
@@ -596,173 +691,93 @@ def _number(n: int) -> str:
 
 
 class _Grammar:
-    """Random phrases and sentences; one instance per random stream."""
+    """Fills `_TEMPLATES` from one random stream."""
 
     def __init__(self, rng: random.Random) -> None:
         self.r = rng
-        self.vt = [_verb(s) for s in _VERBS_THING]
-        self.vi = [_verb(s) for s in _VERBS_INTRANSITIVE]
+        self.used: set[str] = set()
+        self.slots: dict[str, Callable[[], str]] = {
+            key: functools.partial(self.fresh, words) for key, words in _LISTS.items()
+        }
+        for kind, specs in (("vt", _VERBS_THING), ("vi", _VERBS_INTRANSITIVE)):
+            verbs = [_verb(s) for s in specs]
+            for form in verbs[0]:
+                self.slots[f"{kind}_{form}"] = functools.partial(self.form, verbs, form)
+        self.slots.update(
+            agent=self.agent,
+            thing=self.thing,
+            things=lambda: self.thing(plural=True),
+            thing_noun=lambda: rng.choice(_THINGS),
+            things_noun=lambda: _plural(rng.choice(_THINGS)),
+            animal=lambda: rng.choice(_ANIMALS),
+            animals=lambda: _plural(rng.choice(_ANIMALS)),
+            place=lambda: f"{self.fresh(_LISTS['prep'])} the {self.fresh(_PLACES)}",
+            count=lambda: _number(rng.choice((2, 3, 4, 5, 6, 10, rng.randint(2, 999)))),
+            clock=self.clock,
+            clause=lambda: self.expand(rng.choice(_CLAUSES)),
+        )
 
-    def pick(self, items: Sequence[str]) -> str:
-        return self.r.choice(items)
+    def fresh(self, words: Sequence[str]) -> str:
+        """A word not yet used in this sentence (no "from paris to paris")."""
+        for _ in range(8):
+            word = self.r.choice(words)
+            if word not in self.used:
+                break
+        self.used.add(word)
+        return word
 
-    def maybe(self, p: float, text: str) -> str:
-        return text if self.r.random() < p else ""
+    def form(self, verbs: list[dict[str, str]], form: str) -> str:
+        return self.r.choice(verbs)[form]
 
-    def article(self, word: str) -> str:
-        return "an" if word[0] in "aeiou" else "a"
+    def noun_phrase(self, dets: Sequence[str], adj: str, noun: str) -> str:
+        det = self.r.choice(dets)
+        if det == "a" and (adj or noun)[0] in "aeiou":
+            det = "an"
+        return " ".join(w for w in (det, adj, noun) if w)
 
-    def count(self) -> int:
-        return self.r.choice((2, 3, 4, 5, 6, 7, 8, 9, 10, 12, self.r.randint(2, 999)))
-
-    def np_thing(self, plural: bool = False) -> str:
-        noun = self.pick(_THINGS)
-        adj = self.maybe(0.5, self.pick(_ADJ_THING + _ADJ_ANY))
+    def thing(self, plural: bool = False) -> str:
+        adj = self.fresh(_ADJ_THING + _ADJ_ANY) if self.r.random() < 0.5 else ""
+        noun = self.fresh(_THINGS)
         if plural:
-            det = self.pick(("the", "these", "those", "some", "my", "our", "many"))
-            return " ".join(filter(None, (det, adj, _plural(noun))))
-        det = self.pick(("the", "the", "a", "this", "that", "my", "your", "her", "his"))
-        if det == "a":
-            det = self.article(adj or noun)
-        return " ".join(filter(None, (det, adj, noun)))
+            dets = ("the", "these", "those", "some", "my", "our", "many")
+            return self.noun_phrase(dets, adj, _plural(noun))
+        dets = ("the", "the", "a", "this", "that", "my", "your", "her", "his")
+        return self.noun_phrase(dets, adj, noun)
 
     def agent(self) -> str:
         kind = self.r.random()
         if kind < 0.35:
-            return self.pick(_NAMES)
+            return self.fresh(_NAMES)
         if kind < 0.45:
-            return self.pick(("he", "she", "they", "we", "i", "you"))
-        noun = self.pick(_PEOPLE + _ANIMALS)
-        adj = self.maybe(0.4, self.pick(_ADJ_PERSON + _ADJ_ANY))
-        det = self.pick(("the", "the", "a", "my", "our", "their", "that"))
-        if det == "a":
-            det = self.article(adj or noun)
-        return " ".join(filter(None, (det, adj, noun)))
+            return self.r.choice(("he", "she", "they", "we", "i", "you"))
+        adj = self.fresh(_ADJ_PERSON + _ADJ_ANY) if self.r.random() < 0.4 else ""
+        noun = self.fresh(_PEOPLE + _ANIMALS)
+        return self.noun_phrase(("the", "the", "a", "my", "our", "that"), adj, noun)
 
-    def place(self) -> str:
-        return f"{self.pick(_PREPOSITIONS)} the {self.pick(_PLACES)}"
+    def clock(self) -> str:
+        hour = self.r.randint(1, 12)
+        minute = self.r.choice((0, 0, 15, 30, 45, self.r.randint(1, 59)))
+        if minute == 0:
+            return f"{_number(hour)} o'clock"
+        if minute == 30 and self.r.random() < 0.5:
+            return f"half past {_number(hour)}"
+        return f"{_number(hour)} {'oh ' if minute < 10 else ''}{_number(minute)}"
 
-    def when(self) -> str:
-        return self.pick(_TIMES)
+    def expand(self, template: str) -> str:
+        text = re.sub(
+            r"\[([^\]]*)\]", lambda m: self.r.choice(m.group(1).split("|")), template
+        )
 
-    def clause(self) -> str:
-        """A short past-tense statement."""
-        if self.r.random() < 0.5:
-            return f"{self.agent()} {self.pick(self.vt)['past']} {self.np_thing()}"
-        return f"{self.agent()} {self.pick(self.vi)['past']} {self.place()}"
+        def fill(m: re.Match) -> str:
+            if m.group(2) and self.r.random() < 0.5:
+                return ""
+            return self.slots[m.group(1)]()
+
+        return re.sub(r"\{(\w+)(\?)?\}", fill, text)
 
     def sentence(self) -> str:
-        r, pick, vt, vi = self.r, self.pick, self.vt, self.vi
-        name, city = pick(_NAMES), pick(_CITIES)
-        n = self.count()
-        hour, minute = r.randint(1, 12), r.choice((0, 15, 30, 45, r.randint(1, 59)))
-        templates = (
-            lambda: (
-                f"{self.agent()} {pick(vt)['past']} {self.np_thing()} "
-                f"{self.maybe(0.6, self.place())} {self.maybe(0.4, self.when())}"
-            ),
-            lambda: (
-                f"{self.agent()} {pick(vi)['past']} {self.place()} "
-                f"{self.maybe(0.5, self.when())}"
-            ),
-            lambda: f"{name} will {pick(vt)['base']} {self.np_thing()} {self.when()}",
-            lambda: (
-                f"the {pick(_PEOPLE)} is {pick(vt)['ing']} {self.np_thing()} "
-                f"{self.maybe(0.5, self.place())}"
-            ),
-            lambda: (
-                f"did {self.agent()} {pick(vt)['base']} {self.np_thing()} "
-                f"{self.maybe(0.5, self.when())}"
-            ),
-            lambda: f"where did {name} {pick(vt)['base']} {self.np_thing()}",
-            lambda: f"why is the {pick(_THINGS)} so {pick(_ADJ_THING)}",
-            lambda: (
-                f"there are {_number(n)} {pick(_ADJ_THING)} "
-                f"{_plural(pick(_THINGS))} {self.place()}"
-            ),
-            lambda: (
-                f"{self.np_thing()} was {pick(_ADVERBS)} {pick(_ADJ_THING)} "
-                f"{self.maybe(0.5, 'and ' + pick(_ADJ_THING))}"
-            ),
-            lambda: f"{name} has {_number(n)} {_plural(pick(_THINGS + _ANIMALS))}",
-            lambda: (
-                f"{pick(('he', 'she', 'they', 'i', 'we'))} "
-                f"{pick(('said', 'thought', 'knew', 'heard'))} that {self.clause()}"
-            ),
-            lambda: f"please {pick(vt)['base']} {self.np_thing()} {self.place()}",
-            lambda: (
-                f"{self.np_thing()} was {pick(vt)['pp']} by {name} "
-                f"{self.maybe(0.5, self.when())}"
-            ),
-            lambda: (
-                f"{name} {pick(('flew', 'drove', 'travelled', 'walked'))} "
-                f"from {city} to {pick(_CITIES)} {self.maybe(0.5, self.when())}"
-            ),
-            lambda: (
-                f"{name} lives in {city} with "
-                f"{pick(('his', 'her', 'their'))} {pick(_FAMILY + _ANIMALS)}"
-            ),
-            lambda: f"{name}'s {pick(_FAMILY)} {pick(vi)['past']} {self.place()}",
-            lambda: f"i don't {pick(('like', 'want', 'need'))} {self.np_thing(True)}",
-            lambda: f"we can't {pick(vt)['base']} {self.np_thing()} {self.when()}",
-            lambda: f"it's {pick(_WEATHER)} in {city} {self.when()}",
-            lambda: (
-                f"the {pick(('train', 'bus', 'meeting', 'film', 'class'))} "
-                f"{pick(('starts', 'leaves', 'ends'))} at {_number(hour)} "
-                + (f"o'clock {self.when()}" if minute == 0 else _number(minute))
-            ),
-            lambda: (
-                f"{name} paid {_number(n)} {pick(_CURRENCIES)} for {self.np_thing()}"
-            ),
-            lambda: (
-                f"{self.agent()} {pick(vt)['past']} {self.np_thing()} and "
-                f"{pick(vt)['past']} {self.np_thing()}"
-            ),
-            lambda: (
-                f"if it's {pick(_WEATHER)} {pick(_TIMES[:4])} we will "
-                f"{pick(vi)['base']} {self.place()}"
-            ),
-            lambda: (
-                f"{name} and {pick(_NAMES)} {pick(vi)['past']} {self.place()} "
-                f"{self.maybe(0.5, self.when())}"
-            ),
-            lambda: (
-                f"can you {pick(vt)['base']} {self.np_thing()} "
-                f"{pick(('for me', 'please', self.when(), self.place()))}"
-            ),
-            lambda: (
-                f"{self.agent()} {pick(('ate', 'shared', 'made'))} "
-                f"{pick(('the', 'some', 'a lot of'))} {pick(_FOODS)} {self.when()}"
-            ),
-            lambda: (
-                f"{name} {pick(('drank', 'spilled', 'wanted'))} "
-                f"{pick(('a cup of', 'a glass of', 'some'))} {pick(_DRINKS)}"
-            ),
-            lambda: (
-                f"how many {_plural(pick(_THINGS))} did {name} "
-                f"{pick(vt)['base']} {self.when()}"
-            ),
-            lambda: (
-                f"{name} wanted to {pick(vt)['base']} {self.np_thing()} but "
-                f"{pick(('she', 'he', 'they'))} {pick(("couldn't", "didn't", "wasn't able to"))}"
-            ),
-            lambda: (
-                f"{self.agent()} {pick(vi)['past']} because "
-                f"{pick(('he', 'she', 'they'))} {pick(('was', 'were', 'felt'))} "
-                f"{pick(_ADVERBS)} {pick(_ADJ_PERSON)}"
-            ),
-            lambda: (
-                f"my {pick(_FAMILY)} {pick(_FREQUENCY)} {pick(vt)['third']} "
-                f"{self.np_thing(r.random() < 0.5)} {self.maybe(0.5, self.place())}"
-            ),
-            lambda: (
-                f"the {pick(_ADJ_PERSON)} {pick(_PEOPLE)} "
-                f"{pick(_FREQUENCY)} {pick(vi)['third']} {self.when()}"
-            ),
-        )
-        text = pick(templates)()
-        text = re.sub(r"\bthey was\b", "they were", text)
-        return " ".join(text.split())
+        self.used.clear()
+        return " ".join(self.expand(self.r.choice(_TEMPLATES)).split())
 
 
 def _sentence_stream(seed: int | str) -> Iterator[str]:
@@ -815,8 +830,8 @@ class _Job:
 
 
 def _estimate_seconds(text: str, rate_wpm: int) -> float:
-    """Rough clip length (measured on espeak-ng English: ~55 ms/char at 175 wpm)."""
-    return 0.3 + 0.055 * len(text) * 175 / rate_wpm
+    """Rough clip length, fitted on espeak-ng English clips with 150 ms padding."""
+    return 0.48 + 0.0485 * len(text) * 175 / rate_wpm
 
 
 def _plan(
@@ -836,23 +851,21 @@ def _plan(
             if text in taken:
                 continue
             taken.add(text)
-            job = _Job(
-                index=len(jobs),
-                split=split,
-                path="",
-                text=text,
-                voice=rng.choice(voices[split]),
-                rate_wpm=rng.randint(*RATE_WPM),
-                pitch=rng.randint(*PITCH),
-                pitch_range=rng.randint(*PITCH_RANGE),
-                level_dbfs=round(rng.uniform(*LEVEL_DBFS), 1),
-            )
-            key = json.dumps([_VERSION, *asdict(job).values()][4:], sort_keys=True)
-            digest = hashlib.sha1(f"{_VERSION}{key}".encode()).hexdigest()[:10]
+            voice = rng.choice(voices[split])
+            rate, pitch = rng.randint(*RATE_WPM), rng.randint(*PITCH)
+            pitch_range = rng.randint(*PITCH_RANGE)
+            level = round(rng.uniform(*LEVEL_DBFS), 1)
+            # The name changes with anything that changes the audio, so a clip on
+            # disk is reused only when it is exactly the one asked for.
+            key = json.dumps([_VERSION, text, voice, rate, pitch, pitch_range, level])
+            digest = hashlib.sha1(key.encode()).hexdigest()[:10]
             name = f"{split}-{count:06d}-{digest}.flac"
             path = out / "audio" / split / f"{count // 1000:03d}" / name
-            jobs.append(_Job(**{**asdict(job), "path": str(path)}))
-            total += _estimate_seconds(text, job.rate_wpm)
+            jobs.append(
+                _Job(len(jobs), split, str(path), text, voice, rate, pitch,
+                     pitch_range, level)
+            )  # fmt: skip
+            total += _estimate_seconds(text, rate)
             count += 1
     return jobs
 

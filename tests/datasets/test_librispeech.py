@@ -169,3 +169,10 @@ def test_parts_table_lists_the_official_archives():
     for part, (url, md5) in PARTS.items():
         assert url == f"https://www.openslr.org/resources/12/{part}.tar.gz"
         assert re.fullmatch(r"[0-9a-f]{32}", md5)
+
+
+@pytest.mark.parametrize("parts", ["dev-clean", iter(["dev-clean"])])
+def test_parts_may_be_one_name_or_any_iterable(tmp_path, parts):
+    _make_part(tmp_path, "dev-clean")
+    got = prepare_librispeech(tmp_path, tmp_path / "out", parts, download=False)
+    assert list(got) == ["dev-clean"]

@@ -1,0 +1,40 @@
+"""Shared fixtures. Slow tests run only with --run-slow (as keras-hub's --run_large)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def speechlike(seconds: float, seed: int = 0, sr: int = 16000) -> np.ndarray:
+    """Harmonic tones with a moving pitch and amplitude envelope plus a little
+    noise: cheap audio whose spectrum changes over time, like speech."""
+    r = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 120 + 40 * np.sin(2 * np.pi * 0.7 * t + r.uniform(0, 6))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    wave = sum(np.sin(k * phase) / k for k in range(1, 6))
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t + r.uniform(0, 6)) ** 2
+    return (0.1 * wave * env + 0.005 * r.standard_normal(len(t))).astype(np.float32)

@@ -1,0 +1,101 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import soundfile as sf
+
+import asr.train
+from asr.callbacks import NonFiniteLossError
+from asr.config import load_config
+from asr.manifest import Utterance, write_manifest
+from asr.train import fit
+from tests.conftest import speechlike
+
+TINY = [
+    "model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]",
+    "data.batch_size=4", "data.num_buckets=1", "train.warmup_steps=2",
+]
+
+
+def corpus(tmp_path, n=8):
+    rows = []
+    for i in range(n):
+        path = tmp_path / f"u{i}.wav"
+        sf.write(path, speechlike(0.5 + 0.05 * i, seed=i), 16000)
+        rows.append(Utterance(str(path), 0.5 + 0.05 * i, ["ab", "ba"][i % 2]))
+    write_manifest(tmp_path / "train.jsonl", rows)
+    return str(tmp_path / "train.jsonl")
+
+
+def config(manifest, *extra):
+    return load_config(overrides=TINY + [
+        f"data.train_manifest={manifest}", f"data.val_manifest={manifest}", *extra])
+
+
+def test_run_folder_holds_model_config_history_and_curve(tmp_path):
+    cfg = config(corpus(tmp_path), "train.epochs=2")
+    run = tmp_path / "run"
+    fit(cfg, run, verbose=0)
+    for name in ("model.keras", "last.keras", "config.yaml", "vocab.txt",
+                 "history.csv", "learning_curve.png", "skipped.jsonl"):
+        assert (run / name).is_file(), name
+    history = (run / "history.csv").read_text().splitlines()
+    assert history[0].split(",")[:1] == ["epoch"] and len(history) == 3
+    assert "val_wer" in history[0]
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert model.get_layer("normalization").get_weights()[0].std() > 0  # stats set
+
+
+def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, monkeypatch):
+    cfg = config(corpus(tmp_path), "train.epochs=3")
+    run = tmp_path / "run"
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt  # as if killed after epoch 1's backup
+
+    original = asr.train.LearningCurvePlot
+    monkeypatch.setattr(asr.train, "LearningCurvePlot", lambda *a, **k: Crash())
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, run, verbose=0)
+    meta = json.loads((run / "backup" / "training_metadata.json").read_text())
+    assert meta["epoch"] == 1
+    monkeypatch.setattr(asr.train, "LearningCurvePlot", original)
+    fit(cfg, run, verbose=0)
+    epochs = [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()]
+    assert epochs == ["epoch", "0", "1", "2"]  # not restarted at 0
+
+
+def test_changed_config_does_not_resume_silently(tmp_path):
+    manifest = corpus(tmp_path)
+    run = tmp_path / "run"
+    fit(config(manifest, "train.epochs=1"), run, verbose=0)
+    with pytest.raises(ValueError, match="different config"):
+        fit(config(manifest, "train.epochs=1", "model.rnn_units=6"), run, verbose=0)
+
+
+def test_non_finite_loss_stops_naming_files_and_keeps_weights(tmp_path, monkeypatch):
+    manifest = corpus(tmp_path, n=4)
+    cfg = config(manifest, "train.epochs=1")
+    run = tmp_path / "run"
+
+    def poisoned(labels, logits, label_lengths, logit_lengths):
+        return keras.ops.sum(logits, axis=(1, 2)) * np.inf
+
+    monkeypatch.setattr(asr.train, "ctc_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"u\d\.wav"):
+        fit(cfg, run, verbose=0)
+    meta = run / "backup"
+    assert meta.exists()
+
+
+def test_classifier_head_trains_and_reports_accuracy(tmp_path):
+    manifest = corpus(tmp_path)
+    cfg = config(manifest, "train.epochs=1", "model.head=classifier")
+    run = tmp_path / "run"
+    fit(cfg, run, verbose=0)
+    header = (run / "history.csv").read_text().splitlines()[0]
+    assert "val_accuracy" in header
+    assert "classes:\n  - ab\n  - ba" in (run / "config.yaml").read_text()
