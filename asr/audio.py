@@ -1,12 +1,21 @@
 """Audio in and out: any soundfile format, any rate, any channel count.
 
-Everything the rest of the toolkit sees is float32 mono at 16 kHz in [-1, 1].
-Every failure is an `AudioLoadError` whose message names the file and the problem.
+Everything the rest of the toolkit sees is float32 mono at 16 kHz.
+Every failure to read is an `AudioLoadError` whose message names the file and the
+problem: not found, a directory, empty, unreadable / not audio, cannot decode,
+truncated, no samples, NaN or infinite samples, or an implausible header.
+
+Files are decoded in bounded blocks, never into one buffer sized from the header,
+so a corrupt header cannot ask for terabytes; a WAV whose data chunk runs past the
+end of the file is reported as truncated (libsndfile would quietly read the part
+that is there).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +24,14 @@ import soundfile as sf
 import soxr
 
 SAMPLE_RATE = 16000
+MIN_FILE_RATE = 1000  # Hz; outside [MIN_FILE_RATE, MAX_FILE_RATE] is a bad header
+MAX_FILE_RATE = 768_000
+_BLOCK_VALUES = 1 << 20  # samples (frames x channels) decoded per read
+_UNKNOWN_FRAMES = 2**62  # libsndfile reports SF_COUNT_MAX when it cannot tell
+# MP3 frame counts without a Xing/Info header are estimates from the file size.
+_MPEG_SLACK_FRAMES = 2 * 1152
+_MAX_RIFF_CHUNKS = 10_000
+_DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, ValueError, MemoryError, OSError)
 
 
 class AudioLoadError(Exception):
@@ -23,41 +40,154 @@ class AudioLoadError(Exception):
 
 
 def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise AudioLoadError(f"{path}: file not found")
-    if path.is_dir():
-        raise AudioLoadError(f"{path}: is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioLoadError(f"{path}: empty file (0 bytes)")
+    try:
+        if not path.exists():
+            raise AudioLoadError(f"{path}: file not found")
+        if path.is_dir():
+            raise AudioLoadError(f"{path}: is a directory, not an audio file")
+        if path.stat().st_size == 0:
+            raise AudioLoadError(f"{path}: empty file (0 bytes)")
+    except OSError as e:
+        raise AudioLoadError(f"{path}: cannot access ({e.strerror or e})") from None
+
+
+def _wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """(declared, present) frames of a RIFF/WAVE file whose `data` chunk runs past
+    the end of the file; None for complete files, streamed ones (size 0 or
+    0xFFFFFFFF) and anything that is not RIFF/WAVE."""
+    try:
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX"):
+                return None
+            if head[8:12] != b"WAVE":
+                return None
+            endian = "<" if head[:4] == b"RIFF" else ">"
+            pos, align = 12, 0
+            for _ in range(_MAX_RIFF_CHUNKS):
+                if pos + 8 > size:
+                    return None
+                fh.seek(pos)
+                chunk_id, n = struct.unpack(endian + "4sI", fh.read(8))
+                if chunk_id == b"fmt " and n >= 14:
+                    align = struct.unpack(endian + "H", fh.read(14)[12:14])[0]
+                elif chunk_id == b"data":
+                    if align == 0 or n in (0, 0xFFFFFFFF):
+                        return None
+                    declared, present = n // align, (size - pos - 8) // align
+                    return (declared, present) if present < declared else None
+                pos += 8 + n + (n & 1)
+    except (OSError, struct.error):
+        return None
+    return None
 
 
 def _open(path: Path) -> sf.SoundFile:
+    """Opens `path` for reading after checking the file and its header."""
     _check_path(path)
     try:
-        return sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as e:
+        if "malformed" in str(e):
+            raise AudioLoadError(
+                f"{path}: cannot decode: malformed or truncated file ({e})"
+            ) from None
         raise AudioLoadError(f"{path}: unreadable or not audio ({e})") from None
+    try:
+        if not MIN_FILE_RATE <= f.samplerate <= MAX_FILE_RATE:
+            raise AudioLoadError(
+                f"{path}: unreadable header: sample rate {f.samplerate} Hz is outside "
+                f"{MIN_FILE_RATE}..{MAX_FILE_RATE} Hz"
+            )
+        if f.channels < 1:
+            raise AudioLoadError(f"{path}: unreadable header: {f.channels} channels")
+        if f.frames == 0:
+            raise AudioLoadError(f"{path}: no samples (the header says 0 frames)")
+        if f.format in ("WAV", "WAVEX"):
+            short = _wav_shortfall(path)
+            if short is not None:
+                raise AudioLoadError(
+                    f"{path}: truncated (the header declares {short[0]} frames, "
+                    f"the file holds {short[1]})"
+                )
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _mono_blocks(
+    f: sf.SoundFile, path: Path, frames: int | None = None
+) -> Iterator[np.ndarray]:
+    """Decodes `f` in blocks of at most `frames` frames until the decoder stops,
+    as finite float32 mono.
+
+    Raises:
+        AudioLoadError: cannot decode, NaN/inf, no samples, or fewer frames than
+            the header declares (truncated), the last two after the final block.
+    """
+    block = max(1, _BLOCK_VALUES // f.channels)
+    if frames is not None:
+        block = max(1, min(block, frames))
+    total = 0
+    while True:
+        try:
+            data = f.read(block, dtype="float32", always_2d=True)
+        except _DECODE_ERRORS as e:
+            raise AudioLoadError(f"{path}: cannot decode ({e})") from None
+        if len(data) == 0:
+            break
+        total += len(data)
+        mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float64)
+        mono = mono.astype(np.float32)
+        if not np.isfinite(mono).all():
+            raise AudioLoadError(f"{path}: contains NaN or infinite samples")
+        yield mono
+    if total == 0:
+        raise AudioLoadError(f"{path}: no samples (empty audio)")
+    declared = f.frames
+    slack = _MPEG_SLACK_FRAMES if f.format == "MP3" else 0
+    if declared < _UNKNOWN_FRAMES and total < declared - slack:
+        raise AudioLoadError(
+            f"{path}: truncated ({total} of {declared} frames could be decoded)"
+        )
 
 
 def audio_info(path: str | os.PathLike) -> tuple[float, int, int]:
-    """(duration in seconds, sample rate, channels) from the header, no decoding."""
+    """(duration in seconds, sample rate, channels) from the header.
+
+    Decodes only when the header has no frame count (some MP3s). A FLAC or OGG
+    cut short is only noticed by `load_audio`; a cut WAV is noticed here.
+
+    Raises:
+        AudioLoadError: as `load_audio` for a missing, unreadable or empty file.
+    """
     path = Path(path)
     with _open(path) as f:
-        if f.frames <= 0 or f.samplerate <= 0:
-            raise AudioLoadError(f"{path}: no samples")
-        return f.frames / f.samplerate, f.samplerate, f.channels
+        frames = f.frames
+        if frames >= _UNKNOWN_FRAMES:
+            frames = sum(len(b) for b in _mono_blocks(f, path))
+        return frames / f.samplerate, f.samplerate, f.channels
 
 
 def to_mono_16k(samples: np.ndarray, rate: int, where: str = "audio") -> np.ndarray:
-    """(frames,) or (frames, channels) at `rate` -> (frames',) float32 at 16 kHz."""
+    """(frames,) or (frames, channels) at `rate` -> (frames',) float32 at 16 kHz.
+
+    Raises:
+        AudioLoadError: naming `where`, for NaN or infinite samples.
+    """
     samples = np.asarray(samples)
     if samples.ndim == 2:
-        samples = samples.mean(axis=1)
+        samples = samples.mean(axis=1, dtype=np.float64)
     samples = samples.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(samples)):
+    if not np.isfinite(samples).all():
         raise AudioLoadError(f"{where}: contains NaN or infinite samples")
     if rate != SAMPLE_RATE:
-        samples = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+        samples = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ")
+        samples = samples.astype(np.float32, copy=False)
+        if not np.isfinite(samples).all():
+            raise AudioLoadError(f"{where}: samples too large to resample (overflow)")
     return samples
 
 
@@ -65,33 +195,37 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
     """Reads a whole file as float32 mono 16 kHz samples.
 
     Returns:
-        (samples,) float32.
+        (samples,) float32, finite, at least one sample.
     Raises:
-        AudioLoadError: missing, unreadable / not audio, empty, truncated, NaN/inf.
+        AudioLoadError: missing, a directory, empty, unreadable / not audio,
+            cannot decode, truncated, no samples, NaN/inf.
     """
     path = Path(path)
     with _open(path) as f:
-        expected, rate = f.frames, f.samplerate
-        try:
-            data = f.read(dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, ValueError, MemoryError) as e:
-            raise AudioLoadError(f"{path}: cannot decode ({e})") from None
-    if data.shape[0] == 0:
-        raise AudioLoadError(f"{path}: no samples (empty audio)")
-    # Some formats report a frame count from the header; fewer frames on disk
-    # means the file was cut short.
-    if 0 < expected < 2**62 and data.shape[0] < expected:
+        rate = f.samplerate
+        mono = np.concatenate(list(_mono_blocks(f, path)))
+    out = to_mono_16k(mono, rate, str(path))
+    if len(out) == 0:
         raise AudioLoadError(
-            f"{path}: truncated ({data.shape[0]} of {expected} frames could be read)"
+            f"{path}: no samples ({len(mono)} frames at {rate} Hz is less than one "
+            f"sample at {SAMPLE_RATE} Hz)"
         )
-    return to_mono_16k(data, rate, str(path))
+    return out
 
 
 def iter_audio_blocks(
     path: str | os.PathLike, block_seconds: float = 30.0
 ) -> Iterator[np.ndarray]:
     """Yields consecutive float32 mono 16 kHz blocks of a file of any length, in
-    bounded memory (streaming resampler, so block edges leave no seams)."""
+    bounded memory (streaming resampler, so block edges leave no seams).
+
+    Concatenated, the blocks equal `load_audio(path)` (to resampler rounding).
+    Problems found while decoding (truncation, NaN) raise after the blocks
+    decoded before them were yielded.
+
+    Raises:
+        AudioLoadError: as `load_audio`.
+    """
     path = Path(path)
     with _open(path) as f:
         rate = f.samplerate
@@ -101,31 +235,41 @@ def iter_audio_blocks(
             else None
         )
         block = max(1, int(block_seconds * rate))
-        total = 0
-        try:
-            for data in f.blocks(blocksize=block, dtype="float32", always_2d=True):
-                total += len(data)
-                mono = data.mean(axis=1).astype(np.float32)
-                if not np.all(np.isfinite(mono)):
-                    raise AudioLoadError(f"{path}: contains NaN or infinite samples")
-                out = resampler.resample_chunk(mono) if resampler else mono
-                if len(out):
-                    yield out
-        except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-            raise AudioLoadError(f"{path}: cannot decode ({e})") from None
-        if total == 0:
-            raise AudioLoadError(f"{path}: no samples (empty audio)")
+        for mono in _mono_blocks(f, path, block):
+            out = resampler.resample_chunk(mono) if resampler else mono
+            if len(out):
+                yield out
         if resampler:
             tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
             if len(tail):
                 yield tail
 
 
-def save_audio(path: str | os.PathLike, samples: np.ndarray, rate: int = SAMPLE_RATE) -> None:
-    """Writes float samples; the format follows the extension (wav, flac, ogg, mp3)."""
+def save_audio(
+    path: str | os.PathLike, samples: np.ndarray, rate: int = SAMPLE_RATE
+) -> None:
+    """Writes samples atomically (temp file beside `path`, then rename); the
+    format follows the extension (wav, flac, ogg, mp3, ...).
+
+    Args:
+        samples: (frames,) or (frames, channels), float in [-1, 1].
+    Raises:
+        ValueError: for an extension soundfile cannot write.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     fmt = path.suffix.lstrip(".").upper() or "WAV"
-    sf.write(str(tmp), np.asarray(samples), rate, format=fmt)
-    os.replace(tmp, path)
+    if fmt not in sf.available_formats():
+        raise ValueError(
+            f"{path}: unknown audio format {path.suffix!r} (use .wav, .flac, .ogg "
+            "or .mp3)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        sf.write(str(tmp), np.asarray(samples), rate, format=fmt)
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

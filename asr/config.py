@@ -281,6 +281,24 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         ConfigError: `dotted.key: problem`.
     """
     m, f, a, d, t = cfg.model, cfg.features, cfg.augment, cfg.data, cfg.train
+    _check(f.sample_rate > 0, "features.sample_rate", "must be > 0")
+    _check(f.hop_length >= 1, "features.hop_length", "must be >= 1")
+    _check(
+        f.win_length >= f.hop_length,
+        "features.win_length",
+        "must be >= features.hop_length",
+    )
+    _check(f.n_mels >= 1, "features.n_mels", "must be >= 1")
+    nyquist = f.sample_rate / 2
+    _check(0 <= f.fmin < nyquist, "features.fmin", f"must be in [0, {nyquist:g}) Hz")
+    if f.fmax is not None:
+        _check(
+            f.fmin < f.fmax <= nyquist,
+            "features.fmax",
+            f"must be above features.fmin ({f.fmin:g}) and at most {nyquist:g} Hz",
+        )
+    _check(f.log_floor > 0, "features.log_floor", "must be > 0")
+
     n = len(m.conv_filters)
     for name in ("conv_kernels", "conv_strides"):
         got = len(getattr(m, name))
@@ -309,24 +327,6 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     _check(m.l2 >= 0, "model.l2", "must be >= 0")
     dupes = sorted({c for c in m.classes if m.classes.count(c) > 1})
     _check(not dupes, "model.classes", f"repeated labels {dupes}")
-
-    _check(f.sample_rate > 0, "features.sample_rate", "must be > 0")
-    _check(f.hop_length >= 1, "features.hop_length", "must be >= 1")
-    _check(
-        f.win_length >= f.hop_length,
-        "features.win_length",
-        "must be >= features.hop_length",
-    )
-    _check(f.n_mels >= 1, "features.n_mels", "must be >= 1")
-    nyquist = f.sample_rate / 2
-    _check(0 <= f.fmin < nyquist, "features.fmin", f"must be in [0, {nyquist:g}) Hz")
-    if f.fmax is not None:
-        _check(
-            f.fmin < f.fmax <= nyquist,
-            "features.fmax",
-            f"must be above features.fmin ({f.fmin:g}) and at most {nyquist:g} Hz",
-        )
-    _check(f.log_floor > 0, "features.log_floor", "must be > 0")
 
     for name in ("spec_time_masks", "spec_time_width", "spec_freq_masks"):
         _check(getattr(a, name) >= 0, f"augment.{name}", "must be >= 0")

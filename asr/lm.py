@@ -136,9 +136,7 @@ class LMDecoder:
         """
         if lengths is None:
             lengths = [None] * len(log_probs)
-        return [
-            self.decode(x, n) for x, n in zip(log_probs, lengths, strict=True)
-        ]
+        return [self.decode(x, n) for x, n in zip(log_probs, lengths, strict=True)]
 
 
 def read_arpa_unigrams(path: str | os.PathLike) -> list[str]:
@@ -177,17 +175,17 @@ def build_arpa(
     Args:
         texts: one sentence per item.
         path: the .arpa file to write.
-        order: n-gram order, >= 1.
+        order: n-gram order, >= 2.
         normalise: pass each text through `asr.text.normalise` first.
 
     Returns:
         Number of n-grams written per order.
 
     Raises:
-        ValueError: `order` < 1, or no words in `texts`.
+        ValueError: `order` < 2, or no words in `texts`.
     """
-    if order < 1:
-        raise ValueError(f"order must be >= 1, got {order}")
+    if order < 2:
+        raise ValueError(f"order must be >= 2 (KenLM loads no unigram LM), got {order}")
     counts: list[Counter] = [Counter() for _ in range(order + 1)]  # [n][ngram]
     sentences = 0
     for line in texts:
@@ -202,7 +200,7 @@ def build_arpa(
                 c[tokens[i : i + n]] += 1
     if sentences == 0:
         raise ValueError("no words to build a language model from")
-    top = max(n for n in range(1, order + 1) if counts[n])
+    top = max(n for n in range(1, order + 1) if counts[n])  # >= 2: "<s> w"
     if top < order:
         logger.warning("sentences too short for order %d; writing order %d", order, top)
         order = top
@@ -227,14 +225,15 @@ def build_arpa(
 
 def _adjusted_counts(counts: list[Counter], order: int) -> list[dict]:
     """Kneser-Ney counts: raw for the top order and for n-grams starting with
-    <s>; otherwise the number of distinct words seen before the n-gram."""
+    <s> (but <s> alone, never predicted, gets 0); otherwise the number of
+    distinct words seen before the n-gram."""
     adjusted: list[dict] = [{} for _ in range(order + 1)]
     adjusted[order] = dict(counts[order])
     for n in range(order - 1, 0, -1):
         left = Counter(gram[1:] for gram in counts[n + 1])
         a = adjusted[n]
         for gram, raw in counts[n].items():
-            a[gram] = raw if gram[0] == "<s>" else left[gram]
+            a[gram] = raw if gram[0] == "<s>" and n > 1 else left[gram]
     return adjusted
 
 

@@ -1,0 +1,219 @@
+"""Tests for the espeak-ng synthetic corpus (asr.datasets.synthetic)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip(
+    "espeakng_loader",
+    reason="espeakng-loader (libespeak-ng wheel) not installed: pip install "
+    "espeakng-loader",
+)
+
+from asr.audio import SAMPLE_RATE  # noqa: E402
+from asr.datasets import synthetic  # noqa: E402
+from asr.manifest import read_manifest  # noqa: E402
+from asr.text import normalise  # noqa: E402
+
+HOURS = 0.01  # ~36 s of audio, ~15 clips
+
+
+def _snapshot(out: Path) -> dict[str, str]:
+    """Relative path -> md5 of every manifest and clip under `out`."""
+    files = [*out.glob("*.jsonl"), *out.rglob("*.flac")]
+    return {
+        str(p.relative_to(out)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in files
+    }
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    synthetic.prepare_synthetic(out, hours=HOURS, seed=0, workers=1, progress=False)
+    return out
+
+
+def _rows(out: Path) -> dict[str, list]:
+    return {s: read_manifest(out / f"{s}.jsonl") for s in synthetic.SPLITS}
+
+
+def test_manifests_point_at_audio_of_the_stated_duration(corpus):
+    rows = _rows(corpus)
+    assert all(rows[s] for s in ("train", "dev", "test"))
+    for split, utterances in rows.items():
+        for u in utterances:
+            assert Path(u.audio_filepath).is_file()
+            assert f"/audio/{split}/" in u.audio_filepath
+            samples, rate = sf.read(u.audio_filepath, dtype="float32")
+            assert rate == SAMPLE_RATE and samples.ndim == 1
+            assert abs(len(samples) / rate - u.duration) < 0.010
+            assert np.sqrt(np.mean(samples**2)) > 0.01  # speech, not silence
+    # Paths in the file are relative to the manifest's folder.
+    first = json.loads((corpus / "train.jsonl").read_text().splitlines()[0])
+    assert first["audio_filepath"].startswith("audio/train/")
+    total = sum(u.duration for us in rows.values() for u in us)
+    assert 0.7 * HOURS * 3600 < total < 1.4 * HOURS * 3600
+
+
+def test_splits_share_no_voice_and_no_sentence(corpus):
+    rows = _rows(corpus)
+    voices = {s: {dict(u.extra)["voice"] for u in rows[s]} for s in rows}
+    texts = {s: {u.text for u in rows[s]} for s in rows}
+    metadata = json.loads((corpus / "metadata.json").read_text())
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        assert not voices[a] & voices[b]
+        assert not texts[a] & texts[b]
+        # Whole partitions are disjoint, not only the voices drawn.
+        assert not set(metadata["splits"][a]["voices"]) & set(
+            metadata["splits"][b]["voices"]
+        )
+    for split in rows:
+        assert voices[split] <= set(metadata["splits"][split]["voices"])
+        assert not voices[split] & set(metadata["demo_voices"])
+
+
+def test_sentences_are_normalised(corpus):
+    for utterances in _rows(corpus).values():
+        for u in utterances:
+            assert normalise(u.text) == u.text
+            assert 4 <= len(u.text.split()) <= 14
+
+
+def test_same_seed_gives_the_same_corpus_and_workers_do_not_matter(
+    corpus, tmp_path
+):
+    again = tmp_path / "again"
+    synthetic.prepare_synthetic(again, hours=HOURS, seed=0, workers=2, progress=False)
+    assert _snapshot(again) == _snapshot(corpus)
+
+    other = tmp_path / "other"
+    synthetic.prepare_synthetic(other, hours=HOURS, seed=1, workers=1, progress=False)
+    assert (other / "train.jsonl").read_text() != (corpus / "train.jsonl").read_text()
+
+
+def test_rerun_is_a_no_op(corpus, monkeypatch):
+    before = {p: p.stat().st_mtime_ns for p in corpus.rglob("*") if p.is_file()}
+
+    def fail(*args, **kwargs):
+        raise AssertionError("synthesize called on a completed corpus")
+
+    monkeypatch.setattr(synthetic, "synthesize", fail)
+    manifests = synthetic.prepare_synthetic(corpus, hours=HOURS, seed=0, workers=1)
+    assert manifests == {s: corpus / f"{s}.jsonl" for s in ("train", "dev", "test")}
+    after = {p: p.stat().st_mtime_ns for p in corpus.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_interrupted_run_resumes_and_reuses_complete_clips(tmp_path, monkeypatch):
+    out = tmp_path / "corpus"
+    synthetic.prepare_synthetic(out, hours=0.003, seed=3, workers=1, progress=False)
+    before = _snapshot(out)
+    # Simulate a run killed before the end: marker gone, one clip missing.
+    (out / ".completed").unlink()
+    missing = sorted(out.rglob("*.flac"))[0]
+    missing.unlink()
+
+    calls = []
+    real = synthetic.synthesize
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "synthesize", counting)
+    synthetic.prepare_synthetic(out, hours=0.003, seed=3, workers=1, progress=False)
+    assert len(calls) == 1
+    assert _snapshot(out) == before
+    assert (out / ".completed").is_file()
+
+
+def test_synthesize_returns_deterministic_speech_at_16k():
+    text = "the quick brown fox jumps over the lazy dog"
+    audio = synthetic.synthesize(text, "en-gb-scotland+caleb", rate_wpm=160)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert 1.0 < len(audio) / SAMPLE_RATE < 6.0
+    assert np.sqrt(np.mean(audio**2)) > 0.01
+    assert np.abs(audio).max() <= 1.0
+    # About 150 ms of silence kept at each end.
+    pad = int(0.1 * SAMPLE_RATE)
+    assert np.abs(audio[:pad]).max() < 0.01 and np.abs(audio[-pad:]).max() < 0.01
+    # Same output whatever was spoken before (espeak's C state is reset).
+    synthetic.synthesize("something else entirely", "en-us+klatt4")
+    assert np.array_equal(synthetic.synthesize(text, "en-gb-scotland+caleb", 160), audio)
+
+
+def test_variants_change_the_voice_on_every_accent():
+    # espeak-ng silently ignores a variant on a name it only knows as a language
+    # (`en-gb+f3`); every accent must really take it.
+    accents = [v for v in synthetic.list_voices() if "+" not in v]
+    assert len(accents) == 8
+    for accent in accents:
+        plain = synthetic.synthesize("hello there", accent)
+        varied = synthetic.synthesize("hello there", f"{accent}+f3")
+        assert plain.shape != varied.shape or not np.array_equal(plain, varied)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"text": "", "voice": "en-us"},
+        {"text": "hi", "voice": "en-xx"},
+        {"text": "hi", "voice": "en-us+nosuchvariant"},
+        {"text": "hi", "voice": "en-us", "rate_wpm": 20},
+        {"text": "hi", "voice": "en-us", "pitch": 120},
+    ],
+)
+def test_synthesize_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        synthetic.synthesize(**kwargs)
+
+
+def test_list_voices_has_accents_and_variants():
+    voices = synthetic.list_voices()
+    assert len(set(voices)) == len(voices)
+    assert voices == synthetic.list_voices()
+    for name in ("en-us", "en-gb", "en-gb-scotland", "en-us+f3", "en-029+klatt4"):
+        assert name in voices
+    assert not any(v.startswith("en-shaw") for v in voices)
+    assert len(voices) > 500
+
+
+def test_split_voices_keeps_families_together():
+    voices = synthetic.list_voices()
+    parts = synthetic.split_voices(voices, seed=0)
+    assert sorted(v for vs in parts.values() for v in vs) == sorted(voices)
+    assert all(parts[s] for s in ("train", "dev", "test", "demo"))
+    assert "en-us" in parts["train"] and "en-us+klatt" in parts["train"]
+
+    def split_of(variant: str) -> set[str]:
+        return {s for s, vs in parts.items() for v in vs if v.endswith("+" + variant)}
+
+    assert len(split_of("iven") | split_of("iven2") | split_of("iven4")) == 1
+    female = synthetic._catalog().female
+    for split in ("dev", "test", "demo"):
+        assert any(v.partition("+")[2] in female for v in parts[split])
+    assert synthetic.split_voices(voices, seed=0) == parts
+    assert synthetic.split_voices(voices, seed=1) != parts
+    assert synthetic.held_out_voices() == parts["demo"]
+
+
+def test_generate_sentences_is_deterministic_distinct_and_normalised():
+    sentences = synthetic.generate_sentences(2000, seed=5)
+    assert len(set(sentences)) == 2000
+    assert all(normalise(s) == s and 4 <= len(s.split()) <= 14 for s in sentences)
+    assert synthetic.generate_sentences(2000, seed=5) == sentences
+    assert synthetic.generate_sentences(100, seed=5) == sentences[:100]
+    assert synthetic.generate_sentences(100, seed=6) != sentences[:100]
+    assert len({w for s in sentences for w in s.split()}) > 500
+
+
+def test_prepare_rejects_non_positive_hours(tmp_path):
+    with pytest.raises(ValueError, match="hours"):
+        synthetic.prepare_synthetic(tmp_path, hours=0)

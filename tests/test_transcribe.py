@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.config import dump_yaml, load_config
+from asr.model import build_model
+from asr.transcribe import ModelNotFoundError, Recognizer, load_model
+from tests.conftest import speechlike
+
+TINY = ["model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    cfg = load_config(overrides=TINY)
+    model = build_model(cfg)
+    path = tmp_path_factory.mktemp("run")
+    model.save(path / "model.keras")
+    (path / "config.yaml").write_text(dump_yaml(cfg))
+    return path
+
+
+def test_load_model_from_run_dir_and_transcribe_files_and_arrays(run_dir, tmp_path):
+    rec = load_model(run_dir)
+    wave = speechlike(1.3, seed=1)
+    sf.write(tmp_path / "a.flac", wave, 16000)
+    sf.write(tmp_path / "b.wav", speechlike(0.7, seed=2), 16000)
+    texts = rec.transcribe_batch([str(tmp_path / "a.flac"), str(tmp_path / "b.wav")])
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    assert rec.transcribe(wave) == texts[0]
+    seg = rec.transcribe_segments([str(tmp_path / "a.flac")])[0]
+    assert seg.duration == pytest.approx(1.3)
+
+
+def test_long_input_in_windows_equals_one_pass(run_dir):
+    rec = load_model(run_dir)
+    rec.window_seconds, rec.context_seconds = 3.0, 1.0
+    wave = speechlike(11.37, seed=3)
+    whole = rec.logits_batch([wave])[0]
+    stitched = rec.logits_long(iter(np.array_split(wave, 7)))
+    assert stitched.shape == whole.shape
+    np.testing.assert_allclose(stitched, whole, atol=1e-4)
+
+
+def test_batch_results_do_not_depend_on_batch_companions(run_dir):
+    rec = load_model(run_dir)
+    waves = [speechlike(s, seed=i) for i, s in enumerate([0.4, 2.2, 1.1])]
+    together = rec.logits_batch(waves)
+    for wave, logits in zip(waves, together):
+        np.testing.assert_allclose(rec.logits_batch([wave])[0], logits, atol=1e-5)
+
+
+def test_unknown_model_names_the_choices(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="not a bundled model"):
+        load_model("no-such-model")
+    with pytest.raises(ModelNotFoundError, match="no model.keras"):
+        load_model(tmp_path)
+
+
+def test_damaged_model_file_gives_a_clear_error(run_dir, tmp_path):
+    bad = tmp_path / "run"
+    bad.mkdir()
+    data = (run_dir / "model.keras").read_bytes()
+    (bad / "model.keras").write_bytes(data[: len(data) // 2])
+    (bad / "config.yaml").write_text((run_dir / "config.yaml").read_text())
+    with pytest.raises(ModelNotFoundError, match="cannot load the model"):
+        load_model(bad)
+
+
+def test_recognizer_is_exported_in_the_package():
+    import asr
+
+    assert asr.Recognizer is Recognizer
