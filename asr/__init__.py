@@ -1,8 +1,8 @@
 """asr: DeepSpeech2-style speech recognition with Keras 3 and TensorFlow.
 
-    import asr
-    model = asr.load_model("synth-en")
-    model.transcribe("clip.flac")
+import asr
+model = asr.load_model("synth-en")
+model.transcribe("clip.flac")
 """
 
 __version__ = "0.1.0"

@@ -50,7 +50,9 @@ class SpecAugment(keras.layers.Layer):
         for _ in range(count):
             u = keras.random.uniform((2, batch), seed=self._rng)
             w = tf.cast(u[0] * tf.minimum(float(width), 0.2 * extent), tf.int32)
-            start = tf.cast(u[1] * tf.maximum(extent - tf.cast(w, tf.float32), 0.0), tf.int32)
+            start = tf.cast(
+                u[1] * tf.maximum(extent - tf.cast(w, tf.float32), 0.0), tf.int32
+            )
             inside = (positions >= start[:, None]) & (positions < (start + w)[:, None])
             keep &= ~inside
         return tf.cast(keep, tf.float32)
@@ -132,7 +134,9 @@ def waveform_augmenter(cfg: AugmentConfig, noise: np.ndarray | None = None):
                 scale = tf.sqrt(p_sig / (p_noise * tf.pow(10.0, snr / 10.0)))
                 return audio + scale * seg
 
-            audio = tf.cond(tf.random.uniform([]) < cfg.noise_prob, add_noise, lambda: audio)
+            audio = tf.cond(
+                tf.random.uniform([]) < cfg.noise_prob, add_noise, lambda: audio
+            )
         return audio
 
     return augment

@@ -60,9 +60,11 @@ class ValidationMetrics(keras.callbacks.Callback):
         else:
             logs["val_wer"] = float(jiwer.wer(refs, hyps)) if refs else 1.0
             logs["val_cer"] = float(jiwer.cer(refs, hyps)) if refs else 1.0
-        logger.info("epoch %d: %s", epoch + 1,
-                    ", ".join(f"{k}={v:.4f}" for k, v in logs.items()
-                              if k.startswith("val_")))
+        logger.info(
+            "epoch %d: %s",
+            epoch + 1,
+            ", ".join(f"{k}={v:.4f}" for k, v in logs.items() if k.startswith("val_")),
+        )
 
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:
@@ -100,10 +102,16 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         save_model_atomic(self.network, self.run_dir / "model.keras")
         atomic_write_text(
             self.state_path,
-            json.dumps({"monitor": self.monitor, "value": self.best, "epoch": epoch + 1}),
+            json.dumps(
+                {"monitor": self.monitor, "value": self.best, "epoch": epoch + 1}
+            ),
         )
-        logger.info("epoch %d: %s improved to %.4f, saved model.keras",
-                    epoch + 1, self.monitor, self.best)
+        logger.info(
+            "epoch %d: %s improved to %.4f, saved model.keras",
+            epoch + 1,
+            self.monitor,
+            self.best,
+        )
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -194,9 +202,13 @@ def plot_learning_curve(history_csv: Path, png: Path) -> None:
     ax1.set(xlabel="epoch", ylabel="loss", title="Loss", yscale="log")
     ax1.legend()
     if "val_wer" in rows[0]:
-        ax2.plot(epochs, [100 * v for v in series("val_wer")], "o-", label="validation WER")
+        ax2.plot(
+            epochs, [100 * v for v in series("val_wer")], "o-", label="validation WER"
+        )
     if "val_cer" in rows[0]:
-        ax2.plot(epochs, [100 * v for v in series("val_cer")], "o-", label="validation CER")
+        ax2.plot(
+            epochs, [100 * v for v in series("val_cer")], "o-", label="validation CER"
+        )
     ax2.set(xlabel="epoch", ylabel="%", title="Error rate")
     ax2.legend()
     fig.tight_layout()
@@ -204,5 +216,3 @@ def plot_learning_curve(history_csv: Path, png: Path) -> None:
     fig.savefig(tmp, dpi=90)
     plt.close(fig)
     os.replace(tmp, png)
-
-

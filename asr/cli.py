@@ -38,7 +38,10 @@ def cmd_prepare(args) -> int:
 
         parts = args.parts.split(",") if args.parts else None
         out = prepare_librispeech(
-            args.root, args.out, parts=parts, download=args.download,
+            args.root,
+            args.out,
+            parts=parts,
+            download=args.download,
             progress=_progress_enabled(),
         )
     elif args.corpus == "speech-commands":
@@ -51,7 +54,10 @@ def cmd_prepare(args) -> int:
         from asr.datasets.synthetic import prepare_synthetic
 
         out = prepare_synthetic(
-            args.out, hours=args.hours, seed=args.seed, workers=args.workers,
+            args.out,
+            hours=args.hours,
+            seed=args.seed,
+            workers=args.workers,
             progress=_progress_enabled(),
         )
     from asr.manifest import read_manifest
@@ -71,7 +77,10 @@ def cmd_train(args) -> int:
     from asr.train import fit
 
     overrides = list(args.set or [])
-    for key, value in (("data.train_manifest", args.train), ("data.val_manifest", args.val)):
+    for key, value in (
+        ("data.train_manifest", args.train),
+        ("data.val_manifest", args.val),
+    ):
         if value:
             overrides.append(f"{key}={json.dumps(str(Path(value).resolve()))}")
     if args.epochs is not None:
@@ -97,8 +106,12 @@ def cmd_evaluate(args) -> int:
 
     recognizer = load_model(args.model)
     summary = evaluate(
-        recognizer, args.manifest, args.out, decoder=args.decoder,
-        beam_width=args.beam_width, lm=args.lm,
+        recognizer,
+        args.manifest,
+        args.out,
+        decoder=args.decoder,
+        beam_width=args.beam_width,
+        lm=args.lm,
     )
     print(
         f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
@@ -118,8 +131,12 @@ def cmd_transcribe(args) -> int:
     from asr.transcribe import DEFAULT_MODEL, load_model
 
     recognizer = load_model(args.model or DEFAULT_MODEL)
-    options = dict(decoder=args.decoder, beam_width=args.beam_width, lm=args.lm,
-                   hotwords=tuple(args.hotword or ()))
+    options = dict(
+        decoder=args.decoder,
+        beam_width=args.beam_width,
+        lm=args.lm,
+        hotwords=tuple(args.hotword or ()),
+    )
     failed = 0
     for path in args.files:
         try:
@@ -129,8 +146,16 @@ def cmd_transcribe(args) -> int:
             failed += 1
             continue
         if args.json:
-            print(json.dumps({"audio_filepath": path, "text": seg.text,
-                              "words": seg.words, "duration": round(seg.duration, 3)}))
+            print(
+                json.dumps(
+                    {
+                        "audio_filepath": path,
+                        "text": seg.text,
+                        "words": seg.words,
+                        "duration": round(seg.duration, 3),
+                    }
+                )
+            )
         else:
             print(f"{path}\t{seg.text}")
         sys.stdout.flush()
@@ -146,59 +171,108 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging and full tracebacks")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("prepare", help="make JSON-lines manifests for a corpus",
-                       description="Write train/dev/test manifests (JSON lines with "
-                       "audio_filepath, duration, text) for a corpus.")
+    p = sub.add_parser(
+        "prepare",
+        help="make JSON-lines manifests for a corpus",
+        description="Write train/dev/test manifests (JSON lines with "
+        "audio_filepath, duration, text) for a corpus.",
+    )
     psub = p.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
-    lib = psub.add_parser("librispeech", help="LibriSpeech (local copy or --download)",
-                          description="Scan <root>/LibriSpeech/<part>/ and write "
-                          "OUT/<part>.jsonl for each part.")
-    lib.add_argument("--root", required=True, help="folder holding LibriSpeech/ "
-                     "(downloads go here with --download)")
-    lib.add_argument("--parts", default=None,
-                     help="comma-separated parts, e.g. dev-clean,test-clean "
-                     "(default: every part found)")
-    lib.add_argument("--download", action="store_true",
-                     help="download missing parts (resumable, checksum-verified)")
+    lib = psub.add_parser(
+        "librispeech",
+        help="LibriSpeech (local copy or --download)",
+        description="Scan <root>/LibriSpeech/<part>/ and write "
+        "OUT/<part>.jsonl for each part.",
+    )
+    lib.add_argument(
+        "--root",
+        required=True,
+        help="folder holding LibriSpeech/ (downloads go here with --download)",
+    )
+    lib.add_argument(
+        "--parts",
+        default=None,
+        help="comma-separated parts, e.g. dev-clean,test-clean "
+        "(default: every part found)",
+    )
+    lib.add_argument(
+        "--download",
+        action="store_true",
+        help="download missing parts (resumable, checksum-verified)",
+    )
     lib.add_argument("--out", required=True, help="folder for the manifests")
-    sc = psub.add_parser("speech-commands", help="Google Speech Commands v2 layout",
-                         description="Write OUT/train.jsonl, OUT/validation.jsonl and "
-                         "OUT/test.jsonl from <root>/<word>/*.wav and the list files.")
-    sc.add_argument("--root", required=True, help="corpus folder (holds <word>/ folders)")
+    sc = psub.add_parser(
+        "speech-commands",
+        help="Google Speech Commands v2 layout",
+        description="Write OUT/train.jsonl, OUT/validation.jsonl and "
+        "OUT/test.jsonl from <root>/<word>/*.wav and the list files.",
+    )
+    sc.add_argument(
+        "--root", required=True, help="corpus folder (holds <word>/ folders)"
+    )
     sc.add_argument("--download", action="store_true", help="download v0.02 if missing")
     sc.add_argument("--out", required=True, help="folder for the manifests")
-    syn = psub.add_parser("synthetic", help="synthesise an English corpus with espeak-ng",
-                          description="Synthesise sentences with many espeak-ng voices; "
-                          "train/dev/test have disjoint voices and sentences.")
+    syn = psub.add_parser(
+        "synthetic",
+        help="synthesise an English corpus with espeak-ng",
+        description="Synthesise sentences with many espeak-ng voices; "
+        "train/dev/test have disjoint voices and sentences.",
+    )
     syn.add_argument("--out", required=True, help="folder for audio and manifests")
-    syn.add_argument("--hours", type=float, default=1.0, help="hours of audio (default 1)")
+    syn.add_argument(
+        "--hours", type=float, default=1.0, help="hours of audio (default 1)"
+    )
     syn.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    syn.add_argument("--workers", type=int, default=None,
-                     help="parallel processes (default: all cores)")
+    syn.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel processes (default: all cores)",
+    )
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("train", help="train a model from a YAML config",
-                       description="Train with Keras fit. Running the same command "
-                       "again resumes an interrupted run.")
-    p.add_argument("--config", "-c", required=True, help="YAML file, e.g. configs/ds2_small.yaml")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set model.rnn_units=512 (repeatable)")
-    p.add_argument("--train", help="training manifest (same as --set data.train_manifest=...)")
+    p = sub.add_parser(
+        "train",
+        help="train a model from a YAML config",
+        description="Train with Keras fit. Running the same command "
+        "again resumes an interrupted run.",
+    )
+    p.add_argument(
+        "--config", "-c", required=True, help="YAML file, e.g. configs/ds2_small.yaml"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set model.rnn_units=512 (repeatable)",
+    )
+    p.add_argument(
+        "--train", help="training manifest (same as --set data.train_manifest=...)"
+    )
     p.add_argument("--val", help="validation manifest")
     p.add_argument("--epochs", type=int, help="number of epochs")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy")
+    p.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multiworker"),
+        help="tf.distribute strategy",
+    )
     p.add_argument("--init-from", help="start from this model's weights (fine-tuning)")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="WER/CER of a model on a manifest",
-                       description="Write OUT/summary.json, recogs.jsonl and errs.txt.")
-    p.add_argument("--model", required=True, help="bundled name, run folder or .keras file")
+    p = sub.add_parser(
+        "evaluate",
+        help="WER/CER of a model on a manifest",
+        description="Write OUT/summary.json, recogs.jsonl and errs.txt.",
+    )
+    p.add_argument(
+        "--model", required=True, help="bundled name, run folder or .keras file"
+    )
     p.add_argument("--manifest", required=True, help="JSON-lines manifest")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
     p.add_argument("--beam-width", type=int, default=16)
@@ -206,11 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the result files")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("transcribe", help="transcribe audio files",
-                       description="Print PATH<TAB>TEXT per file, or JSON with --json.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="WAV/FLAC/OGG/MP3, any length")
-    p.add_argument("--model", help="bundled name, run folder or .keras file "
-                   "(default: synth-en)")
+    p = sub.add_parser(
+        "transcribe",
+        help="transcribe audio files",
+        description="Print PATH<TAB>TEXT per file, or JSON with --json.",
+    )
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="WAV/FLAC/OGG/MP3, any length"
+    )
+    p.add_argument(
+        "--model", help="bundled name, run folder or .keras file (default: synth-en)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
     p.add_argument("--beam-width", type=int, default=16)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 
-import keras
 import numpy as np
 
 from asr import text as text_lib
@@ -44,6 +43,8 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths):
     Returns:
         (batch,) float32 losses.
     """
+    import keras  # here, so that the numpy decoders load without TensorFlow
+
     logits = keras.ops.cast(logits, "float32")  # float16 would underflow
     return keras.ops.ctc_loss(
         keras.ops.cast(labels, "int32"),

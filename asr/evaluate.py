@@ -58,12 +58,14 @@ def evaluate(
             for row, wave, hyp in zip(kept, waves, hyps):
                 duration = len(wave) / 16000
                 audio_seconds += duration
-                results.append({
-                    "audio_filepath": row.audio_filepath,
-                    "ref": normalise(row.text),
-                    "hyp": hyp,
-                    "duration": duration,
-                })
+                results.append(
+                    {
+                        "audio_filepath": row.audio_filepath,
+                        "ref": normalise(row.text),
+                        "hyp": hyp,
+                        "duration": duration,
+                    }
+                )
         if progress:
             progress(len(chunk))
     summary_extra = {

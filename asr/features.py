@@ -69,7 +69,9 @@ class LogMel(keras.layers.Layer):
         log_floor: float = 1e-6,
         **kwargs,
     ):
-        kwargs.setdefault("dtype", "float32")  # features stay fp32 under mixed precision
+        kwargs.setdefault(
+            "dtype", "float32"
+        )  # features stay fp32 under mixed precision
         super().__init__(**kwargs)
         self.cfg = FeatureConfig(
             sample_rate, win_length, hop_length, n_mels, fmin, fmax, log_floor

@@ -136,7 +136,9 @@ def _rnn_layer(cfg: ModelConfig, name: str) -> keras.layers.Layer:
         kwargs["reset_after"] = True
     layer = cls(**kwargs, name=name)
     if cfg.bidirectional:
-        layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"bi_{name}")
+        layer = keras.layers.Bidirectional(
+            layer, merge_mode="concat", name=f"bi_{name}"
+        )
     return layer
 
 
@@ -157,8 +159,12 @@ def build_model(cfg: ExperimentConfig, name: str = "asr") -> keras.Model:
     )
     x = GlobalNormalization(cfg.features.n_mels, name="normalization")(feats, lengths)
     x = SpecAugment(
-        a.spec_time_masks, a.spec_time_width, a.spec_freq_masks, a.spec_freq_width,
-        seed=cfg.train.seed, name="spec_augment",
+        a.spec_time_masks,
+        a.spec_time_width,
+        a.spec_freq_masks,
+        a.spec_freq_width,
+        seed=cfg.train.seed,
+        name="spec_augment",
     )(x, lengths)
     x = keras.layers.Reshape((-1, cfg.features.n_mels, 1), name="add_channel")(x)
 
@@ -167,12 +173,20 @@ def build_model(cfg: ExperimentConfig, name: str = "asr") -> keras.Model:
     ):
         freq_pad = max(kf - 1, 0)
         x = keras.layers.ZeroPadding2D(
-            (conv_time_padding(kt, m.causal), (freq_pad // 2, freq_pad - freq_pad // 2)),
+            (
+                conv_time_padding(kt, m.causal),
+                (freq_pad // 2, freq_pad - freq_pad // 2),
+            ),
             name=f"conv{i}_pad",
         )(x)
         x = keras.layers.Conv2D(
-            filters, (kt, kf), strides=(st, sf), padding="valid", use_bias=False,
-            kernel_initializer=m.initializer, kernel_regularizer=_regularizer(m),
+            filters,
+            (kt, kf),
+            strides=(st, sf),
+            padding="valid",
+            use_bias=False,
+            kernel_initializer=m.initializer,
+            kernel_regularizer=_regularizer(m),
             name=f"conv{i}",
         )(x)
         x = keras.layers.BatchNormalization(name=f"conv{i}_bn")(x)
@@ -202,10 +216,14 @@ def build_model(cfg: ExperimentConfig, name: str = "asr") -> keras.Model:
         if not m.classes:
             raise ValueError("model.classes: the classifier head needs the class names")
         pooled = MaskedMeanPool(name="pool")(x, lengths)
-        logits = keras.layers.Dense(len(m.classes), dtype="float32", name="classes")(pooled)
+        logits = keras.layers.Dense(len(m.classes), dtype="float32", name="classes")(
+            pooled
+        )
     else:
         logits = keras.layers.Dense(
-            text.vocab_size(), dtype="float32", kernel_regularizer=_regularizer(m),
+            text.vocab_size(),
+            dtype="float32",
+            kernel_regularizer=_regularizer(m),
             name="logits",
         )(x)
     lengths = keras.layers.Identity(name="logit_lengths")(lengths)

@@ -142,8 +142,11 @@ def make_dataset(
 
     ds = tf.data.Dataset.from_tensor_slices((paths, labels, label_lengths))
     if training:
-        ds = ds.shuffle(min(len(paths), cfg.data.shuffle_buffer), seed=cfg.train.seed,
-                        reshuffle_each_iteration=True)
+        ds = ds.shuffle(
+            min(len(paths), cfg.data.shuffle_buffer),
+            seed=cfg.train.seed,
+            reshuffle_each_iteration=True,
+        )
     if repeat:
         ds = ds.repeat()
     load = _load_or_empty(skipped)

@@ -126,9 +126,17 @@ def _schedule(cfg: ExperimentConfig, steps_per_epoch: int):
     total = max(1, steps_per_epoch * t.epochs)
     warmup = min(t.warmup_steps, total // 2)
     if t.schedule == "constant":
-        return keras.optimizers.schedules.CosineDecay(
-            0.0, 1, alpha=1.0, warmup_target=t.learning_rate, warmup_steps=max(warmup, 1)
-        ) if warmup else t.learning_rate
+        return (
+            keras.optimizers.schedules.CosineDecay(
+                0.0,
+                1,
+                alpha=1.0,
+                warmup_target=t.learning_rate,
+                warmup_steps=max(warmup, 1),
+            )
+            if warmup
+            else t.learning_rate
+        )
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=t.learning_rate / 100 if warmup else t.learning_rate,
         decay_steps=max(1, total - warmup),
@@ -138,12 +146,16 @@ def _schedule(cfg: ExperimentConfig, steps_per_epoch: int):
     )
 
 
-def _optimizer(cfg: ExperimentConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+def _optimizer(
+    cfg: ExperimentConfig, steps_per_epoch: int
+) -> keras.optimizers.Optimizer:
     t = cfg.train
     lr = _schedule(cfg, steps_per_epoch)
     clip = t.clip_norm or None
     if t.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, global_clipnorm=clip)
+        return keras.optimizers.AdamW(
+            lr, weight_decay=t.weight_decay, global_clipnorm=clip
+        )
     return keras.optimizers.Adam(lr, global_clipnorm=clip)
 
 
@@ -190,7 +202,9 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
         raise ConfigError("data.train_manifest: required for training")
     if cfg.model.head == "classifier" and not cfg.model.classes:
         labels = tuple(sorted({r.text for r in read_manifest(cfg.data.train_manifest)}))
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, classes=labels))
+        cfg = dataclasses.replace(
+            cfg, model=dataclasses.replace(cfg.model, classes=labels)
+        )
     _check_resume_config(run_dir, cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_yaml(cfg))
@@ -198,21 +212,31 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
     keras.utils.set_random_seed(cfg.train.seed)
     if cfg.train.mixed_precision:
         gpu = bool(tf.config.list_physical_devices("GPU"))
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if gpu else "mixed_bfloat16"
+        )
 
     skipped = Skipped()
     train_rows = read_manifest(cfg.data.train_manifest)
     noise = _load_noise(cfg)
     strategy = _strategy(cfg.train.strategy)
-    train_ds = make_dataset(train_rows, cfg, training=True, skipped=skipped, noise=noise)
+    train_ds = make_dataset(
+        train_rows, cfg, training=True, skipped=skipped, noise=noise
+    )
     usable = len(check_rows(train_rows, cfg, Skipped()))
     steps = cfg.train.steps_per_epoch or max(1, math.ceil(usable / cfg.data.batch_size))
     val_ds = None
     if cfg.data.val_manifest:
-        val_ds = make_dataset(cfg.data.val_manifest, cfg, training=False, skipped=skipped)
-    logger.info("strategy %s, %d replica(s), global batch %d, %d steps/epoch",
-                cfg.train.strategy, strategy.num_replicas_in_sync,
-                cfg.data.batch_size, steps)
+        val_ds = make_dataset(
+            cfg.data.val_manifest, cfg, training=False, skipped=skipped
+        )
+    logger.info(
+        "strategy %s, %d replica(s), global batch %d, %d steps/epoch",
+        cfg.train.strategy,
+        strategy.num_replicas_in_sync,
+        cfg.data.batch_size,
+        steps,
+    )
 
     with strategy.scope():
         network = build_model(cfg)
@@ -230,7 +254,9 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
     guard = NonFiniteLossGuard(trainer, cfg.train.nan_policy)
     callbacks = [
         guard,
-        ValidationMetrics(network, val_ds, cfg, max_utterances=cfg.train.val_max_utterances),
+        ValidationMetrics(
+            network, val_ds, cfg, max_utterances=cfg.train.val_max_utterances
+        ),
         AtomicBackupAndRestore(run_dir / "backup"),
         BestModelCheckpoint(network, run_dir, cfg),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -238,12 +264,21 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
         LearningCurvePlot(run_dir / "history.csv", run_dir / "learning_curve.png"),
     ]
     if cfg.train.schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss" if val_ds is not None else "loss", factor=0.5, patience=2))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss" if val_ds is not None else "loss",
+                factor=0.5,
+                patience=2,
+            )
+        )
     if cfg.train.early_stopping_patience and val_ds is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=BestModelCheckpoint.monitor_name(cfg), mode="min",
-            patience=cfg.train.early_stopping_patience))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=BestModelCheckpoint.monitor_name(cfg),
+                mode="min",
+                patience=cfg.train.early_stopping_patience,
+            )
+        )
 
     history = trainer.fit(
         train_ds.repeat(),
@@ -271,8 +306,11 @@ def _write_skipped(run_dir: Path, skipped: Skipped) -> None:
         "".join(json.dumps(r) + "\n" for r in _dedupe(skipped.rows)),
     )
     if skipped.rows:
-        logger.warning("%d utterance(s) skipped; see %s", len(_dedupe(skipped.rows)),
-                       run_dir / "skipped.jsonl")
+        logger.warning(
+            "%d utterance(s) skipped; see %s",
+            len(_dedupe(skipped.rows)),
+            run_dir / "skipped.jsonl",
+        )
 
 
 def _dedupe(rows: list[dict]) -> list[dict]:
@@ -288,8 +326,11 @@ def _load_noise(cfg: ExperimentConfig) -> np.ndarray | None:
     a = cfg.augment
     if not a.noise_dir or a.noise_prob <= 0:
         return None
-    files = sorted(p for p in Path(a.noise_dir).rglob("*") if p.suffix.lower()
-                   in (".wav", ".flac", ".ogg", ".mp3"))
+    files = sorted(
+        p
+        for p in Path(a.noise_dir).rglob("*")
+        if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3")
+    )
     if not files:
         raise ConfigError(f"augment.noise_dir: no audio files in {a.noise_dir}")
     return np.concatenate([load_audio(p) for p in files])
@@ -314,5 +355,3 @@ def _init_from(network: keras.Model, source: str) -> None:
     logger.info("initialised %d layers from %s", copied, source)
     if copied == 0:
         raise ValueError(f"{source}: no layer matched the new model")
-
-

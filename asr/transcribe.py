@@ -41,7 +41,9 @@ class ModelNotFoundError(FileNotFoundError):
 def bundled_models() -> list[str]:
     if not PRETRAINED_DIR.is_dir():
         return []
-    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "model.keras").exists())
+    return sorted(
+        p.name for p in PRETRAINED_DIR.iterdir() if (p / "model.keras").exists()
+    )
 
 
 def resolve_model_path(model: str | os.PathLike) -> Path:
@@ -52,7 +54,9 @@ def resolve_model_path(model: str | os.PathLike) -> Path:
     if path.is_dir():
         if (path / "model.keras").is_file():
             return path / "model.keras"
-        raise ModelNotFoundError(f"{path}: no model.keras in this folder (not trained yet?)")
+        raise ModelNotFoundError(
+            f"{path}: no model.keras in this folder (not trained yet?)"
+        )
     bundled = PRETRAINED_DIR / str(model) / "model.keras"
     if bundled.is_file():
         return bundled
@@ -114,7 +118,9 @@ class Recognizer:
             n = max(1, min(32, budget // longest))
             idx = order[i : i + n]
             width = max(len(waves[j]) for j in idx)
-            width = max(self.cfg.features.win_length, -(-width // SAMPLE_RATE) * SAMPLE_RATE)
+            width = max(
+                self.cfg.features.win_length, -(-width // SAMPLE_RATE) * SAMPLE_RATE
+            )
             batch = np.zeros((len(idx), width), np.float32)
             lengths = np.zeros(len(idx), np.int32)
             for k, j in enumerate(idx):
@@ -123,12 +129,16 @@ class Recognizer:
             logits, logit_lengths = self._predict(batch, lengths)
             logits, logit_lengths = logits.numpy(), logit_lengths.numpy()
             for k, j in enumerate(idx):
-                out[j] = logits[k] if self.is_classifier else logits[k, : logit_lengths[k]]
+                out[j] = (
+                    logits[k] if self.is_classifier else logits[k, : logit_lengths[k]]
+                )
             i += n
         return out  # type: ignore[return-value]
 
     def logits_long(
-        self, blocks: Iterable[np.ndarray], progress: Callable[[float], None] | None = None
+        self,
+        blocks: Iterable[np.ndarray],
+        progress: Callable[[float], None] | None = None,
     ) -> np.ndarray:
         """(frames, classes) logits of a signal of any length, from its blocks."""
         spf = self.samples_per_frame
@@ -167,7 +177,9 @@ class Recognizer:
             if exhausted and next_core >= buf_start + len(buf):
                 break
         logits = np.concatenate(pieces) if pieces else np.zeros((0, 1), np.float32)
-        n_out = int(output_lengths(num_frames(total, self.cfg.features), self.cfg.model))
+        n_out = int(
+            output_lengths(num_frames(total, self.cfg.features), self.cfg.model)
+        )
         return logits[:n_out]
 
     # -- decoding ---------------------------------------------------------------
@@ -196,7 +208,9 @@ class Recognizer:
         return ctc.greedy_decode_batch(logits[None], np.array([len(logits)]))[0]
 
     # -- public API -------------------------------------------------------------
-    def transcribe(self, audio: str | os.PathLike | np.ndarray, **decode_options) -> str:
+    def transcribe(
+        self, audio: str | os.PathLike | np.ndarray, **decode_options
+    ) -> str:
         """Text of one file or float32 16 kHz array."""
         return self.transcribe_batch([audio], **decode_options)[0]
 
@@ -214,7 +228,10 @@ class Recognizer:
         for i, item in enumerate(inputs):
             if isinstance(item, np.ndarray):
                 wave = np.asarray(item, np.float32)
-                if len(wave) > (self.window_seconds + self.context_seconds) * SAMPLE_RATE:
+                if (
+                    len(wave)
+                    > (self.window_seconds + self.context_seconds) * SAMPLE_RATE
+                ):
                     results[i] = self._segment(
                         self.logits_long(_split(wave)), len(wave), decode_options
                     )
@@ -225,7 +242,10 @@ class Recognizer:
             from asr.audio import audio_info
 
             duration, _, _ = audio_info(item)
-            if duration > self.window_seconds + self.context_seconds and not self.is_classifier:
+            if (
+                duration > self.window_seconds + self.context_seconds
+                and not self.is_classifier
+            ):
                 samples = [0]
 
                 def count(blocks):
@@ -239,14 +259,18 @@ class Recognizer:
                 short_idx.append(i)
                 short_waves.append(load_audio(item))
         if short_waves:
-            for i, wave, logits in zip(short_idx, short_waves, self.logits_batch(short_waves)):
+            for i, wave, logits in zip(
+                short_idx, short_waves, self.logits_batch(short_waves)
+            ):
                 results[i] = self._segment(logits, len(wave), decode_options)
         return results  # type: ignore[return-value]
 
     def _segment(self, logits, num_samples, decode_options) -> Segment:
         text = self.decode(logits, **decode_options)
-        words = [] if self.is_classifier else ctc.word_timestamps(
-            logits, len(logits), self.frame_seconds
+        words = (
+            []
+            if self.is_classifier
+            else ctc.word_timestamps(logits, len(logits), self.frame_seconds)
         )
         return Segment(text, words, num_samples / SAMPLE_RATE)
 

@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
 SPLIT_HOURS = {"train": 0.90, "dev": 0.05, "test": 0.05}  # fractions of `hours`
-VOICE_SPLIT = {"dev": 0.10, "test": 0.10, "demo": 0.05}  # fractions of families
+VOICE_SPLIT = {"dev": 0.10, "test": 0.10, "demo": 0.05}  # of variants, per gender
 RATE_WPM = (130, 210)
 PITCH = (30, 70)
 PITCH_RANGE = (30, 70)
@@ -105,7 +105,6 @@ _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
 _LOCK = threading.RLock()
-_LIBC = ctypes.CDLL(None) if os.name == "posix" else None
 _chunks: list[bytes] = []
 
 
@@ -167,8 +166,8 @@ class _Espeak:
         if hasattr(lib, "espeak_ng_SetRandSeed"):  # espeak-ng >= 1.52
             lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
             lib.espeak_ng_SetRandSeed(0)
-        if _LIBC is not None:
-            _LIBC.srand(0)
+        if os.name == "posix":
+            ctypes.CDLL(None).srand(0)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -415,9 +414,9 @@ def split_voices(voices: Sequence[str], seed: int = 0) -> dict[str, list[str]]:
 
     Plain voices and the default vocal tract always go to train. The other
     families, in an order shuffled by `seed`, fill dev, test and demo up to
-    fractions `VOICE_SPLIT` of the variants (at least one family each); families
-    too big for the room left go to train. A family's voices, all accents
-    included, land in one split.
+    fractions `VOICE_SPLIT` of the variants, counted separately for female and
+    male variants (at least one family each); families too big for the room left
+    go to train. A family's voices, all accents included, land in one split.
 
     Args:
         voices: names as from `list_voices()`.
@@ -534,10 +533,11 @@ _ANYTIME = [
     "at noon", "at midnight", "after dinner", "before breakfast", "this evening",
 ]  # fmt: skip
 _UNITS = "one two three four five six seven eight nine".split()
-_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen \
-nineteen".split()
+_TEENS = """
+    ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen
+    """.split()
 _TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
-# Word lists for `[a|b]`-free slots; `_Grammar` adds the built phrases.
+# Slots filled with a word or phrase from a list; `_Grammar` adds built phrases.
 _LISTS = {
     "name": _NAMES,
     "city": _CITIES,
@@ -633,7 +633,7 @@ _VERBS_INTRANSITIVE = """
     jump wait rest cry shout whistle arrive leave:left travel work play sit:sat
     stand:stood fall:fell:fallen hurry wander listen climb
     """.split()
-_DOUBLED = {"run", "swim", "sit", "drop", "wrap", "forget", "travel"}
+_DOUBLED = {"run", "swim", "sit", "drop", "wrap", "drag", "forget", "travel"}
 _IRREGULAR_PLURALS = {
     "child": "children", "man": "men", "woman": "women", "mouse": "mice",
     "knife": "knives", "leaf": "leaves", "wolf": "wolves", "baby": "babies",
@@ -862,9 +862,18 @@ def _plan(
             name = f"{split}-{count:06d}-{digest}.flac"
             path = out / "audio" / split / f"{count // 1000:03d}" / name
             jobs.append(
-                _Job(len(jobs), split, str(path), text, voice, rate, pitch,
-                     pitch_range, level)
-            )  # fmt: skip
+                _Job(
+                    index=len(jobs),
+                    split=split,
+                    path=str(path),
+                    text=text,
+                    voice=voice,
+                    rate_wpm=rate,
+                    pitch=pitch,
+                    pitch_range=pitch_range,
+                    level_dbfs=level,
+                )
+            )
             total += _estimate_seconds(text, rate)
             count += 1
     return jobs
@@ -940,7 +949,8 @@ def prepare_synthetic(
     held-out demo voices, hours) and `OUT/.completed`. Splits take ~90/5/5% of
     `hours` (estimated before synthesis, so totals are approximate) and share no
     voice family and no sentence. Existing complete clips are reused; a rerun with
-    the same arguments after `.completed` is written does nothing.
+    the same arguments after `.completed` is written does nothing. Workers are
+    spawned processes, so a calling script needs `if __name__ == "__main__":`.
 
     Args:
         out: output folder.

@@ -1,0 +1,353 @@
+"""Speed and memory of the toolkit on this machine, as ratios to references
+measured in the same run (these machines are shared and noisy).
+
+    python scripts/benchmark.py --quick          # < 3 min
+    python scripts/benchmark.py                  # full run
+
+Writes benchmarks/results.json and benchmarks/results.md (the README's table).
+Keys: matmul_gflops, features_x_librosa, train_audio_s_per_s,
+train_flop_utilisation, offline_rtf, stream_chunk_ms_p50/_p95, greedy_decode_ms,
+beam_decode_ms, beam_lm_decode_ms, transcribe_1h_peak_rss_mb (+ _s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Like the PyTorch reference: the OpenBLAS core-type override slows numpy here.
+for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    os.environ.pop(var, None)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+# -- machine peak -----------------------------------------------------------------
+_MATMUL = """
+import time, numpy as np
+a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+b = a.copy(); a @ b
+best = min((lambda t0: (a @ b, time.perf_counter() - t0)[1])(time.perf_counter())
+           for _ in range({n}))
+print(2 * 2048**3 / best / 1e9)
+"""
+
+
+def matmul_gflops(repeats: int) -> float:
+    """fp32 2048^2 numpy matmul, best of `repeats`, in a clean subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_CORE")}
+    env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(os.cpu_count() or 2)
+    out = subprocess.run([sys.executable, "-c", _MATMUL.format(n=repeats)], env=env,
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+# -- features -----------------------------------------------------------------------
+def bench_features(quick: bool) -> dict:
+    import librosa
+    import tensorflow as tf
+
+    from asr.config import FeatureConfig
+    from asr.features import LogMel
+
+    seconds = 60
+    y = (0.1 * np.random.default_rng(0).standard_normal(16000 * seconds)).astype(np.float32)
+    reps = 10 if quick else 40
+
+    def lib():
+        mel = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=400, hop_length=160,
+                                             n_mels=80, center=False)
+        np.log(mel + 1e-6)
+
+    layer = LogMel.from_feature_config(FeatureConfig())
+    fn = tf.function(layer.frames, input_signature=[tf.TensorSpec([1, None], tf.float32)])
+    yt = tf.constant(y[None])
+
+    def ours():
+        fn(yt).numpy()
+
+    t_lib = median_time(lib, reps)
+    time.sleep(0.3)  # let OpenBLAS threads stop spinning
+    t_ours = median_time(ours, reps, warmup=3)
+    return {
+        "librosa_logmel_x_realtime": seconds / t_lib,
+        "logmel_x_realtime": seconds / t_ours,
+        "features_x_librosa": t_lib / t_ours,
+    }
+
+
+# -- training ------------------------------------------------------------------------
+def train_flops_per_audio_second(cfg) -> float:
+    """Analytic training FLOPs (3 x forward, 2 x MACs) per second of audio."""
+    m, f = cfg.model, cfg.features
+    frames = 100.0  # feature frames per second
+    t, freq, cin = frames, f.n_mels, 1
+    forward = 0.0
+    for filters, (kt, kf), (st, sf) in zip(m.conv_filters, m.conv_kernels, m.conv_strides):
+        t, freq = t / st, -(-freq // sf)
+        forward += 2 * t * freq * filters * kt * kf * cin
+        cin = filters
+    width = freq * cin
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[m.rnn_cell]
+    dirs = 2 if m.bidirectional else 1
+    for _ in range(m.rnn_layers):
+        forward += 2 * t * dirs * gates * (width + m.rnn_units) * m.rnn_units
+        width = dirs * m.rnn_units
+    forward += 2 * t * width * 29
+    return 3 * forward
+
+
+def bench_training(quick: bool, peak_gflops: float) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from asr.config import load_config
+    from asr.model import build_model
+    from asr.train import Trainer, _optimizer
+
+    cfg = load_config(ROOT / "configs/ds2_small.yaml", ["model.dropout=0.0"])
+    batch, seconds = 16, 10
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal((batch, 16000 * seconds))).astype(np.float32)
+    x = {"audio": audio, "audio_lengths": np.full(batch, 16000 * seconds, np.int32)}
+    labels = rng.integers(1, 29, (batch, 150)).astype(np.int32)
+    y = {"labels": labels, "label_lengths": np.full(batch, 150, np.int32),
+         "paths": np.array([b"x"] * batch)}
+    keras.utils.set_random_seed(0)
+    trainer = Trainer(build_model(cfg))
+    trainer.compile(optimizer=_optimizer(cfg, 100))
+    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+    it = iter(ds)
+    step = tf.function(trainer.train_step)
+    steps = 3 if quick else 10
+    step(next(it))  # trace + warm-up
+    step(next(it))
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        out = step(next(it))
+        float(out["loss"])
+        times.append(time.perf_counter() - t0)
+    step_s = float(np.median(times))
+    flops = train_flops_per_audio_second(cfg)
+    audio_per_s = batch * seconds / step_s
+    return {
+        "train_step_s": step_s,
+        "train_audio_s_per_s": audio_per_s,
+        "train_gflop_per_audio_s": flops / 1e9,
+        "train_flop_utilisation": audio_per_s * flops / 1e9 / peak_gflops,
+    }
+
+
+# -- inference -----------------------------------------------------------------------
+def bench_inference(quick: bool) -> dict:
+    from asr import ctc
+    from asr.config import load_config
+    from asr.model import build_model, make_predict_fn
+
+    cfg = load_config(ROOT / "configs/ds2_small.yaml")
+    predict = make_predict_fn(build_model(cfg))
+    audio = (0.1 * np.random.default_rng(1).standard_normal((1, 160000))).astype(np.float32)
+    lengths = np.array([160000], np.int32)
+    t = median_time(lambda: predict(audio, lengths)[0].numpy(), 5 if quick else 15, 2)
+    # 8 s of audio -> 400 output frames; peaky random logits like a trained model's.
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((400, 29)).astype(np.float32)
+    logits[np.arange(400), rng.integers(0, 29, 400)] += 6.0
+    reps = 20 if quick else 100
+    out = {
+        "offline_rtf": t / 10.0,
+        "greedy_decode_ms": 1e3 * median_time(
+            lambda: ctc.greedy_decode_batch(logits[None], np.array([400])), reps),
+        "beam_decode_ms": 1e3 * median_time(lambda: ctc.beam_search(logits, 16), reps),
+    }
+    try:
+        from asr.lm import LMDecoder, build_arpa
+        from asr.datasets.synthetic import generate_sentences
+
+        with tempfile.TemporaryDirectory() as tmp:
+            arpa = Path(tmp) / "lm.arpa"
+            build_arpa(generate_sentences(2000, seed=0), arpa, order=3)
+            decoder = LMDecoder(str(arpa), beam_width=16)
+            out["beam_lm_decode_ms"] = 1e3 * median_time(lambda: decoder.decode(logits), reps)
+    except ImportError as e:
+        log(f"beam_lm_decode_ms skipped: {e}")
+    return out
+
+
+def bench_streaming(quick: bool) -> dict:
+    try:
+        from asr.streaming import StreamingRecognizer
+    except ImportError as e:
+        log(f"streaming skipped: {e}")
+        return {}
+    from asr.config import load_config
+    from asr.model import build_model
+    from asr.transcribe import Recognizer
+
+    cfg = load_config(ROOT / "configs/streaming.yaml")
+    rec = StreamingRecognizer(Recognizer(build_model(cfg), cfg), chunk_ms=100)
+    chunk = (0.1 * np.random.default_rng(3).standard_normal(1600)).astype(np.float32)
+    n = 100 if quick else 1000
+    for _ in range(10):
+        rec.accept_waveform(chunk)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        rec.accept_waveform(chunk)
+        times.append(time.perf_counter() - t0)
+    ms = 1e3 * np.array(times)
+    return {
+        "stream_chunk_ms_p50": float(np.percentile(ms, 50)),
+        "stream_chunk_ms_p95": float(np.percentile(ms, 95)),
+        "stream_rtf": float(np.percentile(ms, 50)) / 100.0,
+    }
+
+
+_TRANSCRIBE_1H = """
+import resource, sys, time, numpy as np
+sys.path.insert(0, {root!r})
+from asr.config import load_config
+from asr.model import build_model
+from asr.transcribe import Recognizer
+cfg = load_config({root!r} + "/configs/ds2_small.yaml")
+rec = Recognizer(build_model(cfg), cfg)
+rng = np.random.default_rng(0)
+def blocks():
+    for _ in range(int({seconds} // 30)):
+        yield (0.05 * rng.standard_normal(16000 * 30)).astype(np.float32)
+t0 = time.perf_counter()
+logits = rec.logits_long(blocks())
+text = rec.decode(logits)
+print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def bench_transcribe_long(quick: bool) -> dict:
+    seconds = 600 if quick else 3600
+    out = subprocess.run(
+        [sys.executable, "-c", _TRANSCRIBE_1H.format(root=str(ROOT), seconds=seconds)],
+        capture_output=True, text=True, check=True,
+    )
+    wall, rss = map(float, out.stdout.split()[-2:])
+    return {
+        "transcribe_audio_s": seconds,
+        "transcribe_1h_s": wall * 3600 / seconds,
+        "transcribe_1h_peak_rss_mb": rss,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (< 3 min)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks"), help="output folder")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: "
+                        "features,train,inference,streaming,transcribe")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    t_start = time.perf_counter()
+    results: dict = {"quick": args.quick}
+    log("matmul peak")
+    peak0 = matmul_gflops(5 if args.quick else 10)
+    sections = [
+        ("features", lambda: bench_features(args.quick)),
+        ("train", lambda: bench_training(args.quick, peak0)),
+        ("inference", lambda: bench_inference(args.quick)),
+        ("streaming", lambda: bench_streaming(args.quick)),
+        ("transcribe", lambda: bench_transcribe_long(args.quick)),
+    ]
+    for name, fn in sections:
+        if name in skip:
+            continue
+        log(name)
+        results.update(fn())
+        time.sleep(0.3)
+    peak1 = matmul_gflops(5 if args.quick else 10)
+    results["matmul_gflops"] = max(peak0, peak1)
+    results["matmul_gflops_start_end"] = [peak0, peak1]
+    if "train_flop_utilisation" in results:
+        results["train_flop_utilisation"] = (
+            results["train_audio_s_per_s"] * results["train_gflop_per_audio_s"]
+            / results["matmul_gflops"]
+        )
+    import keras
+    import tensorflow as tf
+
+    results["env"] = {
+        "cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+        "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    results["wall_s"] = time.perf_counter() - t_start
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(markdown_table(results))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+GOALS = {
+    "features_x_librosa": ">= 3",
+    "train_flop_utilisation": ">= 0.50",
+    "offline_rtf": "<= 0.01",
+    "stream_chunk_ms_p50": "<= 2.5",
+    "beam_lm_decode_ms": "<= 8",
+    "transcribe_1h_peak_rss_mb": "<= 1500",
+}
+
+
+def markdown_table(r: dict) -> str:
+    env = r.get("env", {})
+    lines = [
+        f"Machine: {env.get('cpu')}, {env.get('cores')} cores; TensorFlow "
+        f"{env.get('tensorflow')}, Keras {env.get('keras')}; {env.get('date')}"
+        f"{' (--quick)' if r.get('quick') else ''}.",
+        "",
+        "| measure | value | goal |",
+        "|---|---|---|",
+    ]
+    for key, value in r.items():
+        if isinstance(value, float):
+            lines.append(f"| `{key}` | {value:.4g} | {GOALS.get(key, '')} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
