@@ -139,11 +139,12 @@ def _mono_blocks(
         if len(data) == 0:
             break
         total += len(data)
-        mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float64)
-        mono = mono.astype(np.float32)
-        if not np.isfinite(mono).all():
+        if not np.isfinite(data).all():
             raise AudioLoadError(f"{path}: contains NaN or infinite samples")
-        yield mono
+        if data.shape[1] == 1:
+            yield data[:, 0].copy()
+        else:
+            yield data.mean(axis=1, dtype=np.float64).astype(np.float32)
     if total == 0:
         raise AudioLoadError(f"{path}: no samples (empty audio)")
     declared = f.frames

@@ -7,8 +7,8 @@ which leaves log-probabilities unchanged), never softmax probabilities.
 
 - `greedy_decode`, `greedy_decode_batch`: argmax, collapse repeats, drop blanks,
   trimmed to the true length.
-- `beam_search`: CTC prefix beam search in log space, vectorised over beams and
-  candidate characters.
+- `beam_search`, `beam_search_batch`: CTC prefix beam search in log space,
+  vectorised over beams, candidate characters and (batch) utterances.
 - `word_timestamps`: word start/end times from the greedy alignment.
 """
 
@@ -22,11 +22,9 @@ from asr import text as text_lib
 
 logger = logging.getLogger(__name__)
 
-BLANK_ID = text_lib.BLANK
+_BLANK = text_lib.BLANK
 _SPACE = text_lib.VOCAB.index(" ")
-_SYMBOLS = np.array(
-    ["" if i == text_lib.BLANK else s for i, s in enumerate(text_lib.VOCAB)]
-)
+_SYMBOLS = np.array(["" if i == _BLANK else s for i, s in enumerate(text_lib.VOCAB)])
 
 
 def ctc_loss(labels, logits, label_lengths, logit_lengths):
@@ -51,7 +49,7 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths):
         logits,
         keras.ops.cast(label_lengths, "int32"),
         keras.ops.cast(logit_lengths, "int32"),
-        mask_index=text_lib.BLANK,
+        mask_index=_BLANK,
     )
 
 
@@ -102,7 +100,7 @@ def greedy_decode(logits: np.ndarray, length: int | None = None) -> list[int]:
     logits = _check_matrix(logits, "logits")
     n = _trim(length, logits.shape[0])
     best = np.argmax(logits[:n], axis=-1)
-    keep = best != text_lib.BLANK
+    keep = best != _BLANK
     keep[1:] &= best[1:] != best[:-1]
     return best[keep].tolist()
 
@@ -124,7 +122,7 @@ def greedy_decode_batch(
         raise ValueError(f"logits: expected (batch, frames, vocab), got {logits.shape}")
     batch, frames, _ = logits.shape
     best = np.argmax(logits, axis=-1)  # (batch, frames)
-    keep = best != text_lib.BLANK
+    keep = best != _BLANK
     keep[:, 1:] &= best[:, 1:] != best[:, :-1]
     if lengths is not None:
         lengths = np.asarray(lengths).reshape(-1)
@@ -244,7 +242,7 @@ def _prefix_beam_search(
     lp[..., :vocab] = log_softmax(log_probs)
     pad = np.arange(frames)[None, :] >= lengths[:, None]
     lp[pad] = -np.inf
-    lp[pad, BLANK_ID] = 0.0
+    lp[pad, _BLANK] = 0.0
     none = vocab  # the empty prefix's last symbol
     cands, slots = _candidates(lp[..., :vocab], top_k or width, prune_threshold)
 
@@ -268,12 +266,12 @@ def _prefix_beam_search(
     new_rows = np.broadcast_to(np.arange(width), (n, width))
     id_offsets = np.arange(n * width).reshape(n, width)
     longest = 0  # no prefix is longer than the number of frames tried
-    floor_min = np.finfo(np.float64).min
+    prune = min(beam_prune, 1e300)  # finite: -inf scores never pass
 
     for t in range(frames):
         row = lp[:, t]
         total = np.logaddexp(p_blank, p_char)
-        new_blank = total + row[:, BLANK_ID : BLANK_ID + 1]
+        new_blank = total + row[:, _BLANK : _BLANK + 1]
         new_char = p_char + row[utt, last]
         cand = cands[t]  # (n, k + 2)
         k = cand.shape[1] - 2
@@ -296,8 +294,7 @@ def _prefix_beam_search(
         scores = ext.reshape(n, -1)
         flat = np.argpartition(scores, -width, axis=1)[:, -width:]
         score = scores[utt, flat]
-        floor = np.maximum(score.max(axis=1, keepdims=True) - beam_prune, floor_min)
-        valid = score >= floor
+        valid = score >= score.max(axis=1, keepdims=True) - prune
         beam, c = np.divmod(flat, k + 2)
         is_ext = c < k
         ids = id_offsets + n_nodes
@@ -311,14 +308,11 @@ def _prefix_beam_search(
         row_of[nodes[:, :width]] = new_rows
         parent_row[:, :width] = row_of[parent[nodes[:, :width]]]
         last[:, :width] = np.where(is_ext, new_last, last[utt, beam])
-        p_blank = np.where(valid & ~is_ext, new_blank[utt, beam], -np.inf)
-        p_char = np.where(
-            valid,
-            np.where(is_ext, score, new_char[utt, beam]),
-            -np.inf,
+        # In place: the dummy row's -inf stays.
+        p_blank[:, :width] = np.where(valid & ~is_ext, new_blank[utt, beam], -np.inf)
+        p_char[:, :width] = np.where(
+            valid, np.where(is_ext, score, new_char[utt, beam]), -np.inf
         )
-        p_blank = np.concatenate([p_blank, np.full((n, 1), -np.inf)], axis=1)
-        p_char = np.concatenate([p_char, np.full((n, 1), -np.inf)], axis=1)
 
     scores = np.logaddexp(p_blank, p_char)
     return _read_out(scores, nodes, parent, symbol, longest, none)
@@ -394,11 +388,8 @@ def _candidates(
     slots = np.full((n, frames, vocab + 1), -1, dtype=np.int64)
     np.put_along_axis(slots, ids, np.arange(ids.shape[-1]), axis=-1)
     slots[..., vocab] = -1  # "no symbol" has no column
-    tail = np.full((n, 2), vocab)
-    cands = [
-        np.concatenate([ids[:, t, : counts[t]], tail], axis=1) for t in range(frames)
-    ]
-    return cands, slots
+    ids = np.concatenate([ids, np.full((n, frames, 2), vocab)], axis=-1)
+    return [ids[:, t, : counts[t] + 2] for t in range(frames)], slots
 
 
 def word_timestamps(
@@ -430,7 +421,7 @@ def word_timestamps(
     start = end = 0
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         sym = int(best[s])
-        if sym == text_lib.BLANK:
+        if sym == _BLANK:
             continue
         if sym == _SPACE:
             if chars:

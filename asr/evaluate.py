@@ -79,7 +79,6 @@ def evaluate(
     }
     if not results:
         raise ValueError(f"{manifest}: no utterance could be read (all skipped)")
-    summary = write_results(Path(out_dir), results, summary_extra)
     if recognizer.is_classifier:
-        summary["accuracy"] = float(np.mean([r["ref"] == r["hyp"] for r in results]))
-    return summary
+        summary_extra["accuracy"] = float(np.mean([r["ref"] == r["hyp"] for r in results]))
+    return write_results(Path(out_dir), results, summary_extra)

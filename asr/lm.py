@@ -45,6 +45,9 @@ class LMDecoder:
         hotwords: words (or phrases) to boost; they need not be in the LM.
         hotword_weight: log-score bonus per hotword.
         unigrams: the LM's words; read from the file when it is ARPA.
+        token_min_logp: per frame, characters below this log-prob are skipped
+            (the frame's best is always tried).
+        beam_prune_logp: beams this far below the best are dropped.
 
     Raises:
         ImportError: pyctcdecode (or, with `lm_path`, kenlm) is not installed.
@@ -60,6 +63,8 @@ class LMDecoder:
         hotwords: Iterable[str] | None = None,
         hotword_weight: float = 10.0,
         unigrams: Iterable[str] | None = None,
+        token_min_logp: float = -5.0,
+        beam_prune_logp: float = -10.0,
     ) -> None:
         try:
             import pyctcdecode
@@ -89,6 +94,8 @@ class LMDecoder:
         self.beam_width = beam_width
         self.hotwords = tuple(hotwords) if hotwords else ()
         self.hotword_weight = hotword_weight
+        self.token_min_logp = token_min_logp
+        self.beam_prune_logp = beam_prune_logp
         self._decoder = pyctcdecode.build_ctcdecoder(
             list(LABELS),
             kenlm_model_path=lm_path,
@@ -119,6 +126,8 @@ class LMDecoder:
         return self._decoder.decode(
             x,
             beam_width=self.beam_width,
+            beam_prune_logp=self.beam_prune_logp,
+            token_min_logp=self.token_min_logp,
             hotwords=list(self.hotwords) or None,
             hotword_weight=self.hotword_weight,
         )

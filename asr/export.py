@@ -1,0 +1,314 @@
+"""SavedModel and TFLite export: the offline model and the streaming step.
+
+Both take raw 16 kHz float32 audio (the log-mel runs inside), so a deployment
+needs no feature code:
+
+- offline: `audio (batch, samples)`, `audio_lengths (batch,) int32` ->
+  `logits (batch, frames, vocab)`, `logit_lengths (batch,)`. TFLite fixes
+  batch to 1; the sample count stays free (the interpreter resizes).
+- streaming step (`asr.streaming`): `audio (1, window_samples)` plus the state
+  tensors `conv{i}_cache`, `rnn{i}_h` [, `rnn{i}_c`] -> `logits (1, n, vocab)`
+  and the new state under the same names. Start from zeros; consecutive
+  windows overlap by `win - hop` samples; at the end zero-pad the last window
+  and keep `ceil(frames / time_stride)` output frames in all.
+
+Beside each artifact a small JSON (`asr_export.json` inside a SavedModel,
+`NAME.json` next to `NAME.tflite`) records the signatures, state shapes, audio
+framing, vocabulary, and for TFLite the builtin ops and the ops that needed
+SELECT_TF_OPS (Flex; the app then needs the Flex delegate).
+
+TFLite's RFFT2D only takes power-of-two lengths, so for a 400-sample window the
+TFLite graph computes the same spectrum as a DFT matrix product (`dft:
+"matmul"` in the JSON; logits agree with Keras to ~1e-4). SavedModels keep
+the model's own graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from asr import text as text_lib
+from asr.streaming import StreamingError, StreamingRecognizer
+
+logger = logging.getLogger(__name__)
+
+SAVEDMODEL_INFO = "asr_export.json"
+
+
+class _OfflineModule(tf.Module):
+    """Holds the network (so its variables are saved) and the offline function."""
+
+    def __init__(self, network: keras.Model, batch: int | None = None):
+        super().__init__()
+        self.network = network
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([batch, None], tf.float32, name="audio"),
+                tf.TensorSpec([batch], tf.int32, name="audio_lengths"),
+            ]
+        )
+        def offline(audio, audio_lengths):
+            logits, lengths = self.network([audio, audio_lengths], training=False)
+            return {"logits": tf.cast(logits, tf.float32), "logit_lengths": lengths}
+
+        self.offline = offline
+
+
+def _network(recognizer) -> keras.Model:
+    return recognizer if isinstance(recognizer, keras.Model) else recognizer.network
+
+
+def _streamer(recognizer, chunk_ms: float | None) -> StreamingRecognizer | None:
+    try:
+        return StreamingRecognizer(recognizer, chunk_ms=chunk_ms)
+    except StreamingError as e:
+        logger.info("no streaming step exported: %s", e)
+        return None
+
+
+def _stream_function(rec: StreamingRecognizer) -> tf.types.experimental.Function:
+    """A fresh compiled step (traced under the current log-mel implementation)."""
+    return tf.function(
+        rec._step_graph,
+        input_signature=[
+            tf.TensorSpec([1, rec.window_samples], tf.float32, name="audio"),
+            *rec.state_specs,
+        ],
+    )
+
+
+def _info(network: keras.Model, rec: StreamingRecognizer | None, **extra) -> dict:
+    fc = network.get_layer("log_mel").cfg
+    info = {
+        "asr_export_version": 1,
+        "sample_rate": fc.sample_rate,
+        "win_length": fc.win_length,
+        "hop_length": fc.hop_length,
+        "vocab": list(text_lib.VOCAB),
+        "blank_id": text_lib.BLANK,
+        "offline": {
+            "inputs": {"audio": "(batch, samples) float32", "audio_lengths": "(batch,)"},
+            "outputs": {"logits": "(batch, frames, vocab)", "logit_lengths": "(batch,)"},
+        },
+    }
+    if rec is not None:
+        info["streaming"] = {
+            "window_samples": rec.window_samples,
+            "step_samples": rec.step_samples,
+            "overlap_samples": rec.overlap,
+            "step_frames": rec.step_frames,
+            "time_stride": rec.time_stride,
+            "output_frames_per_step": rec.step_frames // rec.time_stride,
+            "frame_seconds": rec.frame_seconds,
+            "state": [{"name": s.name, "shape": list(s.shape)} for s in rec.state_specs],
+        }
+    info.update(extra)
+    return info
+
+
+def _write_json(path: Path, info: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def export_savedmodel(
+    recognizer, out: str | os.PathLike, chunk_ms: float | None = None
+) -> Path:
+    """Writes a SavedModel with the offline and (if causal) streaming signatures.
+
+    Signatures: `serving_default` (offline, any batch and length) and, for a
+    causal unidirectional model, `stream_step`. The loaded object also has
+    `.offline(audio, audio_lengths)` and `.stream_step(audio, *state)`.
+
+    Args:
+        recognizer: an `asr.transcribe.Recognizer` or a `build_model` network.
+        out: directory to write (replaced if it holds an earlier SavedModel).
+        chunk_ms: streaming step length (default: the model's config).
+
+    Returns:
+        The directory.
+
+    Raises:
+        FileExistsError: `out` exists and is not a SavedModel directory.
+    """
+    out = Path(out)
+    network = _network(recognizer)
+    module = _OfflineModule(network)
+    signatures = {"serving_default": module.offline.get_concrete_function()}
+    rec = _streamer(recognizer, chunk_ms)
+    if rec is not None:
+        module.stream_step = _stream_function(rec)
+        signatures["stream_step"] = module.stream_step.get_concrete_function()
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
+        _write_json(tmp / SAVEDMODEL_INFO, _info(network, rec, format="savedmodel"))
+        _replace_dir(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    logger.info("SavedModel: %s (signatures: %s)", out, ", ".join(signatures))
+    return out
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    if out.exists():
+        if not (out / "saved_model.pb").exists():
+            raise FileExistsError(f"{out}: exists and is not a SavedModel; not replacing")
+        old = out.with_name(f".{out.name}.{secrets.token_hex(4)}.old")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, out)
+
+
+def _dft_frames(layer, audio):
+    """`LogMel.frames` with the real DFT as a matrix product (TFLite-friendly)."""
+    cfg = layer.cfg
+    n = cfg.win_length
+    k = np.arange(n // 2 + 1)
+    angle = 2 * np.pi * np.outer(np.arange(n), k) / n
+    window = np.hanning(n + 1)[:-1][:, None]
+    cos = tf.constant((np.cos(angle) * window).astype(np.float32))
+    sin = tf.constant((np.sin(angle) * window).astype(np.float32))
+    framed = tf.signal.frame(tf.cast(audio, tf.float32), n, cfg.hop_length)
+    power = tf.square(tf.matmul(framed, cos)) + tf.square(tf.matmul(framed, sin))
+    mel = tf.tensordot(power, layer._mel, axes=1)
+    return tf.math.log(mel + cfg.log_floor)
+
+
+@contextlib.contextmanager
+def _matmul_dft(network: keras.Model) -> Iterator[None]:
+    """While tracing inside, the network's log-mel uses `_dft_frames`."""
+    layer = network.get_layer("log_mel")
+    layer.frames = lambda audio: _dft_frames(layer, audio)
+    try:
+        yield
+    finally:
+        del layer.frames
+
+
+def _ops(flatbuffer: bytes) -> tuple[list[str], list[str]]:
+    """(builtin op names, Flex op names) used by a TFLite model."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+    builtin, flex = set(), set()
+    for code in model.operatorCodes or []:
+        op = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if op == schema.BuiltinOperator.CUSTOM:
+            custom = (code.customCode or b"").decode()
+            (flex if custom.startswith("Flex") else builtin).add(custom)
+        else:
+            builtin.add(names.get(op, str(op)))
+    return sorted(builtin), sorted(flex)
+
+
+def _convert(function) -> bytes:
+    """Builtins only if possible, else builtins plus the ops that need Flex.
+
+    The weights are frozen into constants first (also inside loop bodies, where
+    the converter would leave uninitialised resource variables); a wrapper
+    keeps the input and output names for the TFLite signature.
+    """
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    concrete = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+    specs = concrete.structured_input_signature[0]
+    names = sorted(concrete.structured_outputs)  # the order tf.nest flattens in
+
+    @tf.function(input_signature=specs)
+    def named(*args):
+        return dict(zip(names, tf.nest.flatten(frozen(*args)), strict=True))
+
+    named = named.get_concrete_function()
+    try:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([named], tf.Module())
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+    except Exception as e:  # the converter raises ConverterError and others
+        logger.info("builtin ops are not enough, adding SELECT_TF_OPS (%s)",
+                    str(e).strip().splitlines()[-1][:200])  # fmt: skip
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([named], tf.Module())
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+        tf.lite.OpsSet.SELECT_TF_OPS,
+    ]
+    converter._experimental_lower_tensor_list_ops = False
+    return converter.convert()
+
+
+def export_tflite(
+    recognizer,
+    out: str | os.PathLike,
+    streaming: bool = False,
+    chunk_ms: float | None = None,
+) -> Path:
+    """Writes a TFLite model: the offline model (batch 1) or the streaming step.
+
+    Writes `out` and, beside it, `out.with_suffix(".json")` (see the module
+    docstring), including `flex_ops`: the ops that needed SELECT_TF_OPS.
+
+    Args:
+        recognizer: an `asr.transcribe.Recognizer` or a `build_model` network.
+        out: the `.tflite` file to write (atomically).
+        streaming: export the streaming step instead of the offline model.
+        chunk_ms: streaming step length (default: the model's config).
+
+    Returns:
+        The `.tflite` path.
+
+    Raises:
+        StreamingError: `streaming=True` for a model that cannot stream.
+    """
+    out = Path(out)
+    network = _network(recognizer)
+    rec = StreamingRecognizer(recognizer, chunk_ms=chunk_ms) if streaming else None
+    win = network.get_layer("log_mel").cfg.win_length
+    dft = "rfft" if win & (win - 1) == 0 else "matmul"
+    with _matmul_dft(network) if dft == "matmul" else contextlib.nullcontext():
+        if rec is not None:
+            flatbuffer = _convert(_stream_function(rec))
+        else:
+            module = _OfflineModule(network, batch=1)
+            flatbuffer = _convert(module.offline)
+    builtin, flex = _ops(flatbuffer)
+    if flex:
+        logger.warning("%s needs the Flex delegate for: %s", out, ", ".join(flex))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_bytes(flatbuffer)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    info = _info(
+        network, rec, format="tflite", signature="streaming" if streaming else "offline",
+        batch=1, dft=dft, builtin_ops=builtin, flex_ops=flex,
+    )  # fmt: skip
+    if rec is None:
+        info.pop("streaming", None)
+    else:
+        info.pop("offline")
+    _write_json(out.with_suffix(".json"), info)
+    logger.info("TFLite: %s (%d KiB, %d Flex ops)", out, len(flatbuffer) // 1024, len(flex))
+    return out

@@ -1,0 +1,670 @@
+"""Fused recurrent layers: a faster drop-in for Keras (Bi)LSTM / GRU / SimpleRNN.
+
+`FusedRNN` computes the same function as `keras.layers.LSTM(units,
+return_sequences=True)` (or `GRU(..., reset_after=True)`, `SimpleRNN`), and,
+with `bidirectional=True`, as `keras.layers.Bidirectional(...)` around it, with
+the same gate order and one weight set per direction. It is faster on CPU
+because:
+
+- the input projection of every gate, time step and direction is ONE batched
+  matmul before the recurrence (Keras does a small matmul per step);
+- both directions run in the same loop, as one batched matmul per step; the
+  backward direction reads each sequence reversed within its own length
+  (`tf.reverse_sequence`), so a right-padded batch needs no masking inside
+  the loop: padded steps come after every real step in both directions;
+- the gradient is written by hand (`tf.custom_gradient`): the backward loop
+  does only the `dz @ U^T` recurrence and the gate math, and the weight
+  gradients are one matmul each after the loop (autodiff of a `while_loop`
+  would do per-step weight-gradient matmuls and stack pushes);
+- optionally (`jit_compile=True`) each loop is compiled by XLA, which fuses
+  the per-step gate math into a few kernels.
+
+Masks must be right-padded (`True` then `False`, as `tf.sequence_mask` gives;
+the same condition Keras has for cuDNN). Outputs match Keras: with a mask,
+the bidirectional layer gives zeros at padded steps and the unidirectional
+one repeats the last real output (Keras's `zero_output_for_mask=False`).
+
+Weights: `kernel` (dirs, input_dim, gates * units), `recurrent_kernel` (dirs,
+units, gates * units), `bias` (dirs, gates * units), or (dirs, 2, 3 * units)
+for the GRU (input and recurrent bias, as Keras's `reset_after=True`).
+Direction 0 is forward. Each `[d]` slice is exactly the Keras weight of that
+direction; `keras_to_fused_weights` and `fused_to_keras_weights` convert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+CELLS = {"lstm": 4, "gru": 3, "simple_rnn": 1}  # gates per cell
+IMPLS = ("keras", "fused")
+
+
+# -- the recurrences ---------------------------------------------------------------
+# Shapes: D directions, T time steps, B batch, H units, G gates.
+# xp (D, T, B, G*H): input projections plus input bias, time-major per direction.
+# u (D, H, G*H): recurrent kernels. Per-step tensors are (D, B, ...).
+
+
+def _loop(
+    body: Callable,
+    steps: tf.Tensor,
+    carry: tuple[tf.Tensor, ...],
+    out_like: Sequence[tf.Tensor],
+    reverse: bool,
+    parallel_iterations: int,
+) -> list[tf.Tensor]:
+    """Runs `carry, outs = body(t, carry)` for t in range(steps) (or reversed)
+    and returns each of `outs` stacked over t: (steps, *out.shape)."""
+    tas = tuple(
+        tf.TensorArray(o.dtype, size=steps, element_shape=o.shape) for o in out_like
+    )
+
+    def step(i, carry, tas):
+        t = steps - 1 - i if reverse else i
+        carry, outs = body(t, carry)
+        return i + 1, carry, tuple(ta.write(t, o) for ta, o in zip(tas, outs))
+
+    _, _, tas = tf.while_loop(
+        lambda i, *_: i < steps,
+        step,
+        (tf.constant(0), carry, tas),
+        parallel_iterations=parallel_iterations,
+        maximum_iterations=steps,
+    )
+    return [ta.stack() for ta in tas]
+
+
+def _shifted(seq: tf.Tensor) -> tf.Tensor:
+    """(T, ...) -> the same sequence one step later, zeros first (x[t - 1])."""
+    return tf.concat([tf.zeros_like(seq[:1]), seq[:-1]], axis=0)
+
+
+def _recurrent_grad(h: tf.Tensor, dz: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """dxp and dU from the per-step pre-activation gradients, in one matmul.
+
+    Args:
+        h: (T, D, B, H) outputs; the step t input state is h[t - 1].
+        dz: (T, D, B, G*H) gradient of the recurrent pre-activations.
+    Returns:
+        dz as (D, T, B, G*H) and dU (D, H, G*H).
+    """
+    d, hidden, width = tf.shape(h)[1], tf.shape(h)[3], tf.shape(dz)[3]
+    dz = tf.transpose(dz, (1, 0, 2, 3))
+    h_prev = tf.transpose(_shifted(h), (1, 0, 2, 3))
+    du = tf.matmul(
+        tf.reshape(h_prev, (d, -1, hidden)),
+        tf.reshape(dz, (d, -1, width)),
+        transpose_a=True,
+    )
+    return dz, du
+
+
+def _lstm_forward(xp, u, parallel_iterations):
+    """LSTM recurrence. The g-gate columns of xp and u are pre-scaled by 2, so
+    one sigmoid gives every gate (tanh(x) = 2 sigmoid(2x) - 1).
+
+    Returns: h (T, D, B, H), gate activations a (T, D, B, 4H), c (T, D, B, H).
+    """
+    steps = tf.shape(xp)[1]
+    zeros = tf.zeros_like(xp[:, 0, :, : u.shape[1]])
+
+    def body(t, carry):
+        h, c = carry
+        a = tf.sigmoid(tf.gather(xp, t, axis=1) + tf.matmul(h, u))
+        i, f, g, o = tf.split(a, 4, axis=-1)
+        c = f * c + i * (2.0 * g - 1.0)
+        h = o * tf.tanh(c)
+        return (h, c), (h, a, c)
+
+    return _loop(
+        body, steps, (zeros, zeros), (zeros, xp[:, 0], zeros), False,
+        parallel_iterations,
+    )  # fmt: skip
+
+
+def _lstm_backward(dh_all, h, a, c, u, parallel_iterations):
+    """Gradients of `_lstm_forward`: (dxp (D, T, B, 4H), du (D, H, 4H))."""
+    steps = tf.shape(a)[0]
+    c_prev_all = _shifted(c)
+    zeros = tf.zeros_like(dh_all[0])
+
+    def body(t, carry):
+        dh_next, dc_next = carry
+        a_t = a[t]
+        i, f, g, o = tf.split(a_t, 4, axis=-1)
+        tc = tf.tanh(c[t])
+        dh = dh_all[t] + dh_next
+        dc = dc_next + dh * o * (1.0 - tc * tc)
+        da = tf.concat([dc * (2.0 * g - 1.0), dc * c_prev_all[t], 2.0 * dc * i, dh * tc], -1)
+        dz = da * a_t * (1.0 - a_t)
+        return (tf.matmul(dz, u, transpose_b=True), dc * f), (dz,)
+
+    (dz,) = _loop(body, steps, (zeros, zeros), (a[0],), True, parallel_iterations)
+    return _recurrent_grad(h, dz)
+
+
+def _gru_forward(xp, u, br, parallel_iterations):
+    """GRU recurrence (reset gate after the matmul), gates z, r, h.
+
+    Args: br: (D, 1, 3H) recurrent bias.
+    Returns: h (T, D, B, H), sigmoid(z, r) (T, D, B, 2H), candidate hh and
+        recurrent candidate input rh (T, D, B, H) each.
+    """
+    steps, hidden = tf.shape(xp)[1], u.shape[1]
+    zeros = tf.zeros_like(xp[:, 0, :, :hidden])
+
+    def body(t, carry):
+        (h,) = carry
+        x_t = tf.gather(xp, t, axis=1)
+        rec = tf.matmul(h, u) + br
+        s = tf.sigmoid(x_t[..., : 2 * hidden] + rec[..., : 2 * hidden])
+        z, r = tf.split(s, 2, axis=-1)
+        rh = rec[..., 2 * hidden :]
+        hh = tf.tanh(x_t[..., 2 * hidden :] + r * rh)
+        h = hh + z * (h - hh)
+        return (h,), (h, s, hh, rh)
+
+    return _loop(
+        body, steps, (zeros,), (zeros, xp[:, 0, :, : 2 * hidden], zeros, zeros),
+        False, parallel_iterations,
+    )  # fmt: skip
+
+
+def _gru_backward(dh_all, h, s, hh, rh, u, parallel_iterations):
+    """Gradients of `_gru_forward`: dxp (D, T, B, 3H), du, dbr (D, 1, 3H)."""
+    steps = tf.shape(s)[0]
+    h_prev_all = _shifted(h)
+    zeros = tf.zeros_like(dh_all[0])
+
+    def body(t, carry):
+        (dh_next,) = carry
+        z, r = tf.split(s[t], 2, axis=-1)
+        hh_t = hh[t]
+        dh = dh_all[t] + dh_next
+        dz = dh * (h_prev_all[t] - hh_t) * z * (1.0 - z)
+        dah = dh * (1.0 - z) * (1.0 - hh_t * hh_t)
+        dr = dah * rh[t] * r * (1.0 - r)
+        drec = tf.concat([dz, dr, dah * r], -1)
+        dh_prev = dh * z + tf.matmul(drec, u, transpose_b=True)
+        return (dh_prev,), (tf.concat([dz, dr, dah], -1), drec)
+
+    dxp, drec = _loop(
+        body, steps, (zeros,), (tf.concat([s[0], hh[0]], -1),) * 2, True,
+        parallel_iterations,
+    )  # fmt: skip
+    dxp = tf.transpose(dxp, (1, 0, 2, 3))
+    drec, du = _recurrent_grad(h, drec)
+    return dxp, du, tf.reduce_sum(drec, axis=(1, 2))[:, None]
+
+
+def _simple_forward(xp, u, parallel_iterations):
+    """tanh RNN recurrence. Returns h (T, D, B, H)."""
+    steps = tf.shape(xp)[1]
+    zeros = tf.zeros_like(xp[:, 0])
+
+    def body(t, carry):
+        h = tf.tanh(tf.gather(xp, t, axis=1) + tf.matmul(carry[0], u))
+        return (h,), (h,)
+
+    return _loop(body, steps, (zeros,), (zeros,), False, parallel_iterations)
+
+
+def _simple_backward(dh_all, h, u, parallel_iterations):
+    """Gradients of `_simple_forward`: (dxp (D, T, B, H), du (D, H, H))."""
+    steps = tf.shape(h)[0]
+
+    def body(t, carry):
+        h_t = h[t]
+        dz = (dh_all[t] + carry[0]) * (1.0 - h_t * h_t)
+        return (tf.matmul(dz, u, transpose_b=True),), (dz,)
+
+    zeros = tf.zeros_like(dh_all[0])
+    (dz,) = _loop(body, steps, (zeros,), (zeros,), True, parallel_iterations)
+    return _recurrent_grad(h, dz)
+
+
+def _no_tape(*tensors: tf.Tensor) -> list[tf.Tensor]:
+    """The tensors, unwatched: the loops run without an autodiff record (an
+    XLA function called under a tape would hand its loop state back to TF)."""
+    return [tf.stop_gradient(t) for t in tensors]
+
+
+_XLA: dict[Callable, Callable] = {}
+
+
+def _compiled(fn: Callable, jit: bool) -> Callable:
+    """`fn`, or `fn` compiled by XLA (one cached tf.function per function)."""
+    if not jit:
+        return fn
+    if fn not in _XLA:
+        _XLA[fn] = tf.function(fn, jit_compile=True, reduce_retracing=True)
+    return _XLA[fn]
+
+
+def recurrence(
+    cell: str,
+    xp: tf.Tensor,
+    u: tf.Tensor,
+    recurrent_bias: tf.Tensor | None = None,
+    jit_compile: bool = False,
+    parallel_iterations: int = 1,
+) -> tf.Tensor:
+    """Runs the recurrence of `cell` from zero state, with a hand-written gradient.
+
+    Args:
+        cell: "lstm", "gru" or "simple_rnn".
+        xp: (D, T, B, G*H) input projections plus input bias; for the LSTM the
+            g-gate block pre-scaled by 2.
+        u: (D, H, G*H) recurrent kernels (LSTM: g block pre-scaled by 2).
+        recurrent_bias: GRU only, (D, 1, 3H).
+        jit_compile: compile the forward and backward loops with XLA.
+        parallel_iterations: of the `tf.while_loop`s.
+    Returns:
+        (T, D, B, H) hidden states.
+    """
+    p = parallel_iterations
+
+    if cell == "lstm":
+        fwd, bwd = _compiled(_lstm_forward, jit_compile), _compiled(
+            _lstm_backward, jit_compile
+        )
+
+        @tf.custom_gradient
+        def run(xp, u):
+            h, a, c = fwd(*_no_tape(xp, u), p)
+            return h, lambda dh: bwd(dh, h, a, c, u, p)
+
+        return run(xp, u)
+    if cell == "gru":
+        fwd, bwd = _compiled(_gru_forward, jit_compile), _compiled(
+            _gru_backward, jit_compile
+        )
+
+        @tf.custom_gradient
+        def run_gru(xp, u, br):
+            h, s, hh, rh = fwd(*_no_tape(xp, u, br), p)
+            return h, lambda dh: bwd(dh, h, s, hh, rh, u, p)
+
+        return run_gru(xp, u, recurrent_bias)
+    if cell == "simple_rnn":
+        fwd, bwd = _compiled(_simple_forward, jit_compile), _compiled(
+            _simple_backward, jit_compile
+        )
+
+        @tf.custom_gradient
+        def run_simple(xp, u):
+            (h,) = fwd(*_no_tape(xp, u), p)
+            return h, lambda dh: bwd(dh, h, u, p)
+
+        return run_simple(xp, u)
+    raise ValueError(f"cell: unknown {cell!r}; known: {sorted(CELLS)}")
+
+
+# -- the layer -----------------------------------------------------------------------
+class _PerDirection:
+    """Initializes a (dirs, *shape) weight one Keras-shaped direction at a time,
+    so each direction gets the distribution the Keras layer would give it."""
+
+    def __init__(self, initializer, dirs: int):
+        self.initializer = keras.initializers.get(initializer)
+        self.dirs = dirs
+
+    def __call__(self, shape, dtype=None):
+        parts = [self.initializer(tuple(shape[1:]), dtype) for _ in range(self.dirs)]
+        return keras.ops.stack(parts, axis=0)
+
+
+class _ForgetBias:
+    """Keras's `unit_forget_bias`: ones for the forget gate, `base` elsewhere."""
+
+    def __init__(self, initializer, units: int):
+        self.initializer = keras.initializers.get(initializer)
+        self.units = units
+
+    def __call__(self, shape, dtype=None):
+        h = self.units
+        return keras.ops.concatenate(
+            [
+                self.initializer((h,), dtype),
+                keras.initializers.get("ones")((h,), dtype),
+                self.initializer((2 * h,), dtype),
+            ]
+        )
+
+
+@keras.saving.register_keras_serializable(package="asr")
+class FusedRNN(keras.layers.Layer):
+    """(Bi)LSTM, GRU or SimpleRNN over a whole sequence, returning every step.
+
+    Same function and weights as `keras.layers.LSTM(units,
+    return_sequences=True)` (GRU with `reset_after=True`), or, if
+    `bidirectional`, as `keras.layers.Bidirectional` of it with
+    `merge_mode="concat"` (forward units first). See the module docstring.
+
+    Args:
+        units: hidden units per direction.
+        cell: "lstm", "gru" or "simple_rnn".
+        bidirectional: also run a backward direction and concatenate.
+        kernel_initializer, recurrent_initializer, bias_initializer: as Keras,
+            applied to each direction separately.
+        unit_forget_bias: LSTM: forget-gate bias starts at 1.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: as Keras
+            (applied to the weights of both directions together).
+        jit_compile: compile the recurrences with XLA (compiled once per shape).
+        parallel_iterations: of the recurrences' `tf.while_loop`s.
+
+    Call args:
+        inputs: (batch, time, features).
+        mask: optional (batch, time) bool, right-padded.
+    Returns:
+        (batch, time, dirs * units).
+    """
+
+    def __init__(
+        self,
+        units: int,
+        cell: str = "lstm",
+        bidirectional: bool = False,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias: bool = True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        jit_compile: bool = False,
+        parallel_iterations: int = 1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if cell not in CELLS:
+            raise ValueError(f"cell: unknown {cell!r}; known: {sorted(CELLS)}")
+        if units < 1:
+            raise ValueError(f"units: must be >= 1, got {units}")
+        self.units = int(units)
+        self.cell = cell
+        self.bidirectional = bool(bidirectional)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.jit_compile = bool(jit_compile)
+        self.parallel_iterations = int(parallel_iterations)
+        self.supports_masking = True
+
+    @property
+    def dirs(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def gates(self) -> int:
+        return CELLS[self.cell]
+
+    def build(self, input_shape):
+        d, width = self.dirs, self.gates * self.units
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(d, int(input_shape[-1]), width),
+            initializer=_PerDirection(self.kernel_initializer, d),
+            regularizer=self.kernel_regularizer,
+        )
+        self.recurrent_kernel = self.add_weight(
+            name="recurrent_kernel",
+            shape=(d, self.units, width),
+            initializer=_PerDirection(self.recurrent_initializer, d),
+            regularizer=self.recurrent_regularizer,
+        )
+        bias_init = self.bias_initializer
+        if self.cell == "lstm" and self.unit_forget_bias:
+            bias_init = _ForgetBias(bias_init, self.units)
+        self.bias = self.add_weight(
+            name="bias",
+            shape=(d, 2, width) if self.cell == "gru" else (d, width),
+            initializer=_PerDirection(bias_init, d),
+            regularizer=self.bias_regularizer,
+        )
+
+    def call(self, inputs, mask=None):
+        x = tf.convert_to_tensor(inputs)
+        dtype = x.dtype
+        batch, steps = tf.shape(x)[0], tf.shape(x)[1]
+        kernel = tf.cast(self.kernel, dtype)
+        u = tf.cast(self.recurrent_kernel, dtype)
+        bias = tf.cast(self.bias, dtype)
+        br = None
+        if self.cell == "gru":
+            bias, br = bias[:, 0], bias[:, 1:]
+        elif self.cell == "lstm":
+            scale = np.ones(4 * self.units, dtype.as_numpy_dtype)
+            scale[2 * self.units : 3 * self.units] = 2.0  # tanh via the sigmoid
+            kernel, u, bias = kernel * scale, u * scale, bias * scale
+
+        lengths = None
+        if mask is not None:
+            mask = tf.cast(mask, tf.bool)
+            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+            tf.debugging.assert_equal(
+                mask,
+                tf.sequence_mask(lengths, steps),
+                message=f"{self.name}: the mask must be right-padded",
+            )
+
+        x = tf.transpose(x, (1, 0, 2))  # (T, B, F)
+        if self.bidirectional:
+            x = tf.stack([x, self._reverse(x, lengths)])
+        else:
+            x = x[None]
+        xp = tf.matmul(tf.reshape(x, (self.dirs, -1, x.shape[-1])), kernel)
+        xp = tf.reshape(xp + bias[:, None], (self.dirs, steps, batch, -1))
+        h = recurrence(
+            self.cell, xp, u, br, self.jit_compile, self.parallel_iterations
+        )  # (T, D, B, H)
+
+        if self.bidirectional:
+            h = tf.concat([h[:, 0], self._reverse(h[:, 1], lengths)], axis=-1)
+        else:
+            h = h[:, 0]
+        y = tf.transpose(h, (1, 0, 2))  # (B, T, D * H)
+        if mask is None:
+            return y
+        if self.bidirectional:
+            return y * tf.cast(mask, dtype)[:, :, None]
+        # Keras repeats the last real output over the padding (zeros if none).
+        last = tf.gather(y, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
+        last *= tf.cast(lengths > 0, dtype)[:, None]
+        return tf.where(mask[:, :, None], y, last[:, None])
+
+    @staticmethod
+    def _reverse(x, lengths):
+        """(T, B, ...) reversed in time within each sequence's length."""
+        if lengths is None:
+            return tf.reverse(x, [0])
+        return tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.dirs * self.units)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        ser = keras.saving.serialize_keras_object
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "cell": self.cell,
+            "bidirectional": self.bidirectional,
+            "kernel_initializer": ser(self.kernel_initializer),
+            "recurrent_initializer": ser(self.recurrent_initializer),
+            "bias_initializer": ser(self.bias_initializer),
+            "unit_forget_bias": self.unit_forget_bias,
+            "kernel_regularizer": ser(self.kernel_regularizer),
+            "recurrent_regularizer": ser(self.recurrent_regularizer),
+            "bias_regularizer": ser(self.bias_regularizer),
+            "jit_compile": self.jit_compile,
+            "parallel_iterations": self.parallel_iterations,
+        }
+
+    # -- Keras interop --------------------------------------------------------------
+    def set_keras_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Loads weights in Keras's layout (`keras_layer.get_weights()`)."""
+        self.set_weights(keras_to_fused_weights(weights, self.cell, self.bidirectional))
+
+    def get_keras_weights(self) -> list[np.ndarray]:
+        """The weights in the layout of the equivalent Keras layer."""
+        return fused_to_keras_weights(self.get_weights(), self.cell, self.bidirectional)
+
+    @classmethod
+    def from_keras(cls, layer: keras.layers.Layer, **kwargs) -> FusedRNN:
+        """The equivalent FusedRNN of a built Keras LSTM/GRU/SimpleRNN layer or a
+        `Bidirectional` of one, with its weights. `kwargs` override the config."""
+        bidirectional = isinstance(layer, keras.layers.Bidirectional)
+        rnn = layer.forward_layer if bidirectional else layer
+        cell = _keras_cell_name(rnn)
+        if bidirectional and layer.merge_mode != "concat":
+            raise ValueError(f"{layer.name}: merge_mode must be 'concat'")
+        c = rnn.cell
+        config = {
+            "units": c.units,
+            "cell": cell,
+            "bidirectional": bidirectional,
+            "kernel_initializer": c.kernel_initializer,
+            "recurrent_initializer": c.recurrent_initializer,
+            "bias_initializer": c.bias_initializer,
+            "unit_forget_bias": getattr(c, "unit_forget_bias", True),
+            "kernel_regularizer": c.kernel_regularizer,
+            "recurrent_regularizer": c.recurrent_regularizer,
+            "bias_regularizer": c.bias_regularizer,
+            "name": layer.name,
+            "dtype": layer.dtype_policy,
+            **kwargs,
+        }
+        fused = cls(**config)
+        fused.build((None, None, int(c.kernel.shape[0])))
+        fused.set_keras_weights(layer.get_weights())
+        return fused
+
+
+def _keras_cell_name(layer: keras.layers.Layer) -> str:
+    """"lstm", "gru" or "simple_rnn" for a Keras RNN layer FusedRNN can replace."""
+    if isinstance(layer, keras.layers.LSTM):
+        name = "lstm"
+    elif isinstance(layer, keras.layers.GRU):
+        if not layer.cell.reset_after:
+            raise ValueError(f"{layer.name}: only GRU(reset_after=True) is fused")
+        name = "gru"
+    elif isinstance(layer, keras.layers.SimpleRNN):
+        name = "simple_rnn"
+    else:
+        raise ValueError(f"{layer.name}: not an LSTM, GRU or SimpleRNN layer")
+    c = layer.cell
+    default = {"lstm": "sigmoid", "gru": "sigmoid", "simple_rnn": None}[name]
+    if (
+        keras.activations.serialize(c.activation) != "tanh"
+        or (default and keras.activations.serialize(c.recurrent_activation) != default)
+        or not c.use_bias
+        or c.dropout
+        or c.recurrent_dropout
+        or not layer.return_sequences
+        or layer.go_backwards
+        or layer.stateful
+    ):
+        raise ValueError(
+            f"{layer.name}: FusedRNN needs tanh/sigmoid, use_bias=True, no dropout, "
+            "return_sequences=True, go_backwards=False, stateful=False"
+        )
+    return name
+
+
+def keras_to_fused_weights(
+    weights: Sequence[np.ndarray], cell: str, bidirectional: bool
+) -> list[np.ndarray]:
+    """Keras (Bidirectional) RNN weights -> FusedRNN weights.
+
+    Args:
+        weights: `[kernel, recurrent_kernel, bias]` per direction, forward first,
+            as `layer.get_weights()` gives them.
+    Returns:
+        `[kernel (D, F, G*H), recurrent_kernel (D, H, G*H), bias]`.
+    """
+    dirs = 2 if bidirectional else 1
+    if len(weights) != 3 * dirs:
+        raise ValueError(
+            f"expected {3 * dirs} Keras weights ({cell}, bidirectional="
+            f"{bidirectional}), got {len(weights)}"
+        )
+    return [np.stack([np.asarray(w) for w in weights[i::3]]) for i in range(3)]
+
+
+def fused_to_keras_weights(
+    weights: Sequence[np.ndarray], cell: str, bidirectional: bool
+) -> list[np.ndarray]:
+    """FusedRNN weights -> `[kernel, recurrent_kernel, bias]` per direction."""
+    dirs = 2 if bidirectional else 1
+    return [np.asarray(weights[i])[d] for d in range(dirs) for i in range(3)]
+
+
+def make_rnn(
+    cell: str,
+    units: int,
+    bidirectional: bool,
+    impl: str = "keras",
+    *,
+    name: str,
+    kernel_initializer="glorot_uniform",
+    kernel_regularizer=None,
+    jit_compile: bool = False,
+) -> keras.layers.Layer:
+    """One recurrent layer returning every step, Keras's or the fused one.
+
+    Both take `(x, mask=...)`: x (batch, time, features), mask (batch, time)
+    bool, right-padded; both return (batch, time, dirs * units) and compute the
+    same function. Layer names: `name`, or `bi_{name}` when bidirectional.
+
+    Args:
+        cell: "lstm", "gru" (reset_after=True) or "simple_rnn".
+        impl: "keras" (keras.layers.LSTM etc., cuDNN on GPU) or "fused"
+            (`FusedRNN`, faster on CPU).
+        jit_compile: fused only: compile the recurrences with XLA.
+    Raises:
+        ValueError: unknown cell or impl.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"cell: unknown {cell!r}; known: {sorted(CELLS)}")
+    layer_name = f"bi_{name}" if bidirectional else name
+    if impl == "fused":
+        return FusedRNN(
+            units,
+            cell,
+            bidirectional,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            jit_compile=jit_compile,
+            name=layer_name,
+        )
+    if impl != "keras":
+        raise ValueError(f"impl: unknown {impl!r}; known: {list(IMPLS)}")
+    cls = {
+        "lstm": keras.layers.LSTM,
+        "gru": keras.layers.GRU,
+        "simple_rnn": keras.layers.SimpleRNN,
+    }[cell]
+    kwargs = {"reset_after": True} if cell == "gru" else {}
+    layer = cls(
+        units,
+        return_sequences=True,
+        kernel_initializer=kernel_initializer,
+        kernel_regularizer=kernel_regularizer,
+        name=name,
+        **kwargs,
+    )
+    if bidirectional:
+        layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=layer_name)
+    return layer

@@ -1,0 +1,443 @@
+"""Streaming recognition: a causal model fed audio chunk by chunk.
+
+    rec = StreamingRecognizer(asr.load_model("synth-en-streaming"))
+    for chunk in chunks:                   # float32 mono 16 kHz, any length
+        partial = rec.accept_waveform(chunk)
+        for utt in rec.pop_finals():       # endpointed utterances, oldest first
+            print(utt["start"], utt["end"], utt["text"])
+    text = rec.finalize()                  # whole stream's text; rec is reusable
+
+The model must be built with `model.causal=true, model.bidirectional=false`.
+One compiled step (`tf.function`, fixed shapes, traced once) turns a window of
+`step_frames * hop + (win - hop)` samples into `step_frames / time_stride`
+output frames, carrying everything the offline model would have seen before the
+window as explicit state (`StreamState`):
+
+- the unconsumed audio (consecutive windows overlap by `win - hop` samples);
+- per causal conv, its last `k_t - 1` input frames, starting as the zeros the
+  offline model pads with. `step_frames` is a multiple of the total time
+  stride, so every step starts at stride phase 0 and output frame `j` (which
+  sees feature frames up to `j * stride`) comes out of the same step whatever
+  the chunking: chunked logits equal the offline model's;
+- per recurrent layer its `[h, c]` (LSTM) or `[h]` (GRU, SimpleRNN);
+- the greedy decoder's last id, texts and endpoint counters.
+
+The step calls the model's own layers (same variables, so later weight updates
+show up), never the Keras model eagerly. `finalize` zero-pads the last partial
+step and keeps only the output frames the offline model has.
+
+Endpointing: once some letter has been emitted, `endpoint_silence_ms` of
+frames whose best symbol is blank (or space) close the utterance: it is queued
+for `pop_finals()` as `{"text", "start", "end"}` (seconds from the stream's
+start) and `accept_waveform` starts returning the next utterance's partial
+text. The repeat-collapse id is kept across the endpoint, so the finalized
+text of the whole stream still equals the offline greedy text (unless
+`reset_state_on_endpoint` also clears the recurrent state).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from asr import text as text_lib
+from asr.config import StreamingConfig
+
+logger = logging.getLogger(__name__)
+
+_SPACE = text_lib.VOCAB.index(" ")
+_SYMBOLS = ["" if i == text_lib.BLANK else s for i, s in enumerate(text_lib.VOCAB)]
+
+
+class StreamingError(ValueError):
+    """The model cannot stream (bidirectional, not causal, classifier head)."""
+
+
+@dataclass
+class StreamState:
+    """Everything carried between chunks of one stream.
+
+    Attributes:
+        audio: (n,) float32 samples received but not consumed by a step; the
+            first one is sample `frames * hop` of the stream (n < window).
+        conv: per conv layer, (1, k_t - 1, freq_in, channels_in) float32: its
+            last `k_t - 1` input frames (zeros at the start, as the offline
+            model pads).
+        rnn: per recurrent layer, `[h, c]` (LSTM) or `[h]`, each (1, units).
+        samples: samples received since the stream started.
+        frames: feature frames consumed by steps.
+        outputs: output frames decoded.
+        last_id: argmax of the last decoded frame (repeat collapse).
+        text: greedy text of the whole stream so far.
+        utterance: greedy text since the last endpoint.
+        utt_start: output frame of the utterance's first letter, -1 if none.
+        utt_end: output frame after the utterance's last letter.
+        silent_frames: trailing frames whose best symbol is blank or space.
+        finals: endpointed utterances not yet popped.
+    """
+
+    audio: np.ndarray
+    conv: list[np.ndarray]
+    rnn: list[list[np.ndarray]]
+    samples: int = 0
+    frames: int = 0
+    outputs: int = 0
+    last_id: int = text_lib.BLANK
+    text: str = ""
+    utterance: str = ""
+    utt_start: int = -1
+    utt_end: int = 0
+    silent_frames: int = 0
+    finals: list[dict] = field(default_factory=list)
+
+    def flat(self) -> list[np.ndarray]:
+        """Model state in the compiled step's order: conv caches, then RNN."""
+        return [*self.conv, *(s for layer in self.rnn for s in layer)]
+
+
+@dataclass(frozen=True)
+class _Conv:
+    pad: keras.layers.Layer
+    conv: keras.layers.Layer
+    bn: keras.layers.Layer
+    act: keras.layers.Layer
+    kernel: int
+    stride: int
+    freq_pad: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _Rnn:
+    layer: keras.layers.Layer
+    norm: keras.layers.Layer | None
+    n_states: int
+
+
+def _layers(network: keras.Model) -> tuple[list[_Conv], list[_Rnn], Any]:
+    """The streaming-relevant layers of a `build_model` network."""
+    by_name = {layer.name: layer for layer in network.layers}
+    if "classes" in by_name:
+        raise StreamingError(
+            f"{network.name}: a classifier head (one label per clip) cannot stream"
+        )
+    if any(name.startswith("bi_rnn") for name in by_name):
+        raise StreamingError(
+            f"{network.name}: bidirectional recurrent layers need the whole "
+            "utterance; train with model.bidirectional=false and model.causal=true "
+            "(configs/streaming.yaml) to stream"
+        )
+    convs = []
+    while f"conv{len(convs)}" in by_name:
+        i = len(convs)
+        conv, pad = by_name[f"conv{i}"], by_name[f"conv{i}_pad"]
+        kt = int(conv.kernel_size[0])
+        (top, bottom), freq_pad = pad.padding
+        if (top, bottom) != (kt - 1, 0):
+            raise StreamingError(
+                f"{network.name}: conv{i} pads time by {(top, bottom)}, so it sees "
+                "future frames; train with model.causal=true to stream"
+            )
+        convs.append(
+            _Conv(pad, conv, by_name[f"conv{i}_bn"], by_name[f"conv{i}_act"], kt,
+                  int(conv.strides[0]), tuple(freq_pad))
+        )  # fmt: skip
+    rnns = []
+    while f"rnn{len(rnns)}" in by_name:
+        i = len(rnns)
+        layer = by_name[f"rnn{i}"]
+        norm = by_name.get(f"rnn{i}_bn") or by_name.get(f"rnn{i}_ln")
+        n_states = 2 if isinstance(layer, keras.layers.LSTM) else 1
+        rnns.append(_Rnn(layer, norm, n_states))
+    if "logits" not in by_name or not rnns:
+        raise StreamingError(f"{network.name}: not a CTC model from asr.model")
+    return convs, rnns, by_name
+
+
+class StreamingRecognizer:
+    """Chunked greedy CTC recognition with a causal, unidirectional model.
+
+    Args:
+        recognizer_or_model: an `asr.transcribe.Recognizer` (its config gives the
+            defaults) or a Keras model from `asr.model.build_model`.
+        chunk_ms: audio per compiled step; rounded to whole output frames
+            (default `streaming.chunk_ms`).
+        endpoint_silence_ms: trailing blank time that ends an utterance;
+            0 disables endpointing (default `streaming.endpoint_silence_ms`).
+        reset_state_on_endpoint: also clear the recurrent state at an endpoint.
+
+    Attributes:
+        step_frames: feature frames per step (a multiple of `time_stride`).
+        window_samples: samples the step reads; consecutive windows overlap by
+            `win - hop`.
+        step_times_ms: wall time of each recent step (for benchmarks).
+
+    Raises:
+        StreamingError: for a bidirectional, non-causal or classifier model.
+    """
+
+    def __init__(
+        self,
+        recognizer_or_model,
+        chunk_ms: float | None = None,
+        endpoint_silence_ms: float | None = None,
+        *,
+        reset_state_on_endpoint: bool = False,
+    ):
+        if isinstance(recognizer_or_model, keras.Model):
+            network, streaming = recognizer_or_model, StreamingConfig()
+        else:
+            network = recognizer_or_model.network
+            streaming = recognizer_or_model.cfg.streaming
+        self.network = network
+        self._convs, self._rnns, by_name = _layers(network)
+        self._log_mel = by_name["log_mel"]
+        self._norm = by_name["normalization"]
+        self._logits = by_name["logits"]
+        fc = self._log_mel.cfg
+        self.sample_rate, self.hop = fc.sample_rate, fc.hop_length
+        self.overlap = fc.win_length - fc.hop_length
+        self.time_stride = int(np.prod([c.stride for c in self._convs], dtype=int))
+        chunk_ms = streaming.chunk_ms if chunk_ms is None else chunk_ms
+        if chunk_ms <= 0:
+            raise ValueError(f"chunk_ms: must be > 0, got {chunk_ms}")
+        frames = round(chunk_ms * self.sample_rate / 1000 / self.hop)
+        ts = self.time_stride
+        self.step_frames = max(ts, -(-frames // ts) * ts)
+        self.step_samples = self.step_frames * self.hop
+        self.window_samples = self.step_samples + self.overlap
+        self.frame_seconds = ts * self.hop / self.sample_rate
+        if endpoint_silence_ms is None:
+            endpoint_silence_ms = streaming.endpoint_silence_ms
+        self.endpoint_frames = (
+            max(1, round(endpoint_silence_ms / 1000 / self.frame_seconds))
+            if endpoint_silence_ms
+            else 0
+        )
+        self.reset_state_on_endpoint = reset_state_on_endpoint
+        self.state_specs = self._state_specs()
+        self.step_function = tf.function(
+            self._step_graph,
+            input_signature=[
+                tf.TensorSpec([1, self.window_samples], tf.float32, name="audio"),
+                *self.state_specs,
+            ],
+        )
+        self.step_times_ms: collections.deque[float] = collections.deque(maxlen=10_000)
+        self.state = self.initial_state()
+        logger.debug(
+            "streaming: %d frames (%d samples) per step, stride %d, endpoint %d frames",
+            self.step_frames, self.step_samples, ts, self.endpoint_frames,
+        )  # fmt: skip
+
+    # -- compiled step ------------------------------------------------------------
+    def _state_specs(self) -> list[tf.TensorSpec]:
+        specs = []
+        freq, channels = self._log_mel.cfg.n_mels, 1
+        for i, c in enumerate(self._convs):
+            shape = [1, c.kernel - 1, freq, channels]
+            specs.append(tf.TensorSpec(shape, tf.float32, name=f"conv{i}_cache"))
+            freq = (freq + sum(c.freq_pad) - int(c.conv.kernel_size[1])) // int(
+                c.conv.strides[1]
+            ) + 1
+            channels = int(c.conv.filters)
+        for i, r in enumerate(self._rnns):
+            for part in "hc"[: r.n_states]:
+                specs.append(
+                    tf.TensorSpec([1, r.layer.units], tf.float32, name=f"rnn{i}_{part}")
+                )
+        return specs
+
+    def _step_graph(self, audio, *state):
+        """(1, window) audio and flat state -> dict of logits and new state."""
+        n_conv = len(self._convs)
+        caches, rnn_flat = list(state[:n_conv]), list(state[n_conv:])
+        feats = self._log_mel.frames(audio)  # (1, step_frames, n_mels)
+        x = self._norm(feats, tf.constant([self.step_frames], tf.int32))
+        x = x[..., None]
+        out: dict[str, tf.Tensor] = {}
+        for i, c in enumerate(self._convs):
+            x = tf.concat([tf.cast(caches[i], x.dtype), x], axis=1)
+            keep = c.kernel - 1
+            out[f"conv{i}_cache"] = tf.cast(x[:, x.shape[1] - keep :], tf.float32)
+            x = tf.pad(x, [[0, 0], [0, 0], list(c.freq_pad), [0, 0]])
+            x = c.act(c.bn(c.conv(x), training=False))
+        frames, freq, channels = x.shape[1], x.shape[2], x.shape[3]
+        x = tf.reshape(x, [1, frames, freq * channels])
+        k = 0
+        for i, r in enumerate(self._rnns):
+            cell = r.layer.cell
+            states = [tf.cast(s, cell.compute_dtype) for s in rnn_flat[k : k + r.n_states]]
+            k += r.n_states
+            outputs = []
+            for t in range(frames):
+                h, states = cell(x[:, t], states, training=False)
+                outputs.append(h)
+            x = tf.stack(outputs, axis=1)
+            for part, s in zip("hc", states, strict=False):
+                out[f"rnn{i}_{part}"] = tf.cast(s, tf.float32)
+            if r.norm is not None:
+                x = r.norm(x, training=False)
+        return {"logits": tf.cast(self._logits(x), tf.float32), **out}
+
+    @property
+    def trace_count(self) -> int:
+        """Times the compiled step was traced (1 after the first step)."""
+        return self.step_function.experimental_get_tracing_count()
+
+    def warmup(self) -> None:
+        """Traces the step now, so the first real chunk is not delayed."""
+        self.step_function(np.zeros((1, self.window_samples), np.float32),
+                           *self.initial_state().flat())  # fmt: skip
+
+    # -- acoustic model -------------------------------------------------------------
+    def initial_state(self) -> StreamState:
+        """A fresh stream: no audio, zero caches and recurrent states."""
+        conv = [np.zeros(s.shape, np.float32) for s in self.state_specs[: len(self._convs)]]
+        rnn, specs = [], self.state_specs[len(self._convs) :]
+        for r in self._rnns:
+            rnn.append([np.zeros(s.shape, np.float32) for s in specs[: r.n_states]])
+            specs = specs[r.n_states :]
+        return StreamState(audio=np.zeros(0, np.float32), conv=conv, rnn=rnn)
+
+    def _run(self, state: StreamState, window: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self.step_function(window[None], *state.flat())
+        out = {name: value.numpy() for name, value in out.items()}
+        self.step_times_ms.append(1000 * (time.perf_counter() - t0))
+        state.conv = [out[f"conv{i}_cache"] for i in range(len(self._convs))]
+        state.rnn = [
+            [out[f"rnn{i}_{p}"] for p in "hc"[: r.n_states]]
+            for i, r in enumerate(self._rnns)
+        ]
+        state.frames += self.step_frames
+        return out["logits"][0]
+
+    def compute_logits(
+        self, state: StreamState, samples: np.ndarray, flush: bool = False
+    ) -> np.ndarray:
+        """Feeds samples; returns the output frames they complete.
+
+        Args:
+            state: the stream's state, updated in place.
+            samples: (n,) float32 16 kHz mono, any n >= 0.
+            flush: end of stream: also run the zero-padded last step, keeping
+                only frames the offline model outputs.
+
+        Returns:
+            (frames, vocab) float32 logits, in order, never repeated.
+        """
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        state.samples += len(samples)
+        audio = np.concatenate([state.audio, samples]) if len(samples) else state.audio
+        pieces = []
+        start = 0
+        while len(audio) - start >= self.window_samples:
+            pieces.append(self._run(state, audio[start : start + self.window_samples]))
+            start += self.step_samples
+        state.audio = audio[start:]
+        if flush:
+            total = max(0, 1 + (state.samples - self._log_mel.cfg.win_length) // self.hop)
+            if total > state.frames:
+                done = state.frames // self.time_stride
+                window = np.zeros(self.window_samples, np.float32)
+                window[: len(state.audio)] = state.audio
+                logits = self._run(state, window)
+                pieces.append(logits[: -(-total // self.time_stride) - done])
+            state.audio = np.zeros(0, np.float32)
+        if not pieces:
+            return np.zeros((0, self._logits.units), np.float32)
+        logits = np.concatenate(pieces)
+        return logits
+
+    # -- decoding -------------------------------------------------------------------
+    def decode_logits(self, state: StreamState, logits: np.ndarray) -> None:
+        """Greedy-decodes new frames into `state` and queues endpointed finals.
+
+        Args:
+            state: updated in place (texts, counters, `finals`).
+            logits: (frames, vocab) the stream's next output frames.
+        """
+        for best in np.argmax(logits, axis=-1).tolist() if len(logits) else []:
+            frame = state.outputs
+            state.outputs += 1
+            if best != state.last_id and best != text_lib.BLANK:
+                state.text += _SYMBOLS[best]
+                state.utterance += _SYMBOLS[best]
+            state.last_id = best
+            if best in (text_lib.BLANK, _SPACE):
+                state.silent_frames += 1
+            else:
+                state.silent_frames = 0
+                if state.utt_start < 0:
+                    state.utt_start = frame
+                state.utt_end = frame + 1
+            if (
+                self.endpoint_frames
+                and state.utt_start >= 0
+                and state.silent_frames >= self.endpoint_frames
+            ):
+                self._close_utterance(state)
+                if self.reset_state_on_endpoint:
+                    state.rnn = self.initial_state().rnn
+
+    def _close_utterance(self, state: StreamState) -> None:
+        if state.utt_start >= 0 and state.utterance.strip():
+            state.finals.append(
+                {
+                    "text": " ".join(state.utterance.split()),
+                    "start": round(state.utt_start * self.frame_seconds, 6),
+                    "end": round(state.utt_end * self.frame_seconds, 6),
+                }
+            )
+        state.utterance, state.utt_start, state.silent_frames = "", -1, 0
+
+    # -- public API -----------------------------------------------------------------
+    def accept_waveform(self, samples: np.ndarray) -> str:
+        """Feeds audio; returns the current utterance's partial text.
+
+        Args:
+            samples: (n,) float32 mono 16 kHz, any n (1 sample is fine).
+        Returns:
+            Greedy text since the last endpoint (the whole stream's text so far
+            when endpointing is off).
+        """
+        self.decode_logits(self.state, self.compute_logits(self.state, samples))
+        return self.state.utterance
+
+    def pop_finals(self) -> list[dict]:
+        """Endpointed utterances since the last call, oldest first.
+
+        Returns:
+            `[{"text": str, "start": float, "end": float}]`, times in seconds
+            from the stream's start (first to last letter frame).
+        """
+        finals, self.state.finals = self.state.finals, []
+        return finals
+
+    def finalize(self) -> str:
+        """Flushes the stream and resets for the next one.
+
+        The last utterance joins the queue of `pop_finals()` (which keeps its
+        unpopped finals across the reset).
+
+        Returns:
+            Greedy text of the whole stream since the last `finalize` (equal
+            to the offline model's greedy text).
+        """
+        state = self.state
+        self.decode_logits(state, self.compute_logits(state, np.zeros(0), flush=True))
+        self._close_utterance(state)
+        self.state = dataclasses.replace(self.initial_state(), finals=state.finals)
+        return state.text
+
+    def reset(self) -> None:
+        """Drops the current stream (audio, state, text and queued finals)."""
+        self.state = self.initial_state()
