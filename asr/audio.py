@@ -103,7 +103,8 @@ def _open(path: Path) -> sf.SoundFile:
         if f.channels < 1:
             raise AudioLoadError(f"{path}: unreadable header: {f.channels} channels")
         if f.frames == 0:
-            raise AudioLoadError(f"{path}: no samples (the header says 0 frames)")
+            hint = " (or truncated: no final page)" if f.format == "OGG" else ""
+            raise AudioLoadError(f"{path}: no samples, the header says 0 frames{hint}")
         if f.format in ("WAV", "WAVEX"):
             short = _wav_shortfall(path)
             if short is not None:

@@ -47,20 +47,22 @@ SAVEDMODEL_INFO = "asr_export.json"
 
 
 class _OfflineModule(tf.Module):
-    """Holds the network (so its variables are saved) and the offline function."""
+    """The offline function, and the network's variables so they are saved (not
+    the Keras object graph, which is slow to save and not needed to serve)."""
 
     def __init__(self, network: keras.Model, batch: int | None = None):
         super().__init__()
-        self.network = network
+        self.weights = list(network.variables)
 
         @tf.function(
             input_signature=[
                 tf.TensorSpec([batch, None], tf.float32, name="audio"),
                 tf.TensorSpec([batch], tf.int32, name="audio_lengths"),
-            ]
+            ],
+            autograph=False,
         )
         def offline(audio, audio_lengths):
-            logits, lengths = self.network([audio, audio_lengths], training=False)
+            logits, lengths = network([audio, audio_lengths], training=False)
             return {"logits": tf.cast(logits, tf.float32), "logit_lengths": lengths}
 
         self.offline = offline
@@ -86,6 +88,7 @@ def _stream_function(rec: StreamingRecognizer) -> tf.types.experimental.Function
             tf.TensorSpec([1, rec.window_samples], tf.float32, name="audio"),
             *rec.state_specs,
         ],
+        autograph=False,
     )
 
 
@@ -236,7 +239,7 @@ def _convert(function) -> bytes:
     specs = concrete.structured_input_signature[0]
     names = sorted(concrete.structured_outputs)  # the order tf.nest flattens in
 
-    @tf.function(input_signature=specs)
+    @tf.function(input_signature=specs, autograph=False)
     def named(*args):
         return dict(zip(names, tf.nest.flatten(frozen(*args)), strict=True))
 

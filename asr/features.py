@@ -21,6 +21,9 @@ import tensorflow as tf
 from asr.config import FeatureConfig
 
 
+MIN_STD = 1.0  # log units; speech bands vary by 2-4
+
+
 def num_frames(num_samples, cfg: FeatureConfig):
     """Frames of a signal of `num_samples` samples (works on ints and tensors)."""
     if isinstance(num_samples, int | np.integer):
@@ -136,8 +139,11 @@ class GlobalNormalization(keras.layers.Layer):
         )
 
     def set_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Stores the statistics. Bands that barely vary (e.g. above 4 kHz in
+        audio upsampled from 8 kHz) get std 1: dividing by their tiny std would
+        turn any energy there (noise, another microphone) into huge inputs."""
         self.mean.assign(np.asarray(mean, np.float32))
-        self.std.assign(np.maximum(np.asarray(std, np.float32), 1e-3))
+        self.std.assign(np.maximum(np.asarray(std, np.float32), MIN_STD))
 
     def call(self, features, lengths):
         mask = length_mask(lengths, tf.shape(features)[1])

@@ -222,6 +222,8 @@ class StreamingRecognizer:
             else 0
         )
         self.reset_state_on_endpoint = reset_state_on_endpoint
+        self._no_frames = np.zeros((0, self._logits.units), np.float32)
+        self._no_frames.flags.writeable = False
         self.state_specs = self._state_specs()
         self.step_function = tf.function(
             self._step_graph,
@@ -229,6 +231,7 @@ class StreamingRecognizer:
                 tf.TensorSpec([1, self.window_samples], tf.float32, name="audio"),
                 *self.state_specs,
             ],
+            autograph=False,
         )
         self.step_times_ms: collections.deque[float] = collections.deque(maxlen=10_000)
         self.state = self.initial_state()
@@ -310,7 +313,7 @@ class StreamingRecognizer:
     def _run(self, state: StreamState, window: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
         out = self.step_function(window[None], *state.flat())
-        out = {name: value.numpy() for name, value in out.items()}
+        out = {name: np.asarray(value) for name, value in out.items()}
         self.step_times_ms.append(1000 * (time.perf_counter() - t0))
         state.conv = [out[f"conv{i}_cache"] for i in range(len(self._convs))]
         state.rnn = [
@@ -337,6 +340,9 @@ class StreamingRecognizer:
         samples = np.asarray(samples, np.float32).reshape(-1)
         state.samples += len(samples)
         audio = np.concatenate([state.audio, samples]) if len(samples) else state.audio
+        if len(audio) < self.window_samples and not flush:
+            state.audio = audio
+            return self._no_frames
         pieces = []
         start = 0
         while len(audio) - start >= self.window_samples:
@@ -352,10 +358,7 @@ class StreamingRecognizer:
                 logits = self._run(state, window)
                 pieces.append(logits[: -(-total // self.time_stride) - done])
             state.audio = np.zeros(0, np.float32)
-        if not pieces:
-            return np.zeros((0, self._logits.units), np.float32)
-        logits = np.concatenate(pieces)
-        return logits
+        return np.concatenate(pieces) if pieces else self._no_frames
 
     # -- decoding -------------------------------------------------------------------
     def decode_logits(self, state: StreamState, logits: np.ndarray) -> None:
@@ -365,7 +368,9 @@ class StreamingRecognizer:
             state: updated in place (texts, counters, `finals`).
             logits: (frames, vocab) the stream's next output frames.
         """
-        for best in np.argmax(logits, axis=-1).tolist() if len(logits) else []:
+        if not len(logits):
+            return
+        for best in np.argmax(logits, axis=-1).tolist():
             frame = state.outputs
             state.outputs += 1
             if best != state.last_id and best != text_lib.BLANK:

@@ -48,9 +48,11 @@ def write(path: Path, data, rate: int, fmt: str, subtype: str | None = None) -> 
 
 
 def check_message(error: pytest.ExceptionInfo, path: Path, *words: str) -> None:
+    """The message names `path` and, elsewhere than in the path, one of `words`."""
     message = str(error.value)
     assert str(path) in message
-    assert any(w in message for w in words), message
+    rest = message.replace(str(path), "")
+    assert any(w in rest for w in words), message
 
 
 # -- formats ---------------------------------------------------------------------
@@ -204,10 +206,12 @@ def test_truncated_wav(tmp_path, subtype):
     with pytest.raises(AudioLoadError) as e:
         load_audio(path)
     check_message(e, path, "truncated")
-    with pytest.raises(AudioLoadError, match="truncated"):
+    with pytest.raises(AudioLoadError) as e:
         audio_info(path)
-    with pytest.raises(AudioLoadError, match="truncated"):
+    check_message(e, path, "truncated")
+    with pytest.raises(AudioLoadError) as e:
         list(iter_audio_blocks(path))
+    check_message(e, path, "truncated")
 
 
 @pytest.mark.parametrize("fraction", [0.2, 0.5, 0.8, 0.99])
@@ -218,13 +222,15 @@ def test_truncated_flac(tmp_path, fraction):
     with pytest.raises(AudioLoadError) as e:
         load_audio(path)
     check_message(e, path, "truncated", "decode")
-    with pytest.raises(AudioLoadError, match="truncated|decode"):
+    with pytest.raises(AudioLoadError) as e:
         list(iter_audio_blocks(path))
+    check_message(e, path, "truncated", "decode")
 
 
-def test_truncated_ogg(tmp_path):
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.9])
+def test_truncated_ogg(tmp_path, fraction):
     full = write(tmp_path / "full.ogg", sine(16000, 1.0), 16000, "OGG", "VORBIS")
-    path = _cut(full, tmp_path / "cut.ogg", 0.5)
+    path = _cut(full, tmp_path / "cut.ogg", fraction)
     with pytest.raises(AudioLoadError) as e:
         load_audio(path)
     check_message(e, path, "truncated", "decode")
@@ -245,8 +251,9 @@ def test_wav_header_with_zero_frames(tmp_path):
     with pytest.raises(AudioLoadError) as e:
         load_audio(path)
     check_message(e, path, "no samples")
-    with pytest.raises(AudioLoadError, match="no samples"):
+    with pytest.raises(AudioLoadError) as e:
         audio_info(path)
+    check_message(e, path, "no samples")
 
 
 def test_streamed_wav_with_unknown_data_size_loads(tmp_path):
@@ -267,8 +274,9 @@ def test_float_wav_with_non_finite_sample(tmp_path, bad):
     with pytest.raises(AudioLoadError) as e:
         load_audio(path)
     check_message(e, path, "NaN")
-    with pytest.raises(AudioLoadError, match="NaN"):
+    with pytest.raises(AudioLoadError) as e:
         list(iter_audio_blocks(path))
+    check_message(e, path, "NaN")
 
 
 def test_implausible_sample_rate_in_header(tmp_path):
@@ -286,11 +294,13 @@ def test_shorter_than_one_output_sample(tmp_path):
 
 
 def test_error_kinds_are_all_audio_load_errors_for_info(tmp_path):
-    with pytest.raises(AudioLoadError, match="not found"):
+    with pytest.raises(AudioLoadError) as e:
         audio_info(tmp_path / "missing.flac")
+    check_message(e, tmp_path / "missing.flac", "not found")
     (tmp_path / "x.flac").write_text("hello")
-    with pytest.raises(AudioLoadError, match="not audio"):
+    with pytest.raises(AudioLoadError) as e:
         audio_info(tmp_path / "x.flac")
+    check_message(e, tmp_path / "x.flac", "not audio")
 
 
 # -- info, blocks, saving --------------------------------------------------------
@@ -333,8 +343,10 @@ def test_blocks_of_16k_file_equal_load_audio_exactly(tmp_path):
 
 
 def test_blocks_errors_before_any_block(tmp_path):
-    with pytest.raises(AudioLoadError, match="not found"):
-        next(iter_audio_blocks(tmp_path / "missing.wav"))
+    path = tmp_path / "missing.wav"
+    with pytest.raises(AudioLoadError) as e:
+        next(iter_audio_blocks(path))
+    check_message(e, path, "not found")
 
 
 def test_to_mono_16k():

@@ -4,7 +4,13 @@ import pytest
 import tensorflow as tf
 
 from asr.config import FeatureConfig
-from asr.features import GlobalNormalization, LogMel, compute_feature_stats, num_frames
+from asr.features import (
+    MIN_STD,
+    GlobalNormalization,
+    LogMel,
+    compute_feature_stats,
+    num_frames,
+)
 from tests.conftest import speechlike
 
 CFG = FeatureConfig()
@@ -87,7 +93,8 @@ def test_global_normalization_uses_stored_stats_and_keeps_padding_zero():
     norm.set_stats(mean, std)
     feats = np.stack([frames[:10], np.zeros((10, 80))]).astype(np.float32)
     out = norm(feats, tf.constant([10, 4])).numpy()
-    np.testing.assert_allclose(out[0], (frames[:10] - mean) / std, atol=1e-4)
+    expected = (frames[:10] - mean) / np.maximum(std, MIN_STD)
+    np.testing.assert_allclose(out[0], expected, atol=1e-4)
     assert np.all(out[1, 4:] == 0.0)
 
 
@@ -98,3 +105,12 @@ def test_layer_config_round_trip():
     np.testing.assert_array_equal(
         run(layer, y[None], [len(y)])[0], run(clone, y[None], [len(y)])[0]
     )
+
+
+def test_near_constant_bands_are_not_blown_up():
+    """Audio upsampled from 8 kHz has empty bands above 4 kHz; any energy there
+    later (noise, a real microphone) must not become a huge input."""
+    norm = GlobalNormalization(80)
+    norm.set_stats(np.zeros(80), np.full(80, 1e-4))
+    out = norm(np.full((1, 3, 80), 8.0, np.float32), tf.constant([3])).numpy()
+    assert out.max() <= 8.0

@@ -1,0 +1,106 @@
+import json
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from asr import ctc
+from asr.config import load_config
+from asr.export import SAVEDMODEL_INFO, export_savedmodel, export_tflite
+from asr.transcribe import Recognizer
+from tests.conftest import speechlike
+from tests.test_streaming import CAUSAL, causal_model, offline
+
+ATOL = 1e-4  # logits of the exported models vs the Keras model
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    extra = "model.rnn_norm=batch"
+    return Recognizer(causal_model(extra), load_config(overrides=CAUSAL + [extra]))
+
+
+@pytest.fixture(scope="module")
+def waves():
+    return [speechlike(s, seed=i) for i, s in enumerate((0.43, 1.1, 0.8))]
+
+
+@pytest.fixture(scope="module")
+def reference(recognizer, waves):
+    return [offline(recognizer.network, w) for w in waves]
+
+
+def greedy(logits):
+    return ctc.greedy_decode_batch(logits[None])[0]
+
+
+def interpreter(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        return tf.lite.Interpreter(model_path=str(path))
+
+
+def run_stream_step(step, info, wave):
+    """Host side of the exported streaming step: overlapping windows, zero state,
+    a zero-padded last window, then keep the offline model's frame count."""
+    s = info["streaming"]
+    state = {x["name"]: np.zeros(x["shape"], np.float32) for x in s["state"]}
+    frames = 1 + (len(wave) - info["win_length"]) // info["hop_length"]
+    steps = -(-frames // s["step_frames"])
+    audio = np.zeros(steps * s["step_samples"] + s["overlap_samples"], np.float32)
+    audio[: len(wave)] = wave
+    out = []
+    for k in range(steps):
+        window = audio[k * s["step_samples"] :][: s["window_samples"]]
+        result = step(audio=window[None], **state)
+        out.append(np.asarray(result.pop("logits"))[0])
+        state = {name: np.asarray(value) for name, value in result.items()}
+    return np.concatenate(out)[: -(-frames // s["time_stride"])]
+
+
+def test_savedmodel_matches_keras(recognizer, waves, reference, tmp_path):
+    out = export_savedmodel(recognizer, tmp_path / "saved")
+    info = json.loads((out / SAVEDMODEL_INFO).read_text())
+    loaded = tf.saved_model.load(str(out))
+    serve = loaded.signatures["serving_default"]
+    width = max(len(w) for w in waves)
+    batch = np.stack([np.pad(w, (0, width - len(w))) for w in waves])
+    result = serve(
+        audio=tf.constant(batch),
+        audio_lengths=tf.constant([len(w) for w in waves], tf.int32),
+    )
+    logits, lengths = result["logits"].numpy(), result["logit_lengths"].numpy()
+    for i, ref in enumerate(reference):
+        assert lengths[i] == len(ref)
+        np.testing.assert_allclose(logits[i, : lengths[i]], ref, atol=ATOL)
+        assert greedy(logits[i, : lengths[i]]) == greedy(ref)
+    step = loaded.signatures["stream_step"]
+    streamed = run_stream_step(step, info, waves[1])
+    np.testing.assert_allclose(streamed, reference[1], atol=ATOL)
+
+
+def test_tflite_offline_matches_keras(recognizer, waves, reference, tmp_path):
+    out = export_tflite(recognizer, tmp_path / "model.tflite")
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["flex_ops"] == [] and "CONV_2D" in info["builtin_ops"]
+    run = interpreter(out).get_signature_runner()
+    for wave, ref in zip(waves, reference, strict=True):
+        result = run(audio=wave[None], audio_lengths=np.array([len(wave)], np.int32))
+        assert result["logit_lengths"][0] == len(ref)
+        np.testing.assert_allclose(result["logits"][0], ref, atol=ATOL)
+        assert greedy(result["logits"][0]) == greedy(ref)
+
+
+def test_tflite_streaming_step_matches_keras(recognizer, waves, reference, tmp_path):
+    out = export_tflite(recognizer, tmp_path / "stream.tflite", streaming=True)
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["flex_ops"] == []
+    assert [s["name"] for s in info["streaming"]["state"]] == [
+        "conv0_cache", "conv1_cache", "rnn0_h", "rnn0_c", "rnn1_h", "rnn1_c",
+    ]  # fmt: skip
+    step = interpreter(out).get_signature_runner()
+    for wave, ref in zip(waves, reference, strict=True):
+        streamed = run_stream_step(step, info, wave)
+        np.testing.assert_allclose(streamed, ref, atol=ATOL)
+        assert greedy(streamed) == greedy(ref)

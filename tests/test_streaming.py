@@ -1,0 +1,235 @@
+import numpy as np
+import pytest
+
+from asr import ctc
+from asr import text as text_lib
+from asr.config import load_config
+from asr.model import build_model, make_predict_fn
+from asr.streaming import StreamingError, StreamingRecognizer
+from tests.conftest import speechlike
+
+CAUSAL = [
+    "model.rnn_units=8",
+    "model.rnn_layers=2",
+    "model.conv_filters=[3,3]",
+    "model.causal=true",
+    "model.bidirectional=false",
+]
+
+
+def causal_model(*extra, seed: int = 0):
+    """A tiny random causal model with non-trivial BatchNorm and feature stats
+    and a sharpened output layer, so the greedy text has many characters."""
+    model = build_model(load_config(overrides=CAUSAL + list(extra)))
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if layer.name.endswith("_bn"):
+            shape = layer.moving_mean.shape
+            layer.moving_mean.assign(rng.normal(0, 0.5, shape))
+            layer.moving_variance.assign(rng.uniform(0.3, 2.0, shape))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
+            layer.beta.assign(rng.normal(0, 0.3, shape))
+    model.get_layer("normalization").set_stats(
+        rng.normal(-6, 1, 80), rng.uniform(1.5, 3, 80)
+    )
+    for layer in model.layers:
+        if layer.name.startswith("rnn") and hasattr(layer, "cell"):
+            layer.cell.kernel.assign(3 * layer.cell.kernel)
+    dense = model.get_layer("logits")
+    dense.kernel.assign(rng.normal(0, 20, dense.kernel.shape))
+    return model
+
+
+_PREDICT: dict = {}
+
+
+def offline(model, wave):
+    """(frames, vocab) logits of the offline model (one compiled fn per model)."""
+    predict = _PREDICT.setdefault(id(model), (model, make_predict_fn(model)))[1]
+    logits, lengths = predict(wave[None], np.array([len(wave)], np.int32))
+    return logits.numpy()[0, : int(lengths[0])]
+
+
+def chunks(wave, size):
+    return [wave[i : i + size] for i in range(0, len(wave), size)]
+
+
+def random_chunks(wave, seed=0):
+    rng = np.random.default_rng(seed)
+    cuts = np.cumsum(rng.integers(1, 4000, size=len(wave) // 1000 + 2))
+    return np.split(wave, cuts[cuts < len(wave)])
+
+
+def stream_logits(rec, pieces, state=None):
+    state = state or rec.initial_state()
+    out = [rec.compute_logits(state, p) for p in pieces]
+    out.append(rec.compute_logits(state, np.zeros(0, np.float32), flush=True))
+    return np.concatenate(out)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return causal_model("model.rnn_norm=batch")
+
+
+@pytest.fixture(scope="module")
+def wave():
+    return speechlike(1.27, seed=5)  # 20320 samples: no chunk size divides it
+
+
+@pytest.fixture(scope="module")
+def reference(model, wave):
+    logits = offline(model, wave)
+    return logits, ctc.greedy_decode_batch(logits[None])[0]
+
+
+@pytest.fixture(scope="module")
+def rec(model):
+    return StreamingRecognizer(model, chunk_ms=100, endpoint_silence_ms=0)
+
+
+@pytest.mark.parametrize("size", [1, 160, 1280, 1600, 5328, "random", "whole"])
+def test_chunked_stream_equals_offline_model(rec, wave, reference, size):
+    if size == "random":
+        pieces = random_chunks(wave)
+    else:
+        pieces = chunks(wave, len(wave) if size == "whole" else size)
+    logits, text = reference
+    streamed = stream_logits(rec, pieces)
+    assert streamed.shape == logits.shape
+    np.testing.assert_allclose(streamed, logits, atol=1e-4)
+    for piece in pieces:
+        rec.accept_waveform(piece)
+    assert len(text) >= 6  # a text that can disagree
+    assert rec.finalize() == text
+
+
+def test_step_is_traced_once_over_many_chunks(rec, wave):
+    for size in (1, 37, 160, 1599, 1601, 7000):
+        for piece in chunks(wave, size)[:20]:
+            rec.accept_waveform(piece)
+        rec.finalize()
+    assert rec.trace_count == 1
+    assert len(rec.step_times_ms) > 0 and min(rec.step_times_ms) > 0
+
+
+def test_dropping_state_changes_logits(rec, wave, reference):
+    logits = reference[0]
+    pieces = chunks(wave, rec.step_samples)
+    for part in ("conv", "rnn"):
+        state, out = rec.initial_state(), []
+        for piece in pieces:
+            out.append(rec.compute_logits(state, piece))
+            setattr(state, part, getattr(rec.initial_state(), part))
+        out.append(rec.compute_logits(state, np.zeros(0), flush=True))
+        assert np.abs(np.concatenate(out) - logits).max() > 1e-2, part
+
+
+def test_step_uses_the_models_own_weights(model, rec, wave):
+    dense = model.get_layer("logits")
+    old = dense.bias.numpy()
+    try:
+        dense.bias.assign(old + np.arange(len(old), dtype=np.float32))
+        np.testing.assert_allclose(
+            stream_logits(rec, chunks(wave, 3000)), offline(model, wave), atol=1e-4
+        )
+    finally:
+        dense.bias.assign(old)
+    assert rec.trace_count == 1
+
+
+def test_stride_four_gru_layer_norm_matches_offline():
+    model = causal_model(
+        "model.rnn_cell=gru",
+        "model.rnn_norm=layer",
+        "model.conv_strides=[[2,2],[2,2]]",
+        "model.conv_kernels=[[5,11],[3,5]]",
+        seed=1,
+    )
+    wave = speechlike(0.93, seed=6)
+    rec = StreamingRecognizer(model, chunk_ms=100)
+    assert rec.step_frames == 12  # 10 frames rounded up to the stride
+    logits = offline(model, wave)
+    for pieces in (chunks(wave, 1000), random_chunks(wave, seed=2)):
+        np.testing.assert_allclose(stream_logits(rec, pieces), logits, atol=1e-4)
+
+
+def test_short_streams_and_reuse(rec, wave, reference):
+    assert rec.accept_waveform(wave[:1]) == ""
+    assert rec.finalize() == ""  # fewer samples than one window: no frames
+    rec.accept_waveform(wave[:399])
+    assert rec.finalize() == ""
+    rec.accept_waveform(wave[:400])
+    first = rec.finalize()
+    assert first == ctc.greedy_decode_batch(offline(rec.network, wave[:400])[None])[0]
+    rec.accept_waveform(wave)
+    assert rec.finalize() == reference[1]
+
+
+def test_bidirectional_or_non_causal_models_are_refused():
+    bi = build_model(load_config(overrides=CAUSAL[:3] + ["model.causal=true"]))
+    with pytest.raises(StreamingError, match="bidirectional"):
+        StreamingRecognizer(bi)
+    centred = build_model(load_config(overrides=CAUSAL[:3] + ["model.bidirectional=false"]))
+    with pytest.raises(StreamingError, match="causal"):
+        StreamingRecognizer(centred)
+
+
+# -- endpointing ----------------------------------------------------------------------
+A, B, SPACE = (text_lib.VOCAB.index(c) for c in "ab ")
+
+
+def one_hot(ids):
+    logits = np.full((len(ids), text_lib.vocab_size()), -5.0, np.float32)
+    logits[np.arange(len(ids)), ids] = 5.0
+    return logits
+
+
+def test_endpoint_after_trailing_blanks_from_hand_logits(rec):
+    rec.endpoint_frames = 3
+    try:
+        state = rec.initial_state()
+        # _ a a _ a b _ _ | _ _ _ _ b (space) _ | _: two utterances, 20 ms frames
+        rec.decode_logits(state, one_hot([0, A, A, 0, A, B, 0, 0]))
+        assert state.utterance == "aab" and state.finals == []
+        rec.decode_logits(state, one_hot([0, 0, 0, 0, B, SPACE, 0]))
+        assert state.finals == [{"text": "aab", "start": 0.02, "end": 0.12}]
+        assert state.utterance == "b "
+        rec.decode_logits(state, one_hot([0]))
+        assert state.finals[1:] == [{"text": "b", "start": 0.24, "end": 0.26}]
+        assert state.text == "aabb "  # the whole stream, as offline greedy decoding
+    finally:
+        rec.endpoint_frames = 0
+
+
+def fake_step(rec):
+    """Logits from loudness: each step's 5 frames are 'a' if its new samples are
+    loud, else blank; the model state passes through unchanged."""
+    n = rec.step_frames // rec.time_stride
+
+    def step(audio, *state):
+        loud = np.sqrt(np.mean(np.asarray(audio)[0, : rec.step_samples] ** 2)) > 0.01
+        logits = one_hot([A if loud else 0] * n)[None]
+        names = [s.name for s in rec.state_specs]
+        return {"logits": logits, **dict(zip(names, state, strict=True))}
+
+    return step
+
+
+def test_endpointing_emits_utterances_with_times(model):
+    rec = StreamingRecognizer(model, chunk_ms=100, endpoint_silence_ms=500)
+    rec.step_function = fake_step(rec)
+    tone = 0.1 * np.sin(np.arange(16000) * 0.3).astype(np.float32)
+    silence = np.zeros(16000, np.float32)
+    partials = []
+    for piece in chunks(np.concatenate([tone[:4800], silence]), 700):
+        partials.append(rec.accept_waveform(piece))
+    assert "a" in partials and partials[-1] == ""
+    assert rec.pop_finals() == [{"text": "a", "start": 0.0, "end": 0.3}]
+    assert rec.pop_finals() == []
+    rec.accept_waveform(np.concatenate([tone[:3200], silence[:3000]]))
+    assert rec.finalize() == "aa"
+    assert rec.pop_finals() == [{"text": "a", "start": 1.3, "end": 1.5}]
+    rec.accept_waveform(tone[:1600])  # the next stream starts at time 0
+    rec.finalize()
+    assert rec.pop_finals() == [{"text": "a", "start": 0.0, "end": 0.08}]
