@@ -45,6 +45,8 @@ def _check_path(path: Path) -> None:
             raise AudioLoadError(f"{path}: file not found")
         if path.is_dir():
             raise AudioLoadError(f"{path}: is a directory, not an audio file")
+        if not path.is_file():
+            raise AudioLoadError(f"{path}: not a regular file (a pipe or a device?)")
         if path.stat().st_size == 0:
             raise AudioLoadError(f"{path}: empty file (0 bytes)")
     except OSError as e:

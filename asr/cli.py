@@ -162,6 +162,115 @@ def cmd_transcribe(args) -> int:
     return 2 if failed else 0
 
 
+# -- stream ---------------------------------------------------------------------
+def cmd_stream(args) -> int:
+    import shutil
+
+    from asr.microphone import (
+        DEFAULT_STREAMING_MODEL,
+        MicrophoneError,
+        check_microphone,
+        list_input_devices,
+        stream_file,
+        stream_microphone,
+    )
+    from asr.streaming import StreamingError, StreamingRecognizer
+    from asr.transcribe import load_model
+
+    live = sys.stdout.isatty()
+    width = shutil.get_terminal_size().columns - 1
+
+    def on_partial(text: str) -> None:
+        if live:  # rewritten in place; only finals reach a pipe or file
+            sys.stdout.write("\r\x1b[K" + text[-width:])
+            sys.stdout.flush()
+
+    def on_final(utt: dict) -> None:
+        prefix = "\r\x1b[K" if live else ""
+        print(
+            f"{prefix}[{utt['start']:7.2f} - {utt['end']:7.2f}] {utt['text']}",
+            flush=True,
+        )
+
+    try:
+        if args.list_devices:
+            for d in list_input_devices():
+                print(
+                    f"{'*' if d['default'] else ' '} {d['index']:3d}  {d['name']}  "
+                    f"({d['channels']} ch, {d['samplerate']:g} Hz)"
+                )
+            return 0
+        if args.file and (args.device is not None or args.save_recording):
+            raise StreamingError("--device and --save-recording need --mic")
+        device = args.device
+        if device is not None and device.isdigit():
+            device = int(device)
+        if args.mic:
+            check_microphone(device)  # before loading the model
+        rec = StreamingRecognizer(
+            load_model(args.model or DEFAULT_STREAMING_MODEL),
+            chunk_ms=args.chunk_ms,
+            endpoint_silence_ms=args.endpoint_ms,
+        )
+        if args.file:
+            result = stream_file(
+                rec,
+                args.file,
+                realtime=args.realtime,
+                on_partial=on_partial,
+                on_final=on_final,
+            )
+        else:
+            print("listening (Ctrl+C to stop)...", file=sys.stderr)
+            result = stream_microphone(
+                rec,
+                device=device,
+                on_partial=on_partial,
+                on_final=on_final,
+                save_recording=args.save_recording,
+            )
+    except (MicrophoneError, StreamingError) as e:
+        if args.verbose:
+            raise
+        print(f"asr stream: error: {e}", file=sys.stderr)
+        return 2
+    steps = sorted(rec.step_times_ms)
+    step = f", median step {steps[len(steps) // 2]:.1f} ms" if steps else ""
+    print(
+        f"{result.seconds:.1f} s of audio, RTF {result.rtf:.3f}{step}", file=sys.stderr
+    )
+    if result.overflows:
+        print(
+            f"asr stream: warning: {result.overflows} input overflow(s): audio "
+            "was lost",
+            file=sys.stderr,
+        )
+    return 0
+
+
+# -- export ---------------------------------------------------------------------
+def cmd_export(args) -> int:
+    from asr.export import export_savedmodel, export_tflite
+    from asr.streaming import StreamingError
+    from asr.transcribe import load_model
+
+    recognizer = load_model(args.model)
+    try:
+        if args.format == "savedmodel":
+            out = export_savedmodel(recognizer, args.out, chunk_ms=args.chunk_ms)
+        else:
+            out = export_tflite(
+                recognizer, args.out, streaming=args.streaming, chunk_ms=args.chunk_ms
+            )
+    except (StreamingError, FileExistsError) as e:
+        if args.verbose:
+            raise
+        print(f"asr export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"exported: {out}")
+    return 0
+
+
 # -- demo -----------------------------------------------------------------------
 def cmd_demo(args) -> int:
     from asr import demo
@@ -347,6 +456,80 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser(
+        "stream",
+        help="live microphone or file, chunk by chunk",
+        description="Streaming recognition with a causal model: "
+        "partial text is rewritten in place (on a terminal), each "
+        "utterance is printed as [start - end] text once "
+        "--endpoint-ms of silence follows it. --mic needs asr[mic].",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--mic", action="store_true", help="record from a microphone")
+    src.add_argument("--file", help="stream an audio file through the same path")
+    src.add_argument(
+        "--list-devices", action="store_true", help="list audio input devices and exit"
+    )
+    p.add_argument(
+        "--device",
+        help="--mic: input device index or name (default: the system default)",
+    )
+    p.add_argument(
+        "--save-recording",
+        metavar="FILE",
+        help="--mic: also save what the microphone delivered (wav, flac)",
+    )
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="--file: feed at real-time pace (default: as fast as possible)",
+    )
+    p.add_argument(
+        "--model",
+        help="bundled name, run folder or .keras file of a "
+        "causal unidirectional model (default: synth-en-streaming)",
+    )
+    p.add_argument(
+        "--chunk-ms",
+        type=float,
+        default=None,
+        help="audio per recognition step (default: streaming.chunk_ms)",
+    )
+    p.add_argument(
+        "--endpoint-ms",
+        type=float,
+        default=None,
+        help="silence that ends an utterance; 0 disables "
+        "(default: streaming.endpoint_silence_ms)",
+    )
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser(
+        "export",
+        help="export to SavedModel or TFLite",
+        description="Export a model taking raw 16 kHz audio. A "
+        "SavedModel has the offline signature and, for a causal "
+        "model, the streaming step; TFLite has one of them. A JSON "
+        "beside the export lists signatures, state and Flex ops.",
+    )
+    p.add_argument(
+        "--model", required=True, help="bundled name, run folder or .keras file"
+    )
+    p.add_argument("--format", choices=("savedmodel", "tflite"), required=True)
+    p.add_argument("--out", required=True, help="SavedModel folder or .tflite file")
+    p.add_argument(
+        "--streaming",
+        action="store_true",
+        help="tflite: export the streaming step instead of the offline model",
+    )
+    p.add_argument(
+        "--chunk-ms",
+        type=float,
+        default=None,
+        help="streaming step length (default: streaming.chunk_ms)",
+    )
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="see the bundled models work (no download)",
                        description="Synthesise sentences with unseen voices, transcribe "

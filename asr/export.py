@@ -102,8 +102,14 @@ def _info(network: keras.Model, rec: StreamingRecognizer | None, **extra) -> dic
         "vocab": list(text_lib.VOCAB),
         "blank_id": text_lib.BLANK,
         "offline": {
-            "inputs": {"audio": "(batch, samples) float32", "audio_lengths": "(batch,)"},
-            "outputs": {"logits": "(batch, frames, vocab)", "logit_lengths": "(batch,)"},
+            "inputs": {
+                "audio": "(batch, samples) float32",
+                "audio_lengths": "(batch,)",
+            },
+            "outputs": {
+                "logits": "(batch, frames, vocab)",
+                "logit_lengths": "(batch,)",
+            },
         },
     }
     if rec is not None:
@@ -115,7 +121,9 @@ def _info(network: keras.Model, rec: StreamingRecognizer | None, **extra) -> dic
             "time_stride": rec.time_stride,
             "output_frames_per_step": rec.step_frames // rec.time_stride,
             "frame_seconds": rec.frame_seconds,
-            "state": [{"name": s.name, "shape": list(s.shape)} for s in rec.state_specs],
+            "state": [
+                {"name": s.name, "shape": list(s.shape)} for s in rec.state_specs
+            ],
         }
     info.update(extra)
     return info
@@ -170,7 +178,9 @@ def export_savedmodel(
 def _replace_dir(tmp: Path, out: Path) -> None:
     if out.exists():
         if not (out / "saved_model.pb").exists():
-            raise FileExistsError(f"{out}: exists and is not a SavedModel; not replacing")
+            raise FileExistsError(
+                f"{out}: exists and is not a SavedModel; not replacing"
+            )
         old = out.with_name(f".{out.name}.{secrets.token_hex(4)}.old")
         os.replace(out, old)
         os.replace(tmp, out)
@@ -245,12 +255,16 @@ def _convert(function) -> bytes:
 
     named = named.get_concrete_function()
     try:
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([named], tf.Module())
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [named], tf.Module()
+        )
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()
     except Exception as e:  # the converter raises ConverterError and others
-        logger.info("builtin ops are not enough, adding SELECT_TF_OPS (%s)",
-                    str(e).strip().splitlines()[-1][:200])  # fmt: skip
+        logger.info(
+            "builtin ops are not enough, adding SELECT_TF_OPS (%s)",
+            str(e).strip().splitlines()[-1][:200],
+        )
     converter = tf.lite.TFLiteConverter.from_concrete_functions([named], tf.Module())
     converter.target_spec.supported_ops = [
         tf.lite.OpsSet.TFLITE_BUILTINS,
@@ -305,13 +319,21 @@ def export_tflite(
     finally:
         tmp.unlink(missing_ok=True)
     info = _info(
-        network, rec, format="tflite", signature="streaming" if streaming else "offline",
-        batch=1, dft=dft, builtin_ops=builtin, flex_ops=flex,
-    )  # fmt: skip
+        network,
+        rec,
+        format="tflite",
+        signature="streaming" if streaming else "offline",
+        batch=1,
+        dft=dft,
+        builtin_ops=builtin,
+        flex_ops=flex,
+    )
     if rec is None:
         info.pop("streaming", None)
     else:
         info.pop("offline")
     _write_json(out.with_suffix(".json"), info)
-    logger.info("TFLite: %s (%d KiB, %d Flex ops)", out, len(flatbuffer) // 1024, len(flex))
+    logger.info(
+        "TFLite: %s (%d KiB, %d Flex ops)", out, len(flatbuffer) // 1024, len(flex)
+    )
     return out

@@ -16,11 +16,13 @@ atomically when the stream ends.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import queue
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -221,6 +223,18 @@ def _input_device(sd, device: int | str | None) -> dict:
     return info
 
 
+def check_microphone(device: int | str | None = None) -> dict:
+    """Fails fast, before a model is loaded, if the microphone cannot work.
+
+    Returns:
+        The input device's PortAudio info (`name`, `default_samplerate`, ...).
+
+    Raises:
+        MicrophoneError: sounddevice, PortAudio or the input device missing.
+    """
+    return _input_device(_sounddevice(), device)
+
+
 def _device_rate(sd, device, info: dict) -> int:
     try:
         sd.check_input_settings(
@@ -229,8 +243,11 @@ def _device_rate(sd, device, info: dict) -> int:
         return SAMPLE_RATE
     except Exception:  # PortAudioError or ValueError: 16 kHz not supported
         rate = int(info["default_samplerate"])
-        logger.info("%s cannot record at 16 kHz; recording at %d Hz and resampling",
-                    info["name"], rate)  # fmt: skip
+        logger.info(
+            "%s cannot record at 16 kHz; recording at %d Hz and resampling",
+            info["name"],
+            rate,
+        )
         return rate
 
 
@@ -242,8 +259,10 @@ class _Recording:
 
         fmt = path.suffix.lstrip(".").upper() or "WAV"
         if fmt not in sf.available_formats():
-            raise ValueError(f"{path}: unknown audio format {path.suffix!r} (use .wav "
-                             "or .flac)")  # fmt: skip
+            raise MicrophoneError(
+                f"{path}: unknown audio format {path.suffix!r} for the recording "
+                "(use .wav or .flac)"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -262,6 +281,27 @@ class _Recording:
         self.tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """In the main thread, the first Ctrl+C sets `stop` (the stream then ends
+    cleanly after the current block); a second one interrupts as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame) -> None:
+        logger.info("stopping (Ctrl+C again to abort)")
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def stream_microphone(
     recognizer: StreamingRecognizer,
     device: int | str | None = None,
@@ -273,8 +313,9 @@ def stream_microphone(
 ) -> StreamResult:
     """Recognises live microphone audio until stopped.
 
-    Stops when `stop` is set, after `max_seconds` of audio, or on Ctrl+C
-    (KeyboardInterrupt); then flushes the recognizer and returns.
+    Stops when `stop` is set, after `max_seconds` of audio, or at Ctrl+C
+    (in the main thread the first Ctrl+C only sets `stop`); then flushes the
+    recognizer, commits the recording and returns.
 
     Args:
         recognizer: the streaming recognizer.
@@ -290,6 +331,7 @@ def stream_microphone(
     sd = _sounddevice()
     info = _input_device(sd, device)
     rate = _device_rate(sd, device, info)
+    recognizer.warmup()
     recording = _Recording(Path(save_recording), rate) if save_recording else None
     blocksize = max(1, round(recognizer.step_samples * rate / SAMPLE_RATE))
     chunks: queue.Queue[np.ndarray] = queue.Queue()
@@ -312,9 +354,13 @@ def stream_microphone(
         received, warned = 0, 0
         try:
             with sd.InputStream(
-                device=device, channels=1, samplerate=rate, dtype="float32",
-                blocksize=blocksize, callback=callback,
-            ):  # fmt: skip
+                device=device,
+                channels=1,
+                samplerate=rate,
+                dtype="float32",
+                blocksize=blocksize,
+                callback=callback,
+            ):
                 logger.info("listening on %s at %d Hz", info["name"], rate)
                 while not stop.is_set() and (limit is None or received < limit):
                     try:
@@ -325,22 +371,22 @@ def stream_microphone(
                         block = block[: limit - received]
                     received += len(block)
                     if overflows[0] > warned:
-                        logger.warning("input overflow: %d block(s) of audio lost so "
-                                       "far", overflows[0])  # fmt: skip
+                        logger.warning(
+                            "input overflow: %d block(s) of audio lost so far",
+                            overflows[0],
+                        )
                         warned = overflows[0]
                     if recording:
                         recording.write(block)
                     yield resampler.resample_chunk(block) if resampler else block
-        except KeyboardInterrupt:
-            logger.info("stopped")
         except sd.PortAudioError as e:
             raise MicrophoneError(f"{info['name']}: {e}") from None
         if resampler:
             yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
-    recognizer.warmup()
     try:
-        result = run_stream(recognizer, blocks(), on_partial, on_final)
+        with _ctrl_c_sets(stop):
+            result = run_stream(recognizer, blocks(), on_partial, on_final)
     except BaseException:
         if recording:
             recording.discard()
@@ -350,6 +396,9 @@ def stream_microphone(
         logger.info("recording: %s", recording.path)
     result.overflows, result.device = overflows[0], info["name"]
     if result.overflows:
-        logger.warning("input overflow: %d block(s) of audio were lost; the "
-                       "recognizer fell behind the microphone", result.overflows)  # fmt: skip
+        logger.warning(
+            "input overflow: %d block(s) of audio were lost (the audio "
+            "callback ran late: the machine is too busy)",
+            result.overflows,
+        )
     return result

@@ -398,6 +398,9 @@ class FusedRNN(keras.layers.Layer):
         self.jit_compile = bool(jit_compile)
         self.parallel_iterations = int(parallel_iterations)
         self.supports_masking = True
+        # Like Keras's LSTM on TensorFlow: keeps `compile(jit_compile="auto")`
+        # from compiling the whole train step (the loops have their own XLA).
+        self.supports_jit = False
 
     @property
     def dirs(self) -> int:

@@ -19,7 +19,8 @@ window as explicit state (`StreamState`):
   stride, so every step starts at stride phase 0 and output frame `j` (which
   sees feature frames up to `j * stride`) comes out of the same step whatever
   the chunking: chunked logits equal the offline model's;
-- per recurrent layer its `[h, c]` (LSTM) or `[h]` (GRU, SimpleRNN);
+- per recurrent layer its `[h, c]` (LSTM) or `[h]` (GRU, SimpleRNN), Keras
+  layers or unidirectional `asr.rnn.FusedRNN`;
 - the greedy decoder's last id, texts and endpoint counters.
 
 The step calls the model's own layers (same variables, so later weight updates
@@ -50,6 +51,7 @@ import tensorflow as tf
 
 from asr import text as text_lib
 from asr.config import StreamingConfig
+from asr.rnn import FusedRNN
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +121,41 @@ class _Rnn:
     layer: keras.layers.Layer
     norm: keras.layers.Layer | None
     n_states: int
+    fused: bool  # an `asr.rnn.FusedRNN` (else a Keras LSTM / GRU / SimpleRNN)
+
+
+def fused_step(layer: FusedRNN, x, states: list) -> tuple[Any, list]:
+    """One time step of a unidirectional `FusedRNN`, with its own weights.
+
+    Args:
+        layer: the built layer.
+        x: (batch, features) input at this step.
+        states: `[h, c]` (LSTM) or `[h]`, each (batch, units).
+
+    Returns:
+        (h, new states).
+    """
+    units, dtype = layer.units, x.dtype
+    kernel = tf.cast(layer.kernel[0], dtype)
+    u = tf.cast(layer.recurrent_kernel[0], dtype)
+    bias = tf.cast(layer.bias[0], dtype)
+    h = states[0]
+    if layer.cell == "lstm":
+        z = tf.matmul(x, kernel) + tf.matmul(h, u) + bias
+        i, f, g, o = tf.split(z, 4, axis=-1)
+        c = tf.sigmoid(f) * states[1] + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        return h, [h, c]
+    if layer.cell == "gru":  # reset gate after the matmul, gates z, r, h
+        xz = tf.matmul(x, kernel) + bias[0]
+        rec = tf.matmul(h, u) + bias[1]
+        zr = tf.sigmoid(xz[:, : 2 * units] + rec[:, : 2 * units])
+        z, r = zr[:, :units], zr[:, units:]
+        hh = tf.tanh(xz[:, 2 * units :] + r * rec[:, 2 * units :])
+        h = z * h + (1.0 - z) * hh
+        return h, [h]
+    h = tf.tanh(tf.matmul(x, kernel) + bias + tf.matmul(h, u))
+    return h, [h]
 
 
 def _layers(network: keras.Model) -> tuple[list[_Conv], list[_Rnn], Any]:
@@ -128,7 +165,12 @@ def _layers(network: keras.Model) -> tuple[list[_Conv], list[_Rnn], Any]:
         raise StreamingError(
             f"{network.name}: a classifier head (one label per clip) cannot stream"
         )
-    if any(name.startswith("bi_rnn") for name in by_name):
+    bidirectional = [
+        name
+        for name, layer in by_name.items()
+        if name.startswith("bi_rnn") or getattr(layer, "bidirectional", False)
+    ]
+    if bidirectional:
         raise StreamingError(
             f"{network.name}: bidirectional recurrent layers need the whole "
             "utterance; train with model.bidirectional=false and model.causal=true "
@@ -146,16 +188,24 @@ def _layers(network: keras.Model) -> tuple[list[_Conv], list[_Rnn], Any]:
                 "future frames; train with model.causal=true to stream"
             )
         convs.append(
-            _Conv(pad, conv, by_name[f"conv{i}_bn"], by_name[f"conv{i}_act"], kt,
-                  int(conv.strides[0]), tuple(freq_pad))
-        )  # fmt: skip
+            _Conv(
+                pad,
+                conv,
+                by_name[f"conv{i}_bn"],
+                by_name[f"conv{i}_act"],
+                kt,
+                int(conv.strides[0]),
+                tuple(freq_pad),
+            )
+        )
     rnns = []
     while f"rnn{len(rnns)}" in by_name:
         i = len(rnns)
         layer = by_name[f"rnn{i}"]
         norm = by_name.get(f"rnn{i}_bn") or by_name.get(f"rnn{i}_ln")
-        n_states = 2 if isinstance(layer, keras.layers.LSTM) else 1
-        rnns.append(_Rnn(layer, norm, n_states))
+        fused = isinstance(layer, FusedRNN)
+        lstm = layer.cell == "lstm" if fused else isinstance(layer, keras.layers.LSTM)
+        rnns.append(_Rnn(layer, norm, 2 if lstm else 1, fused))
     if "logits" not in by_name or not rnns:
         raise StreamingError(f"{network.name}: not a CTC model from asr.model")
     return convs, rnns, by_name
@@ -237,8 +287,11 @@ class StreamingRecognizer:
         self.state = self.initial_state()
         logger.debug(
             "streaming: %d frames (%d samples) per step, stride %d, endpoint %d frames",
-            self.step_frames, self.step_samples, ts, self.endpoint_frames,
-        )  # fmt: skip
+            self.step_frames,
+            self.step_samples,
+            ts,
+            self.endpoint_frames,
+        )
 
     # -- compiled step ------------------------------------------------------------
     def _state_specs(self) -> list[tf.TensorSpec]:
@@ -276,12 +329,15 @@ class StreamingRecognizer:
         x = tf.reshape(x, [1, frames, freq * channels])
         k = 0
         for i, r in enumerate(self._rnns):
-            cell = r.layer.cell
-            states = [tf.cast(s, cell.compute_dtype) for s in rnn_flat[k : k + r.n_states]]
+            dtype = r.layer.compute_dtype
+            states = [tf.cast(s, dtype) for s in rnn_flat[k : k + r.n_states]]
             k += r.n_states
             outputs = []
             for t in range(frames):
-                h, states = cell(x[:, t], states, training=False)
+                if r.fused:
+                    h, states = fused_step(r.layer, tf.cast(x[:, t], dtype), states)
+                else:
+                    h, states = r.layer.cell(x[:, t], states, training=False)
                 outputs.append(h)
             x = tf.stack(outputs, axis=1)
             for part, s in zip("hc", states, strict=False):
@@ -297,13 +353,16 @@ class StreamingRecognizer:
 
     def warmup(self) -> None:
         """Traces the step now, so the first real chunk is not delayed."""
-        self.step_function(np.zeros((1, self.window_samples), np.float32),
-                           *self.initial_state().flat())  # fmt: skip
+        self.step_function(
+            np.zeros((1, self.window_samples), np.float32), *self.initial_state().flat()
+        )
 
     # -- acoustic model -------------------------------------------------------------
     def initial_state(self) -> StreamState:
         """A fresh stream: no audio, zero caches and recurrent states."""
-        conv = [np.zeros(s.shape, np.float32) for s in self.state_specs[: len(self._convs)]]
+        conv = [
+            np.zeros(s.shape, np.float32) for s in self.state_specs[: len(self._convs)]
+        ]
         rnn, specs = [], self.state_specs[len(self._convs) :]
         for r in self._rnns:
             rnn.append([np.zeros(s.shape, np.float32) for s in specs[: r.n_states]])
@@ -350,7 +409,9 @@ class StreamingRecognizer:
             start += self.step_samples
         state.audio = audio[start:]
         if flush:
-            total = max(0, 1 + (state.samples - self._log_mel.cfg.win_length) // self.hop)
+            total = max(
+                0, 1 + (state.samples - self._log_mel.cfg.win_length) // self.hop
+            )
             if total > state.frames:
                 done = state.frames // self.time_stride
                 window = np.zeros(self.window_samples, np.float32)

@@ -38,28 +38,36 @@ class ModelNotFoundError(FileNotFoundError):
     """A model name or path does not point at a trained model."""
 
 
+PACKED_WEIGHTS = "weights.npz"  # float16 weights + config.yaml: bundled models
+_MODEL_FILES = ("model.keras", PACKED_WEIGHTS)
+
+
 def bundled_models() -> list[str]:
     if not PRETRAINED_DIR.is_dir():
         return []
     return sorted(
-        p.name for p in PRETRAINED_DIR.iterdir() if (p / "model.keras").exists()
+        p.name
+        for p in PRETRAINED_DIR.iterdir()
+        if any((p / name).is_file() for name in _MODEL_FILES)
     )
 
 
 def resolve_model_path(model: str | os.PathLike) -> Path:
-    """A bundled name, a run directory or a `.keras` file -> the `.keras` file."""
+    """A bundled name, a run directory or a `.keras` file -> the model file
+    (`model.keras`, or `weights.npz` for a packed model)."""
     path = Path(model)
-    if path.suffix == ".keras" and path.is_file():
+    if path.suffix in (".keras", ".npz") and path.is_file():
         return path
     if path.is_dir():
-        if (path / "model.keras").is_file():
-            return path / "model.keras"
+        for name in _MODEL_FILES:
+            if (path / name).is_file():
+                return path / name
         raise ModelNotFoundError(
             f"{path}: no model.keras in this folder (not trained yet?)"
         )
-    bundled = PRETRAINED_DIR / str(model) / "model.keras"
-    if bundled.is_file():
-        return bundled
+    for name in _MODEL_FILES:
+        if (PRETRAINED_DIR / str(model) / name).is_file():
+            return PRETRAINED_DIR / str(model) / name
     names = ", ".join(bundled_models()) or "none installed"
     raise ModelNotFoundError(
         f"{model}: not a bundled model ({names}), a run directory or a .keras file"
@@ -287,8 +295,46 @@ def load_config_for(model_path: Path) -> ExperimentConfig:
     return from_dict(yaml.safe_load(cfg_path.read_text()))
 
 
+def pack_model(network: keras.Model, cfg: ExperimentConfig, out_dir: str | os.PathLike) -> Path:
+    """Writes `config.yaml` + float16 `weights.npz` (half the size of a
+    `.keras` file); `load_model(out_dir)` rebuilds the network from them."""
+    from asr.config import dump_yaml
+    from asr.manifest import atomic_write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = {
+        f"w{i:03d}": w.astype(np.float16) if w.dtype.kind == "f" else w
+        for i, w in enumerate(network.get_weights())
+    }
+    tmp = out_dir / f".{PACKED_WEIGHTS}.tmp.npz"
+    np.savez_compressed(tmp, **weights)
+    os.replace(tmp, out_dir / PACKED_WEIGHTS)
+    atomic_write_text(out_dir / "config.yaml", dump_yaml(cfg))
+    return out_dir / PACKED_WEIGHTS
+
+
+def _load_packed(path: Path, cfg: ExperimentConfig) -> keras.Model:
+    from asr.model import build_model
+
+    network = build_model(cfg)
+    try:
+        with np.load(path) as data:
+            weights = [data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k]
+                       for k in sorted(data.files)]
+        network.set_weights(weights)
+    except Exception as e:
+        raise ModelNotFoundError(
+            f"{path}: cannot load the packed weights (truncated or not made for "
+            f"this config): {type(e).__name__}: {e}"
+        ) from None
+    return network
+
+
 def load_model(model: str | os.PathLike = DEFAULT_MODEL) -> Recognizer:
     """A bundled model name, a run directory or a `.keras` file -> Recognizer."""
     path = resolve_model_path(model)
     cfg = load_config_for(path)
+    if path.suffix == ".npz":
+        return Recognizer(_load_packed(path, cfg), cfg, name=str(model))
     return Recognizer(load_keras_model(path), cfg, name=str(model))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -175,6 +176,15 @@ def test_zero_byte_file(tmp_path):
     with pytest.raises(AudioLoadError) as e:
         load_audio(path)
     check_message(e, path, "empty")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_named_pipe_is_rejected_without_blocking(tmp_path):
+    path = tmp_path / "pipe.wav"
+    os.mkfifo(path)  # opening it for reading would wait for a writer forever
+    with pytest.raises(AudioLoadError) as e:
+        load_audio(path)
+    check_message(e, path, "not a regular file")
 
 
 def test_random_bytes_named_wav(tmp_path):

@@ -97,8 +97,13 @@ def test_tflite_streaming_step_matches_keras(recognizer, waves, reference, tmp_p
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["flex_ops"] == []
     assert [s["name"] for s in info["streaming"]["state"]] == [
-        "conv0_cache", "conv1_cache", "rnn0_h", "rnn0_c", "rnn1_h", "rnn1_c",
-    ]  # fmt: skip
+        "conv0_cache",
+        "conv1_cache",
+        "rnn0_h",
+        "rnn0_c",
+        "rnn1_h",
+        "rnn1_c",
+    ]
     step = interpreter(out).get_signature_runner()
     for wave, ref in zip(waves, reference, strict=True):
         streamed = run_stream_step(step, info, wave)

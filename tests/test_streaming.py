@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -5,6 +6,7 @@ from asr import ctc
 from asr import text as text_lib
 from asr.config import load_config
 from asr.model import build_model, make_predict_fn
+from asr.rnn import FusedRNN
 from asr.streaming import StreamingError, StreamingRecognizer
 from tests.conftest import speechlike
 
@@ -154,6 +156,26 @@ def test_stride_four_gru_layer_norm_matches_offline():
         np.testing.assert_allclose(stream_logits(rec, pieces), logits, atol=1e-4)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_rnn_model_matches_offline(cell):
+    keras_model = causal_model(f"model.rnn_cell={cell}", seed=3)
+
+    def fused(layer):
+        if isinstance(layer, keras.layers.RNN):
+            return FusedRNN.from_keras(layer)
+        return layer.__class__.from_config(layer.get_config())
+
+    model = keras.models.clone_model(keras_model, clone_function=fused)
+    for old, new in zip(keras_model.layers, model.layers, strict=True):
+        if not isinstance(new, FusedRNN):
+            new.set_weights(old.get_weights())
+    wave = speechlike(0.7, seed=7)
+    rec = StreamingRecognizer(model, chunk_ms=60)
+    assert sum(isinstance(r.layer, FusedRNN) for r in rec._rnns) == 2
+    streamed = stream_logits(rec, random_chunks(wave, seed=3))
+    np.testing.assert_allclose(streamed, offline(model, wave), atol=1e-4)
+
+
 def test_short_streams_and_reuse(rec, wave, reference):
     assert rec.accept_waveform(wave[:1]) == ""
     assert rec.finalize() == ""  # fewer samples than one window: no frames
@@ -170,7 +192,9 @@ def test_bidirectional_or_non_causal_models_are_refused():
     bi = build_model(load_config(overrides=CAUSAL[:3] + ["model.causal=true"]))
     with pytest.raises(StreamingError, match="bidirectional"):
         StreamingRecognizer(bi)
-    centred = build_model(load_config(overrides=CAUSAL[:3] + ["model.bidirectional=false"]))
+    centred = build_model(
+        load_config(overrides=CAUSAL[:3] + ["model.bidirectional=false"])
+    )
     with pytest.raises(StreamingError, match="causal"):
         StreamingRecognizer(centred)
 
