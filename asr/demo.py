@@ -53,8 +53,12 @@ def make_clips(n: int = 5, digits: bool = False, seed: int = 0) -> DemoClips:
     else:
         texts = generate_sentences(n, seed=f"{DEMO_SEED}-{seed}")
     waves = [
-        synthesize(t, voice=v, rate_wpm=int(rng.integers(140, 190)),
-                   pitch=int(rng.integers(35, 65)))
+        synthesize(
+            t,
+            voice=v,
+            rate_wpm=int(rng.integers(140, 190)),
+            pitch=int(rng.integers(35, 65)),
+        )
         for t, v in zip(texts, picked)
     ]
     return DemoClips(texts, picked, waves)
@@ -87,7 +91,9 @@ def score_model(name: str, clips: DemoClips) -> ModelResult:
     return ModelResult(name, clips.texts, hyps, rates["wer"], rates["cer"], rtf)
 
 
-def streaming_partials(name: str, wave: np.ndarray, chunk_ms: int = 100) -> Iterator[tuple[float, str]]:
+def streaming_partials(
+    name: str, wave: np.ndarray, chunk_ms: int = 100
+) -> Iterator[tuple[float, str]]:
     """(seconds into the clip, partial text) each time the partial changes,
     then (-1, final text)."""
     from asr.streaming import StreamingRecognizer
@@ -104,8 +110,9 @@ def streaming_partials(name: str, wave: np.ndarray, chunk_ms: int = 100) -> Iter
     yield -1.0, stream.finalize()
 
 
-def train_small(out_dir: str | Path, hours: float = 0.4, epochs: int = 12,
-                verbose: int = 2):
+def train_small(
+    out_dir: str | Path, hours: float = 0.4, epochs: int = 12, verbose: int = 2
+):
     """Synthesises a small corpus and trains a small model on it from scratch.
     Returns (history, run folder)."""
     from asr.config import load_config
@@ -114,11 +121,18 @@ def train_small(out_dir: str | Path, hours: float = 0.4, epochs: int = 12,
 
     out_dir = Path(out_dir)
     data = prepare_synthetic(out_dir / "data", hours=hours, seed=7, progress=False)
-    cfg = load_config(overrides=[
-        "model.rnn_units=128", "model.rnn_layers=2", "model.conv_filters=[16,16]",
-        f"data.train_manifest={data['train']}", f"data.val_manifest={data['dev']}",
-        f"train.epochs={epochs}", "train.learning_rate=0.002", "train.warmup_steps=50",
-        "train.val_max_utterances=100",
-    ])
+    cfg = load_config(
+        overrides=[
+            "model.rnn_units=128",
+            "model.rnn_layers=2",
+            "model.conv_filters=[16,16]",
+            f"data.train_manifest={data['train']}",
+            f"data.val_manifest={data['dev']}",
+            f"train.epochs={epochs}",
+            "train.learning_rate=0.002",
+            "train.warmup_steps=50",
+            "train.val_max_utterances=100",
+        ]
+    )
     run = out_dir / "run"
     return fit(cfg, run, verbose=verbose), run

@@ -80,5 +80,7 @@ def evaluate(
     if not results:
         raise ValueError(f"{manifest}: no utterance could be read (all skipped)")
     if recognizer.is_classifier:
-        summary_extra["accuracy"] = float(np.mean([r["ref"] == r["hyp"] for r in results]))
+        summary_extra["accuracy"] = float(
+            np.mean([r["ref"] == r["hyp"] for r in results])
+        )
     return write_results(Path(out_dir), results, summary_extra)

@@ -20,7 +20,6 @@ import tensorflow as tf
 
 from asr.config import FeatureConfig
 
-
 MIN_STD = 1.0  # log units; speech bands vary by 2-4
 
 

@@ -9,6 +9,7 @@ a manifest behind.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import secrets
@@ -16,6 +17,8 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("audio_filepath", "duration", "text")
 
@@ -171,3 +174,23 @@ def write_manifest(
         lines.append(line)
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)
+
+
+def write_skipped_report(
+    path: str | os.PathLike, skipped: list[dict], what: str
+) -> None:
+    """Writes the skip report `path` (`{"audio_filepath", "reason"}` per line),
+    or removes a stale one when nothing was skipped, and logs a warning."""
+    path = Path(path)
+    if not skipped:
+        path.unlink(missing_ok=True)
+        return
+    write_manifest(path, skipped)
+    logger.warning(
+        "%s: skipped %d file(s), listed in %s; first: %s: %s",
+        what,
+        len(skipped),
+        path,
+        skipped[0]["audio_filepath"],
+        skipped[0]["reason"],
+    )

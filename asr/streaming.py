@@ -42,6 +42,7 @@ import collections
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,42 +121,75 @@ class _Conv:
 class _Rnn:
     layer: keras.layers.Layer
     norm: keras.layers.Layer | None
-    n_states: int
-    fused: bool  # an `asr.rnn.FusedRNN` (else a Keras LSTM / GRU / SimpleRNN)
+    cell: str  # "lstm", "gru" or "simple_rnn"
+
+    @property
+    def n_states(self) -> int:
+        return 2 if self.cell == "lstm" else 1
+
+    def weights(self) -> tuple[Any, Any, Any, Any, Callable, Callable]:
+        """The layer's own variables, in one layout for Keras and fused layers:
+        (kernel (in, G*H), recurrent (H, G*H), input bias (G*H,) or None,
+        recurrent bias (G*H,) or None, activation, recurrent activation)."""
+        layer = self.layer
+        if isinstance(layer, FusedRNN):
+            kernel, rec, bias = (
+                layer.kernel[0],
+                layer.recurrent_kernel[0],
+                layer.bias[0],
+            )
+            act, gate = tf.tanh, tf.sigmoid
+        else:
+            cell = layer.cell
+            kernel, rec, bias = cell.kernel, cell.recurrent_kernel, cell.bias
+            act = cell.activation
+            gate = getattr(cell, "recurrent_activation", None)
+        if self.cell == "gru" and bias is not None:
+            return kernel, rec, bias[0], bias[1], act, gate
+        return kernel, rec, bias, None, act, gate
 
 
-def fused_step(layer: FusedRNN, x, states: list) -> tuple[Any, list]:
-    """One time step of a unidirectional `FusedRNN`, with its own weights.
+def rnn_chunk(rnn: _Rnn, x, states: list) -> tuple[Any, list]:
+    """Runs one recurrent layer over a chunk, from carried states.
+
+    The input projection of every frame is one matmul; the recurrence then
+    follows Keras's cells (gate order i, f, c, o for the LSTM; z, r, h with the
+    reset gate after the matmul for the GRU), with the layer's own variables.
 
     Args:
-        layer: the built layer.
-        x: (batch, features) input at this step.
-        states: `[h, c]` (LSTM) or `[h]`, each (batch, units).
+        rnn: the layer.
+        x: (1, frames, features), frames static.
+        states: `[h, c]` (LSTM) or `[h]`, each (1, units).
 
     Returns:
-        (h, new states).
+        ((1, frames, units) outputs, new states).
     """
-    units, dtype = layer.units, x.dtype
-    kernel = tf.cast(layer.kernel[0], dtype)
-    u = tf.cast(layer.recurrent_kernel[0], dtype)
-    bias = tf.cast(layer.bias[0], dtype)
-    h = states[0]
-    if layer.cell == "lstm":
-        z = tf.matmul(x, kernel) + tf.matmul(h, u) + bias
-        i, f, g, o = tf.split(z, 4, axis=-1)
-        c = tf.sigmoid(f) * states[1] + tf.sigmoid(i) * tf.tanh(g)
-        h = tf.sigmoid(o) * tf.tanh(c)
-        return h, [h, c]
-    if layer.cell == "gru":  # reset gate after the matmul, gates z, r, h
-        xz = tf.matmul(x, kernel) + bias[0]
-        rec = tf.matmul(h, u) + bias[1]
-        zr = tf.sigmoid(xz[:, : 2 * units] + rec[:, : 2 * units])
-        z, r = zr[:, :units], zr[:, units:]
-        hh = tf.tanh(xz[:, 2 * units :] + r * rec[:, 2 * units :])
-        h = z * h + (1.0 - z) * hh
-        return h, [h]
-    h = tf.tanh(tf.matmul(x, kernel) + bias + tf.matmul(h, u))
-    return h, [h]
+    kernel, rec, bias, rec_bias, act, gate = rnn.weights()
+    dtype = x.dtype
+    kernel, rec = tf.cast(kernel, dtype), tf.cast(rec, dtype)
+    xp = tf.matmul(x[0], kernel)  # (frames, G*H)
+    if bias is not None:
+        xp += tf.cast(bias, dtype)
+    units = rec.shape[0]
+    h, outputs = states[0], []
+    c = states[1] if rnn.cell == "lstm" else None
+    for t in range(x.shape[1]):
+        r = tf.matmul(h, rec)
+        if rnn.cell == "lstm":
+            i, f, g, o = tf.split(xp[t : t + 1] + r, 4, axis=-1)
+            c = gate(f) * c + gate(i) * act(g)
+            h = gate(o) * act(c)
+        elif rnn.cell == "gru":
+            if rec_bias is not None:
+                r += tf.cast(rec_bias, dtype)
+            zr = gate(xp[t : t + 1, : 2 * units] + r[:, : 2 * units])
+            z, reset = zr[:, :units], zr[:, units:]
+            hh = act(xp[t : t + 1, 2 * units :] + reset * r[:, 2 * units :])
+            h = z * h + (1.0 - z) * hh
+        else:
+            h = act(xp[t : t + 1] + r)
+        outputs.append(h)
+    return tf.stack(outputs, axis=1), ([h, c] if rnn.cell == "lstm" else [h])
 
 
 def _layers(network: keras.Model) -> tuple[list[_Conv], list[_Rnn], Any]:
@@ -203,9 +237,21 @@ def _layers(network: keras.Model) -> tuple[list[_Conv], list[_Rnn], Any]:
         i = len(rnns)
         layer = by_name[f"rnn{i}"]
         norm = by_name.get(f"rnn{i}_bn") or by_name.get(f"rnn{i}_ln")
-        fused = isinstance(layer, FusedRNN)
-        lstm = layer.cell == "lstm" if fused else isinstance(layer, keras.layers.LSTM)
-        rnns.append(_Rnn(layer, norm, 2 if lstm else 1, fused))
+        if isinstance(layer, FusedRNN):
+            cell = layer.cell
+        elif isinstance(layer, keras.layers.GRU) and not layer.cell.reset_after:
+            raise StreamingError(f"{network.name}: rnn{i}: GRU needs reset_after=True")
+        else:
+            cell = {
+                keras.layers.LSTM: "lstm",
+                keras.layers.GRU: "gru",
+                keras.layers.SimpleRNN: "simple_rnn",
+            }.get(type(layer))
+            if cell is None:
+                raise StreamingError(
+                    f"{network.name}: rnn{i}: cannot stream a {type(layer).__name__}"
+                )
+        rnns.append(_Rnn(layer, norm, cell))
     if "logits" not in by_name or not rnns:
         raise StreamingError(f"{network.name}: not a CTC model from asr.model")
     return convs, rnns, by_name
@@ -332,14 +378,7 @@ class StreamingRecognizer:
             dtype = r.layer.compute_dtype
             states = [tf.cast(s, dtype) for s in rnn_flat[k : k + r.n_states]]
             k += r.n_states
-            outputs = []
-            for t in range(frames):
-                if r.fused:
-                    h, states = fused_step(r.layer, tf.cast(x[:, t], dtype), states)
-                else:
-                    h, states = r.layer.cell(x[:, t], states, training=False)
-                outputs.append(h)
-            x = tf.stack(outputs, axis=1)
+            x, states = rnn_chunk(r, tf.cast(x, dtype), states)
             for part, s in zip("hc", states, strict=False):
                 out[f"rnn{i}_{part}"] = tf.cast(s, tf.float32)
             if r.norm is not None:

@@ -32,7 +32,7 @@ from asr.callbacks import (
     ValidationMetrics,
     save_model_atomic,
 )
-from asr.config import ExperimentConfig, ConfigError, dump_yaml, from_dict
+from asr.config import ConfigError, ExperimentConfig, dump_yaml, from_dict
 from asr.ctc import ctc_loss
 from asr.features import compute_feature_stats
 from asr.manifest import atomic_write_text, read_manifest

@@ -148,7 +148,11 @@ class Recognizer:
         blocks: Iterable[np.ndarray],
         progress: Callable[[float], None] | None = None,
     ) -> np.ndarray:
-        """(frames, classes) logits of a signal of any length, from its blocks."""
+        """Logits of a signal of any length, from its blocks.
+
+        Returns:
+            ((frames, classes) float32 logits, number of samples read).
+        """
         spf = self.samples_per_frame
         core = int(self.window_seconds * SAMPLE_RATE) // spf * spf
         ctx = int(self.context_seconds * SAMPLE_RATE) // spf * spf
@@ -188,7 +192,7 @@ class Recognizer:
         n_out = int(
             output_lengths(num_frames(total, self.cfg.features), self.cfg.model)
         )
-        return logits[:n_out]
+        return logits[:n_out], total
 
     # -- decoding ---------------------------------------------------------------
     def decode(
@@ -240,9 +244,8 @@ class Recognizer:
                     len(wave)
                     > (self.window_seconds + self.context_seconds) * SAMPLE_RATE
                 ):
-                    results[i] = self._segment(
-                        self.logits_long(_split(wave)), len(wave), decode_options
-                    )
+                    logits, _ = self.logits_long(_split(wave))
+                    results[i] = self._segment(logits, len(wave), decode_options)
                     continue
                 short_idx.append(i)
                 short_waves.append(wave)
@@ -254,15 +257,8 @@ class Recognizer:
                 duration > self.window_seconds + self.context_seconds
                 and not self.is_classifier
             ):
-                samples = [0]
-
-                def count(blocks):
-                    for b in blocks:
-                        samples[0] += len(b)
-                        yield b
-
-                logits = self.logits_long(count(iter_audio_blocks(item)), progress)
-                results[i] = self._segment(logits, samples[0], decode_options)
+                logits, total = self.logits_long(iter_audio_blocks(item), progress)
+                results[i] = self._segment(logits, total, decode_options)
             else:
                 short_idx.append(i)
                 short_waves.append(load_audio(item))
@@ -295,7 +291,9 @@ def load_config_for(model_path: Path) -> ExperimentConfig:
     return from_dict(yaml.safe_load(cfg_path.read_text()))
 
 
-def pack_model(network: keras.Model, cfg: ExperimentConfig, out_dir: str | os.PathLike) -> Path:
+def pack_model(
+    network: keras.Model, cfg: ExperimentConfig, out_dir: str | os.PathLike
+) -> Path:
     """Writes `config.yaml` + float16 `weights.npz` (half the size of a
     `.keras` file); `load_model(out_dir)` rebuilds the network from them."""
     from asr.config import dump_yaml
@@ -320,8 +318,10 @@ def _load_packed(path: Path, cfg: ExperimentConfig) -> keras.Model:
     network = build_model(cfg)
     try:
         with np.load(path) as data:
-            weights = [data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k]
-                       for k in sorted(data.files)]
+            weights = [
+                data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k]
+                for k in sorted(data.files)
+            ]
         network.set_weights(weights)
     except Exception as e:
         raise ModelNotFoundError(

@@ -63,8 +63,13 @@ def matmul_gflops(repeats: int) -> float:
     """fp32 2048^2 numpy matmul, best of `repeats`, in a clean subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_CORE")}
     env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(os.cpu_count() or 2)
-    out = subprocess.run([sys.executable, "-c", _MATMUL.format(n=repeats)], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _MATMUL.format(n=repeats)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout.strip())
 
 
@@ -77,16 +82,21 @@ def bench_features(quick: bool) -> dict:
     from asr.features import LogMel
 
     seconds = 60
-    y = (0.1 * np.random.default_rng(0).standard_normal(16000 * seconds)).astype(np.float32)
+    y = (0.1 * np.random.default_rng(0).standard_normal(16000 * seconds)).astype(
+        np.float32
+    )
     reps = 10 if quick else 40
 
     def lib():
-        mel = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=400, hop_length=160,
-                                             n_mels=80, center=False)
+        mel = librosa.feature.melspectrogram(
+            y=y, sr=16000, n_fft=400, hop_length=160, n_mels=80, center=False
+        )
         np.log(mel + 1e-6)
 
     layer = LogMel.from_feature_config(FeatureConfig())
-    fn = tf.function(layer.frames, input_signature=[tf.TensorSpec([1, None], tf.float32)])
+    fn = tf.function(
+        layer.frames, input_signature=[tf.TensorSpec([1, None], tf.float32)]
+    )
     yt = tf.constant(y[None])
 
     def ours():
@@ -109,7 +119,9 @@ def train_flops_per_audio_second(cfg) -> float:
     frames = 100.0  # feature frames per second
     t, freq, cin = frames, f.n_mels, 1
     forward = 0.0
-    for filters, (kt, kf), (st, sf) in zip(m.conv_filters, m.conv_kernels, m.conv_strides):
+    for filters, (kt, kf), (st, sf) in zip(
+        m.conv_filters, m.conv_kernels, m.conv_strides
+    ):
         t, freq = t / st, -(-freq // sf)
         forward += 2 * t * freq * filters * kt * kf * cin
         cin = filters
@@ -137,8 +149,11 @@ def bench_training(quick: bool, peak_gflops: float) -> dict:
     audio = (0.1 * rng.standard_normal((batch, 16000 * seconds))).astype(np.float32)
     x = {"audio": audio, "audio_lengths": np.full(batch, 16000 * seconds, np.int32)}
     labels = rng.integers(1, 29, (batch, 150)).astype(np.int32)
-    y = {"labels": labels, "label_lengths": np.full(batch, 150, np.int32),
-         "paths": np.array([b"x"] * batch)}
+    y = {
+        "labels": labels,
+        "label_lengths": np.full(batch, 150, np.int32),
+        "paths": np.array([b"x"] * batch),
+    }
     keras.utils.set_random_seed(0)
     trainer = Trainer(build_model(cfg))
     trainer.compile(optimizer=_optimizer(cfg, 100))
@@ -173,7 +188,9 @@ def bench_inference(quick: bool) -> dict:
 
     cfg = load_config(ROOT / "configs/ds2_small.yaml")
     predict = make_predict_fn(build_model(cfg))
-    audio = (0.1 * np.random.default_rng(1).standard_normal((1, 160000))).astype(np.float32)
+    audio = (0.1 * np.random.default_rng(1).standard_normal((1, 160000))).astype(
+        np.float32
+    )
     lengths = np.array([160000], np.int32)
     t = median_time(lambda: predict(audio, lengths)[0].numpy(), 5 if quick else 15, 2)
     # 8 s of audio -> 400 output frames; peaky random logits like a trained model's.
@@ -183,19 +200,23 @@ def bench_inference(quick: bool) -> dict:
     reps = 20 if quick else 100
     out = {
         "offline_rtf": t / 10.0,
-        "greedy_decode_ms": 1e3 * median_time(
-            lambda: ctc.greedy_decode_batch(logits[None], np.array([400])), reps),
+        "greedy_decode_ms": 1e3
+        * median_time(
+            lambda: ctc.greedy_decode_batch(logits[None], np.array([400])), reps
+        ),
         "beam_decode_ms": 1e3 * median_time(lambda: ctc.beam_search(logits, 16), reps),
     }
     try:
-        from asr.lm import LMDecoder, build_arpa
         from asr.datasets.synthetic import generate_sentences
+        from asr.lm import LMDecoder, build_arpa
 
         with tempfile.TemporaryDirectory() as tmp:
             arpa = Path(tmp) / "lm.arpa"
             build_arpa(generate_sentences(2000, seed=0), arpa, order=3)
             decoder = LMDecoder(str(arpa), beam_width=16)
-            out["beam_lm_decode_ms"] = 1e3 * median_time(lambda: decoder.decode(logits), reps)
+            out["beam_lm_decode_ms"] = 1e3 * median_time(
+                lambda: decoder.decode(logits), reps
+            )
     except ImportError as e:
         log(f"beam_lm_decode_ms skipped: {e}")
     return out
@@ -243,9 +264,10 @@ def blocks():
     for _ in range(int({seconds} // 30)):
         yield (0.05 * rng.standard_normal(16000 * 30)).astype(np.float32)
 t0 = time.perf_counter()
-logits = rec.logits_long(blocks())
+logits, _ = rec.logits_long(blocks())
 text = rec.decode(logits)
-print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(time.perf_counter() - t0, rss_mb)
 """
 
 
@@ -253,7 +275,9 @@ def bench_transcribe_long(quick: bool) -> dict:
     seconds = 600 if quick else 3600
     out = subprocess.run(
         [sys.executable, "-c", _TRANSCRIBE_1H.format(root=str(ROOT), seconds=seconds)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     wall, rss = map(float, out.stdout.split()[-2:])
     return {
@@ -267,8 +291,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (< 3 min)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks"), help="output folder")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: "
-                        "features,train,inference,streaming,transcribe")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated sections to skip: "
+        "features,train,inference,streaming,transcribe",
+    )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     t_start = time.perf_counter()
@@ -293,15 +321,20 @@ def main() -> int:
     results["matmul_gflops_start_end"] = [peak0, peak1]
     if "train_flop_utilisation" in results:
         results["train_flop_utilisation"] = (
-            results["train_audio_s_per_s"] * results["train_gflop_per_audio_s"]
+            results["train_audio_s_per_s"]
+            * results["train_gflop_per_audio_s"]
             / results["matmul_gflops"]
         )
     import keras
     import tensorflow as tf
 
     results["env"] = {
-        "cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
-        "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
     results["wall_s"] = time.perf_counter() - t_start

@@ -16,8 +16,13 @@ from tests.conftest import speechlike
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    cfg = load_config(overrides=["model.rnn_units=8", "model.rnn_layers=1",
-                                 "model.conv_filters=[2,2]"])
+    cfg = load_config(
+        overrides=[
+            "model.rnn_units=8",
+            "model.rnn_layers=1",
+            "model.conv_filters=[2,2]",
+        ]
+    )
     path = tmp_path_factory.mktemp("run")
     build_model(cfg).save(path / "model.keras")
     (path / "config.yaml").write_text(dump_yaml(cfg))
@@ -44,8 +49,12 @@ def test_evaluate_scores_good_files_and_lists_broken_ones(run_dir, manifest, tmp
     written = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert written["num_utterances"] == 3
     assert written["num_skipped"] == 2
-    reasons = {s["audio_filepath"].rsplit("/", 1)[-1]: s["reason"] for s in written["skipped"]}
-    assert "unreadable" in reasons["broken.wav"] and "not found" in reasons["missing.wav"]
+    reasons = {
+        s["audio_filepath"].rsplit("/", 1)[-1]: s["reason"] for s in written["skipped"]
+    }
+    assert (
+        "unreadable" in reasons["broken.wav"] and "not found" in reasons["missing.wav"]
+    )
     for key in ("wer", "cer", "substitutions", "deletions", "insertions", "rtf"):
         assert key in written
     assert written["rtf"] > 0
@@ -56,8 +65,20 @@ def test_evaluate_scores_good_files_and_lists_broken_ones(run_dir, manifest, tmp
 
 
 def test_cli_evaluate_and_transcribe(run_dir, manifest, tmp_path, capsys):
-    assert main(["evaluate", "--model", str(run_dir), "--manifest", str(manifest),
-                 "--out", str(tmp_path / "ev")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(run_dir),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
     assert "WER" in capsys.readouterr().out
     clip = manifest.parent / "0.flac"
     assert main(["transcribe", "--model", str(run_dir), "--json", str(clip)]) == 0
@@ -69,10 +90,23 @@ def test_cli_evaluate_and_transcribe(run_dir, manifest, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["evaluate", "--model", "nope", "--manifest", "x.jsonl", "--out", "o"], "nope"),
+        (
+            ["evaluate", "--model", "nope", "--manifest", "x.jsonl", "--out", "o"],
+            "nope",
+        ),
         (["train", "--config", "missing.yaml", "--out", "o"], "missing.yaml"),
-        (["train", "--config", "configs/ds2_small.yaml", "--set", "model.bogus=1",
-          "--out", "o"], "model.bogus"),
+        (
+            [
+                "train",
+                "--config",
+                "configs/ds2_small.yaml",
+                "--set",
+                "model.bogus=1",
+                "--out",
+                "o",
+            ],
+            "model.bogus",
+        ),
         (["transcribe", "--model", "RUN", "MISSING.wav"], "MISSING.wav"),
     ],
 )
@@ -85,8 +119,17 @@ def test_input_errors_exit_2_with_one_line_naming_the_problem(
     assert len(err) == 1 and needle in err[0] and "Traceback" not in err[0]
 
 
-@pytest.mark.parametrize("argv", [[], ["train"], ["evaluate", "--model"], ["frobnicate"],
-                                  ["transcribe"], ["prepare", "nothing"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["train"],
+        ["evaluate", "--model"],
+        ["frobnicate"],
+        ["transcribe"],
+        ["prepare", "nothing"],
+    ],
+)
 def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)

@@ -69,8 +69,12 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path):
 
 
 def test_spec_augment_only_when_training():
-    cfg = tiny("model.dropout=0.0", "augment.spec_time_masks=2",
-               "augment.spec_freq_masks=2", "augment.spec_freq_width=30")
+    cfg = tiny(
+        "model.dropout=0.0",
+        "augment.spec_time_masks=2",
+        "augment.spec_freq_masks=2",
+        "augment.spec_freq_width=30",
+    )
     model = build_model(cfg)
     audio, lengths = batch_of([speechlike(1.5, seed=3)])
     eval1 = model([audio, lengths], training=False)[0].numpy()

@@ -156,7 +156,7 @@ def test_stride_four_gru_layer_norm_matches_offline():
         np.testing.assert_allclose(stream_logits(rec, pieces), logits, atol=1e-4)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
 def test_fused_rnn_model_matches_offline(cell):
     keras_model = causal_model(f"model.rnn_cell={cell}", seed=3)
 

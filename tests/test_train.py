@@ -13,8 +13,12 @@ from asr.train import fit
 from tests.conftest import speechlike
 
 TINY = [
-    "model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]",
-    "data.batch_size=4", "data.num_buckets=1", "train.warmup_steps=2",
+    "model.rnn_units=8",
+    "model.rnn_layers=1",
+    "model.conv_filters=[2,2]",
+    "data.batch_size=4",
+    "data.num_buckets=1",
+    "train.warmup_steps=2",
 ]
 
 
@@ -29,16 +33,25 @@ def corpus(tmp_path, n=8):
 
 
 def config(manifest, *extra):
-    return load_config(overrides=TINY + [
-        f"data.train_manifest={manifest}", f"data.val_manifest={manifest}", *extra])
+    return load_config(
+        overrides=TINY
+        + [f"data.train_manifest={manifest}", f"data.val_manifest={manifest}", *extra]
+    )
 
 
 def test_run_folder_holds_model_config_history_and_curve(tmp_path):
     cfg = config(corpus(tmp_path), "train.epochs=2")
     run = tmp_path / "run"
     fit(cfg, run, verbose=0)
-    for name in ("model.keras", "last.keras", "config.yaml", "vocab.txt",
-                 "history.csv", "learning_curve.png", "skipped.jsonl"):
+    for name in (
+        "model.keras",
+        "last.keras",
+        "config.yaml",
+        "vocab.txt",
+        "history.csv",
+        "learning_curve.png",
+        "skipped.jsonl",
+    ):
         assert (run / name).is_file(), name
     history = (run / "history.csv").read_text().splitlines()
     assert history[0].split(",")[:1] == ["epoch"] and len(history) == 3
@@ -64,7 +77,9 @@ def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, monkeypatch):
     assert meta["epoch"] == 1
     monkeypatch.setattr(asr.train, "LearningCurvePlot", original)
     fit(cfg, run, verbose=0)
-    epochs = [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()]
+    epochs = [
+        line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()
+    ]
     assert epochs == ["epoch", "0", "1", "2"]  # not restarted at 0
 
 

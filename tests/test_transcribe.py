@@ -41,7 +41,8 @@ def test_long_input_in_windows_equals_one_pass(run_dir):
     rec.window_seconds, rec.context_seconds = 3.0, 2.0
     wave = speechlike(11.37, seed=3)
     whole = rec.logits_batch([wave])[0]
-    stitched = rec.logits_long(iter(np.array_split(wave, 7)))
+    stitched, total = rec.logits_long(iter(np.array_split(wave, 7)))
+    assert total == len(wave)
     assert stitched.shape == whole.shape
     np.testing.assert_allclose(stitched, whole, atol=1e-4)
 

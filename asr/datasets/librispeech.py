@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from asr.audio import AudioLoadError, audio_info
 from asr.datasets.download import download_and_extract
-from asr.manifest import Utterance, write_manifest
+from asr.manifest import Utterance, write_manifest, write_skipped_report
 from asr.text import normalise, out_of_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -146,22 +146,6 @@ def _scan_part(
     return rows, skipped
 
 
-def _write_skipped(path: Path, skipped: list[dict[str, str]], what: str) -> None:
-    """Writes the skip report `path` (or removes a stale one) and logs a warning."""
-    if not skipped:
-        path.unlink(missing_ok=True)
-        return
-    write_manifest(path, skipped)
-    logger.warning(
-        "%s: skipped %d file(s), listed in %s; first: %s: %s",
-        what,
-        len(skipped),
-        path,
-        skipped[0]["audio_filepath"],
-        skipped[0]["reason"],
-    )
-
-
 def prepare_librispeech(
     root: str | os.PathLike,
     out: str | os.PathLike,
@@ -218,7 +202,9 @@ def prepare_librispeech(
         rows, skipped = _scan_part((corpus / part).resolve(), progress)
         manifest = out / f"{part}.jsonl"
         write_manifest(manifest, rows)
-        _write_skipped(out / f"{part}.skipped.jsonl", skipped, f"LibriSpeech {part}")
+        write_skipped_report(
+            out / f"{part}.skipped.jsonl", skipped, f"LibriSpeech {part}"
+        )
         logger.info("%s: %d utterances", manifest, len(rows))
         manifests[part] = manifest
     return manifests

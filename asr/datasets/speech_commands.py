@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from asr.audio import AudioLoadError, audio_info
 from asr.datasets.download import download_and_extract
-from asr.manifest import Utterance, write_manifest
+from asr.manifest import Utterance, write_manifest, write_skipped_report
 from asr.text import normalise, out_of_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -87,22 +87,6 @@ def _read_list(path: Path) -> dict[str, int]:
         if entry:
             entries.setdefault(entry, lineno)
     return entries
-
-
-def _write_skipped(path: Path, skipped: list[dict[str, str]], what: str) -> None:
-    """Writes the skip report `path` (or removes a stale one) and logs a warning."""
-    if not skipped:
-        path.unlink(missing_ok=True)
-        return
-    write_manifest(path, skipped)
-    logger.warning(
-        "%s: skipped %d file(s), listed in %s; first: %s: %s",
-        what,
-        len(skipped),
-        path,
-        skipped[0]["audio_filepath"],
-        skipped[0]["reason"],
-    )
 
 
 def prepare_speech_commands(
@@ -181,7 +165,7 @@ def prepare_speech_commands(
         manifest = out / f"{split}.jsonl"
         write_manifest(manifest, rows[split])
         report = sorted(skipped[split], key=lambda s: s["audio_filepath"])
-        _write_skipped(
+        write_skipped_report(
             out / f"{split}.skipped.jsonl", report, f"speech commands {split}"
         )
         logger.info("%s: %d clips", manifest, len(rows[split]))
