@@ -289,36 +289,42 @@ def cmd_demo(args) -> int:
 
     from asr.transcribe import bundled_models
 
-    missing = {"synth-en", "synth-en-streaming"} - set(bundled_models())
-    if missing:
+    installed = set(bundled_models())
+    if not installed:
         raise FileNotFoundError(
-            f"bundled model(s) {', '.join(sorted(missing))} are not installed; "
-            "run `asr demo --train` to train one from scratch instead"
+            "no bundled model is installed; run `asr demo --train` to train one "
+            "from scratch instead"
         )
     t0 = time.perf_counter()
-    print(f"Synthesising {args.n} sentences with voices no model heard in training...")
-    clips = demo.make_clips(args.n, seed=args.seed)
-    for name in ("synth-en", "synth-en-streaming"):
-        r = demo.score_model(name, clips)
-        print(f"\n== {name}: WER {100 * r.wer:.1f}%  CER {100 * r.cer:.1f}%  "
-              f"RTF {r.rtf:.4f}")
-        for voice, ref, hyp in zip(clips.voices, r.refs, r.hyps):
-            mark = "  " if ref == hyp else "* "
-            print(f"{mark}voice {voice}\n    REF: {ref}\n    HYP: {hyp}")
-    if "digits" in bundled_models():
+    offline = [m for m in ("synth-en", "synth-en-streaming") if m in installed]
+    if offline:
+        print(f"Synthesising {args.n} sentences with voices no model heard in training...")
+        clips = demo.make_clips(args.n, seed=args.seed)
+        for name in offline:
+            _print_model_result(demo.score_model(name, clips), clips.voices)
+    if "digits" in installed:
+        print(f"\nSynthesising {args.n} spoken digits with unseen voices...")
         digits = demo.make_clips(args.n, digits=True, seed=args.seed)
-        r = demo.score_model("digits", digits)
-        print(f"\n== digits: WER {100 * r.wer:.1f}%  CER {100 * r.cer:.1f}%")
-        for ref, hyp in zip(r.refs, r.hyps):
-            print(f"{'  ' if ref == hyp else '* '}REF: {ref}  |  HYP: {hyp}")
-    print("\n== streaming partial results (synth-en-streaming, 100 ms chunks)")
-    for seconds, partial in demo.streaming_partials("synth-en-streaming", clips.waves[0]):
-        if seconds < 0:
-            print(f"  final: {partial}")
-        else:
-            print(f"  {seconds:5.1f} s  {partial}")
+        _print_model_result(demo.score_model("digits", digits), digits.voices)
+    if "synth-en-streaming" in installed:
+        print("\n== streaming partial results (synth-en-streaming, 100 ms chunks)")
+        for seconds, partial in demo.streaming_partials(
+            "synth-en-streaming", clips.waves[0]
+        ):
+            print(f"  final: {partial}" if seconds < 0 else f"  {seconds:5.1f} s  {partial}")
+    missing = {"synth-en", "synth-en-streaming", "digits"} - installed
+    if missing:
+        print(f"\n(not bundled in this version: {', '.join(sorted(missing))})")
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _print_model_result(r, voices) -> None:
+    print(f"\n== {r.model}: WER {100 * r.wer:.1f}%  CER {100 * r.cer:.1f}%  "
+          f"real-time factor {r.rtf:.4f}")
+    for voice, ref, hyp in zip(voices, r.refs, r.hyps):
+        mark = "  " if ref == hyp else "* "
+        print(f"{mark}[{voice}]\n    REF: {ref}\n    HYP: {hyp}")
 
 
 # -- parser ---------------------------------------------------------------------

@@ -49,7 +49,7 @@ def make_clips(n: int = 5, digits: bool = False, seed: int = 0) -> DemoClips:
     voices = held_out_voices()
     picked = [voices[i] for i in rng.choice(len(voices), n, replace=len(voices) < n)]
     if digits:
-        texts = [" ".join(rng.choice(DIGITS, rng.integers(3, 6))) for _ in range(n)]
+        texts = [str(rng.choice(DIGITS)) for _ in range(n)]  # one word, as trained
     else:
         texts = generate_sentences(n, seed=f"{DEMO_SEED}-{seed}")
     waves = [

@@ -73,6 +73,8 @@ def _network(recognizer) -> keras.Model:
 
 
 def _streamer(recognizer, chunk_ms: float | None) -> StreamingRecognizer | None:
+    if chunk_ms is not None and not chunk_ms > 0:
+        raise StreamingError(f"chunk_ms: must be > 0, got {chunk_ms}")
     try:
         return StreamingRecognizer(recognizer, chunk_ms=chunk_ms)
     except StreamingError as e:
@@ -80,10 +82,12 @@ def _streamer(recognizer, chunk_ms: float | None) -> StreamingRecognizer | None:
         return None
 
 
-def _stream_function(rec: StreamingRecognizer) -> tf.types.experimental.Function:
+def _stream_function(
+    rec: StreamingRecognizer,
+) -> tf.types.experimental.PolymorphicFunction:
     """A fresh compiled step (traced under the current log-mel implementation)."""
     return tf.function(
-        rec._step_graph,
+        rec.step_graph,
         input_signature=[
             tf.TensorSpec([1, rec.window_samples], tf.float32, name="audio"),
             *rec.state_specs,

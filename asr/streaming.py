@@ -23,9 +23,12 @@ window as explicit state (`StreamState`):
   layers or unidirectional `asr.rnn.FusedRNN`;
 - the greedy decoder's last id, texts and endpoint counters.
 
-The step calls the model's own layers (same variables, so later weight updates
-show up), never the Keras model eagerly. `finalize` zero-pads the last partial
-step and keeps only the output frames the offline model has.
+The step calls the model's own layers (log-mel, normalisation, convolutions,
+batch norms, dense) and computes the recurrences from the recurrent layers'
+own variables (the input projection of a whole chunk as one matmul): same
+variables, so later weight updates show up, and never the Keras model eagerly.
+`finalize` zero-pads the last partial step and keeps only the output frames
+the offline model has.
 
 Endpointing: once some letter has been emitted, `endpoint_silence_ms` of
 frames whose best symbol is blank (or space) close the utterance: it is queued
@@ -76,7 +79,8 @@ class StreamState:
             model pads).
         rnn: per recurrent layer, `[h, c]` (LSTM) or `[h]`, each (1, units).
         samples: samples received since the stream started.
-        frames: feature frames consumed by steps.
+        frames: feature frames consumed by steps; a multiple of the time
+            stride, so each step starts at stride phase 0.
         outputs: output frames decoded.
         last_id: argmax of the last decoded frame (repeat collapse).
         text: greedy text of the whole stream so far.
@@ -108,7 +112,6 @@ class StreamState:
 
 @dataclass(frozen=True)
 class _Conv:
-    pad: keras.layers.Layer
     conv: keras.layers.Layer
     bn: keras.layers.Layer
     act: keras.layers.Layer
@@ -223,7 +226,6 @@ def _layers(network: keras.Model) -> tuple[list[_Conv], list[_Rnn], Any]:
             )
         convs.append(
             _Conv(
-                pad,
                 conv,
                 by_name[f"conv{i}_bn"],
                 by_name[f"conv{i}_act"],
@@ -267,7 +269,8 @@ class StreamingRecognizer:
             (default `streaming.chunk_ms`).
         endpoint_silence_ms: trailing blank time that ends an utterance;
             0 disables endpointing (default `streaming.endpoint_silence_ms`).
-        reset_state_on_endpoint: also clear the recurrent state at an endpoint.
+        reset_state_on_endpoint: also clear the recurrent state at an endpoint
+            (from the next step on).
 
     Attributes:
         step_frames: feature frames per step (a multiple of `time_stride`).
@@ -276,7 +279,8 @@ class StreamingRecognizer:
         step_times_ms: wall time of each recent step (for benchmarks).
 
     Raises:
-        StreamingError: for a bidirectional, non-causal or classifier model.
+        StreamingError: for a bidirectional, non-causal or classifier model, or
+            a bad `chunk_ms`.
     """
 
     def __init__(
@@ -302,8 +306,8 @@ class StreamingRecognizer:
         self.overlap = fc.win_length - fc.hop_length
         self.time_stride = int(np.prod([c.stride for c in self._convs], dtype=int))
         chunk_ms = streaming.chunk_ms if chunk_ms is None else chunk_ms
-        if chunk_ms <= 0:
-            raise ValueError(f"chunk_ms: must be > 0, got {chunk_ms}")
+        if not chunk_ms > 0:
+            raise StreamingError(f"chunk_ms: must be > 0, got {chunk_ms}")
         frames = round(chunk_ms * self.sample_rate / 1000 / self.hop)
         ts = self.time_stride
         self.step_frames = max(ts, -(-frames // ts) * ts)
@@ -322,7 +326,7 @@ class StreamingRecognizer:
         self._no_frames.flags.writeable = False
         self.state_specs = self._state_specs()
         self.step_function = tf.function(
-            self._step_graph,
+            self.step_graph,
             input_signature=[
                 tf.TensorSpec([1, self.window_samples], tf.float32, name="audio"),
                 *self.state_specs,
@@ -357,8 +361,18 @@ class StreamingRecognizer:
                 )
         return specs
 
-    def _step_graph(self, audio, *state):
-        """(1, window) audio and flat state -> dict of logits and new state."""
+    def step_graph(self, audio, *state) -> dict:
+        """The step before compilation (`step_function` compiles it; export
+        traces it again).
+
+        Args:
+            audio: (1, window_samples) float32.
+            *state: the tensors of `state_specs`, in order.
+
+        Returns:
+            `{"logits": (1, step_frames / time_stride, vocab), name: new state}`
+            for every name in `state_specs`.
+        """
         n_conv = len(self._convs)
         caches, rnn_flat = list(state[:n_conv]), list(state[n_conv:])
         feats = self._log_mel.frames(audio)  # (1, step_frames, n_mels)

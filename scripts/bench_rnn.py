@@ -237,7 +237,7 @@ def bench_train_step(args, impls: list[str]) -> dict:
         t0 = time.perf_counter()
         losses[impl] = steps[impl]()
         first[impl] = time.perf_counter() - t0
-        log(f"train step {impl}: first call {first[impl]:.1f}s, loss {losses[impl]:.4f}")
+        log(f"step {impl}: first call {first[impl]:.1f}s, loss {losses[impl]:.4f}")
     for _ in range(args.warmup):
         for step in steps.values():
             step()
@@ -260,18 +260,26 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=500, help="10 s at 50 frames/s")
     parser.add_argument("--features", type=int, default=1280, help="40 freq x 32 ch")
     parser.add_argument("--unidirectional", action="store_true")
-    parser.add_argument("--padded", action="store_true",
-                        help="random lengths in [75%%, 100%%] of --frames, with a mask")
+    parser.add_argument(
+        "--padded",
+        action="store_true",
+        help="random lengths in [75%%, 100%%] of --frames, with a mask",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--train-step", action="store_true",
-                        help="also time the ds2_small train step")
+    parser.add_argument(
+        "--train-step", action="store_true", help="also time the ds2_small train step"
+    )
     parser.add_argument("--train-repeats", type=int, default=5)
     parser.add_argument("--skip-stack", action="store_true")
-    parser.add_argument("--intra-threads", type=int, default=0,
-                        help="TF intra-op threads (0: TF's default)")
+    parser.add_argument(
+        "--intra-threads",
+        type=int,
+        default=0,
+        help="TF intra-op threads (0: TF's default)",
+    )
     parser.add_argument("--inter-threads", type=int, default=0)
-    args = parser.parse_args()  # fmt: skip
+    args = parser.parse_args()
     impls = [s for s in args.impls.split(",") if s]
     for impl in impls:
         impl_kwargs(impl)

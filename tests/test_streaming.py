@@ -22,6 +22,7 @@ CAUSAL = [
 def causal_model(*extra, seed: int = 0):
     """A tiny random causal model with non-trivial BatchNorm and feature stats
     and a sharpened output layer, so the greedy text has many characters."""
+    keras.utils.set_random_seed(seed)
     model = build_model(load_config(overrides=CAUSAL + list(extra)))
     rng = np.random.default_rng(seed)
     for layer in model.layers:
