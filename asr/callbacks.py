@@ -116,19 +116,61 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` whose weights and metadata are written to temp files
-    and renamed, so `kill -9` during a save leaves the previous backup whole."""
+    and renamed, so `kill -9` during a save leaves the previous backup whole.
 
-    def __init__(self, backup_dir, save_freq="epoch"):
+    Multi-worker: Keras 3's callback knows nothing of workers (every worker
+    would write the same files). Here every worker restores from `backup_dir`
+    (the chief's, on a shared filesystem) and saves to its own `write_dir`
+    (the chief's is `backup_dir`; the others' are temporary). With
+    `check_workers`, training stops at once if the workers restored different
+    epochs (e.g. `backup_dir` is not shared), instead of hanging later.
+    """
+
+    def __init__(
+        self,
+        backup_dir,
+        save_freq="epoch",
+        write_dir=None,
+        check_workers: bool = False,
+    ):
         super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=False)
+        self.write_dir = str(write_dir or backup_dir)
+        self.check_workers = check_workers
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        epoch = 0
+        if os.path.exists(self._training_metadata_path):
+            with open(self._training_metadata_path) as f:
+                epoch = int(json.load(f)["epoch"])
+        if epoch:
+            logger.info("resuming from %s at epoch %d", self.backup_dir, epoch + 1)
+        if self.check_workers:
+            _check_same_on_all_workers(self.model.distribute_strategy, epoch)
 
     def _save_model(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        tmp = os.path.join(self.backup_dir, f".tmp{os.getpid()}.weights.h5")
+        os.makedirs(self.write_dir, exist_ok=True)
+        weights = os.path.join(self.write_dir, "latest.weights.h5")
+        tmp = os.path.join(self.write_dir, f".tmp{os.getpid()}.weights.h5")
         self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, self._weights_path)
+        os.replace(tmp, weights)
         atomic_write_text(
-            self._training_metadata_path,
+            Path(self.write_dir) / "training_metadata.json",
             json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}),
+        )
+
+
+def _check_same_on_all_workers(strategy, epoch: int) -> None:
+    """Raises if the workers restored different epochs (a collective op)."""
+    import tensorflow as tf
+
+    value = tf.constant([float(epoch)])
+    gathered = strategy.gather(strategy.run(lambda: tf.identity(value)), axis=0)
+    epochs = sorted({int(e) for e in gathered.numpy().tolist()})
+    if len(epochs) > 1:
+        raise RuntimeError(
+            f"workers restored different epochs {epochs} from their backups: "
+            "the run folder must be on a filesystem every worker shares"
         )
 
 
@@ -153,7 +195,7 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
             return
         self.seen = count
         self.total += 1
-        files = [p.decode() for p in self.trainer.bad_paths.numpy()]
+        files = self.trainer.bad_files()
         message = (
             f"non-finite loss or gradient at step {batch + 1}; the batch's files: "
             + ", ".join(files)

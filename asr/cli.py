@@ -279,12 +279,16 @@ def cmd_demo(args) -> int:
         import tempfile
 
         out = Path(args.out or tempfile.mkdtemp(prefix="asr-demo-"))
-        print(f"Synthesising a {args.hours} h corpus and training a small model in {out}")
+        print(
+            f"Synthesising a {args.hours} h corpus and training a small model in {out}"
+        )
         print("(validation WER is printed after every epoch)\n")
         history, run = demo.train_small(out, hours=args.hours, epochs=args.epochs)
         wers = history.history.get("val_wer", [])
         print("\nvalidation WER by epoch: " + " ".join(f"{100 * w:.1f}%" for w in wers))
-        print(f"model: {run / 'model.keras'}\nlearning curve: {run / 'learning_curve.png'}")
+        print(
+            f"model: {run / 'model.keras'}\nlearning curve: {run / 'learning_curve.png'}"
+        )
         return 0
 
     from asr.transcribe import bundled_models
@@ -298,7 +302,9 @@ def cmd_demo(args) -> int:
     t0 = time.perf_counter()
     offline = [m for m in ("synth-en", "synth-en-streaming") if m in installed]
     if offline:
-        print(f"Synthesising {args.n} sentences with voices no model heard in training...")
+        print(
+            f"Synthesising {args.n} sentences with voices no model heard in training..."
+        )
         clips = demo.make_clips(args.n, seed=args.seed)
         for name in offline:
             _print_model_result(demo.score_model(name, clips), clips.voices)
@@ -311,7 +317,11 @@ def cmd_demo(args) -> int:
         for seconds, partial in demo.streaming_partials(
             "synth-en-streaming", clips.waves[0]
         ):
-            print(f"  final: {partial}" if seconds < 0 else f"  {seconds:5.1f} s  {partial}")
+            print(
+                f"  final: {partial}"
+                if seconds < 0
+                else f"  {seconds:5.1f} s  {partial}"
+            )
     missing = {"synth-en", "synth-en-streaming", "digits"} - installed
     if missing:
         print(f"\n(not bundled in this version: {', '.join(sorted(missing))})")
@@ -320,8 +330,10 @@ def cmd_demo(args) -> int:
 
 
 def _print_model_result(r, voices) -> None:
-    print(f"\n== {r.model}: WER {100 * r.wer:.1f}%  CER {100 * r.cer:.1f}%  "
-          f"real-time factor {r.rtf:.4f}")
+    print(
+        f"\n== {r.model}: WER {100 * r.wer:.1f}%  CER {100 * r.cer:.1f}%  "
+        f"real-time factor {r.rtf:.4f}"
+    )
     for voice, ref, hyp in zip(voices, r.refs, r.hyps):
         mark = "  " if ref == hyp else "* "
         print(f"{mark}[{voice}]\n    REF: {ref}\n    HYP: {hyp}")
@@ -537,19 +549,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("demo", help="see the bundled models work (no download)",
-                       description="Synthesise sentences with unseen voices, transcribe "
-                       "them with the bundled models and show WER, CER, real-time "
-                       "factor and streaming partial results. --train instead trains "
-                       "a small model from scratch (about 10 minutes on 2 cores).")
-    p.add_argument("--n", type=int, default=6, help="sentences to synthesise (default 6)")
+    p = sub.add_parser(
+        "demo",
+        help="see the bundled models work (no download)",
+        description="Synthesise sentences with unseen voices, transcribe "
+        "them with the bundled models and show WER, CER, real-time "
+        "factor and streaming partial results. --train instead trains "
+        "a small model from scratch (about 10 minutes on 2 cores).",
+    )
+    p.add_argument(
+        "--n", type=int, default=6, help="sentences to synthesise (default 6)"
+    )
     p.add_argument("--seed", type=int, default=0, help="which sentences and voices")
-    p.add_argument("--train", action="store_true",
-                   help="train a small model on a fresh synthetic corpus")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="train a small model on a fresh synthetic corpus",
+    )
     p.add_argument("--hours", type=float, default=0.4, help="--train: corpus size")
     p.add_argument("--epochs", type=int, default=12, help="--train: epochs")
-    p.add_argument("--out", help="--train: folder for the corpus and run "
-                   "(default: a new temp folder)")
+    p.add_argument(
+        "--out",
+        help="--train: folder for the corpus and run (default: a new temp folder)",
+    )
     p.set_defaults(func=cmd_demo)
     return parser
 

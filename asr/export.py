@@ -160,6 +160,8 @@ def export_savedmodel(
         FileExistsError: `out` exists and is not a SavedModel directory.
     """
     out = Path(out)
+    if out.exists() and not (out / "saved_model.pb").exists():
+        raise FileExistsError(f"{out}: exists and is not a SavedModel; not replacing")
     network = _network(recognizer)
     module = _OfflineModule(network)
     signatures = {"serving_default": module.offline.get_concrete_function()}

@@ -6,6 +6,12 @@ outside the vocabulary, and transcripts CTC cannot fit (labels plus repeats
 longer than the model's output frames, which would make the loss infinite).
 Files that fail to decode during training are logged, counted and skipped;
 they never stop the run.
+
+For data-parallel training each worker builds its own dataset from one shard of
+the file list (`num_shards`, `shard_index`): it reads and decodes only its own
+files, buckets them by length locally and batches at the per-replica batch
+size, so a step's global batch is still `data.batch_size`. tf.data's own
+auto-sharding is switched off: the sharding here is explicit.
 """
 
 from __future__ import annotations
@@ -114,13 +120,33 @@ def make_dataset(
     skipped: Skipped | None = None,
     noise: np.ndarray | None = None,
     repeat: bool = False,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    batch_size: int | None = None,
+    with_paths: bool = True,
 ) -> tf.data.Dataset:
     """Builds `((inputs, targets))` batches for `fit`.
 
     inputs: {"audio": (batch, samples) float32, "audio_lengths": (batch,) int32}
     targets: {"labels": (batch, max_labels) int32 (0-padded), "label_lengths":
-    (batch,) int32, "paths": (batch,) string} for CTC, or {"class_id": (batch,)
-    int32, "paths"} for the classifier head.
+    (batch,) int32, "index": (batch,) int64, "paths": (batch,) string} for CTC,
+    or {"class_id": (batch,) int32, "index", "paths"} for the classifier head.
+    `index` is the utterance's position in the usable rows (`check_rows` order,
+    before sharding), so `usable_paths(...)[index]` names its file.
+
+    Args:
+        training: shuffle (unless `data.shuffle_buffer` <= 1, which keeps the
+            manifest order) and apply waveform augmentation.
+        repeat: repeat the file list before decoding, so batches never run
+            short at an epoch's end (use with a fixed `steps_per_epoch`).
+        num_shards, shard_index: keep only every `num_shards`-th usable row,
+            starting at `shard_index` (one worker's share of the file list).
+        batch_size: batch size (default `data.batch_size`); the per-replica
+            batch under tf.distribute.
+        with_paths: include the string `paths` (tf.distribute on GPUs cannot
+            copy string tensors to the device; `index` identifies files there).
+    Raises:
+        ValueError: no usable rows, or fewer usable rows than shards.
     """
     skipped = skipped if skipped is not None else Skipped()
     rows = read_manifest(manifest) if isinstance(manifest, str) else list(manifest)
@@ -140,10 +166,22 @@ def make_dataset(
             labels[i, : len(target)] = target
             label_lengths[i] = len(target)
 
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels, label_lengths))
-    if training:
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(f"shard_index {shard_index} not in [0, {num_shards})")
+    if len(paths) < num_shards:
+        raise ValueError(
+            f"{_name(manifest)}: {len(paths)} usable utterance(s) cannot feed "
+            f"{num_shards} workers; every worker needs at least one"
+        )
+    index = np.arange(len(paths), dtype=np.int64)
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels, label_lengths, index))
+    if num_shards > 1:
+        ds = ds.shard(num_shards, shard_index)
+    shard_size = len(range(shard_index, len(paths), num_shards))
+    shuffle = training and cfg.data.shuffle_buffer > 1
+    if shuffle:
         ds = ds.shuffle(
-            min(len(paths), cfg.data.shuffle_buffer),
+            min(shard_size, cfg.data.shuffle_buffer),
             seed=cfg.train.seed,
             reshuffle_each_iteration=True,
         )
@@ -152,26 +190,28 @@ def make_dataset(
     load = _load_or_empty(skipped)
     augment = waveform_augmenter(cfg.augment, noise) if training else None
 
-    def decode(path, label, label_length):
+    def decode(path, label, label_length, index):
         audio = tf.numpy_function(load, [path], tf.float32, stateful=False)
         audio.set_shape([None])
         if augment is not None:
             audio = tf.cond(tf.size(audio) > 0, lambda: augment(audio), lambda: audio)
-        return audio, label, label_length, path
+        return audio, label, label_length, path, index
 
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    # Out-of-order decoding is faster, but with shuffling off the order is fixed.
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
     # Decode failures and (after speed perturbation) too-short clips drop here.
     min_samples = cfg.features.win_length
     ds = ds.filter(lambda audio, *_: tf.size(audio) >= min_samples)
 
-    def pack(audio, label, label_length, path):
-        return audio, tf.shape(audio)[0], label[:label_length], label_length, path
+    def pack(audio, label, label_length, path, index):
+        n = tf.shape(audio)[0]
+        return audio, n, label[:label_length], label_length, path, index
 
     ds = ds.map(pack)
-    shapes = ([None], [], [None], [], [])
-    pads = (0.0, 0, 0, 0, b"")
+    shapes = ([None], [], [None], [], [], [])
+    pads = (0.0, 0, 0, 0, b"", np.int64(-1))
     bounds = bucket_boundaries([r.duration for r, _ in checked], cfg.data.num_buckets)
-    batch = cfg.data.batch_size
+    batch = batch_size or cfg.data.batch_size
     if bounds:
         ds = ds.bucket_by_sequence_length(
             element_length_func=lambda audio, *_: tf.shape(audio)[0],
@@ -183,10 +223,30 @@ def make_dataset(
     else:
         ds = ds.padded_batch(batch, padded_shapes=shapes, padding_values=pads)
 
-    def to_fit(audio, audio_lengths, label, label_lengths, path):
+    def to_fit(audio, audio_lengths, label, label_lengths, path, index):
         inputs = {"audio": audio, "audio_lengths": audio_lengths}
         if classifier:
-            return inputs, {"class_id": label[:, 0], "paths": path}
-        return inputs, {"labels": label, "label_lengths": label_lengths, "paths": path}
+            targets = {"class_id": label[:, 0]}
+        else:
+            targets = {"labels": label, "label_lengths": label_lengths}
+        targets["index"] = index
+        if with_paths:
+            targets["paths"] = path
+        return inputs, targets
 
-    return ds.map(to_fit).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(to_fit).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF
+    )
+    return ds.with_options(options)
+
+
+def usable_paths(manifest: str | list[Utterance], cfg: ExperimentConfig) -> list[str]:
+    """The files `make_dataset` can train on, in the order its `index` counts."""
+    rows = read_manifest(manifest) if isinstance(manifest, str) else list(manifest)
+    return [r.audio_filepath for r, _ in check_rows(rows, cfg, Skipped())]
+
+
+def _name(manifest: str | list[Utterance]) -> str:
+    return manifest if isinstance(manifest, str) else "manifest"

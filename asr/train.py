@@ -15,6 +15,8 @@ import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import keras
@@ -37,7 +39,7 @@ from asr.ctc import ctc_loss
 from asr.features import compute_feature_stats
 from asr.manifest import atomic_write_text, read_manifest
 from asr.model import build_model, frontend_layers, set_normalization
-from asr.pipeline import Skipped, check_rows, make_dataset
+from asr.pipeline import Skipped, make_dataset, usable_paths
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +47,40 @@ logger = logging.getLogger(__name__)
 class Trainer(keras.Model):
     """Wraps the functional network with a CTC (or cross-entropy) train step.
 
-    Steps whose loss or gradients are not finite never touch the weights;
+    The step is correct under any tf.distribute strategy: the loss is the sum
+    of per-utterance losses over the *global* batch (all replicas) divided by
+    its size; the loss and gradients are all-reduced once, so every replica
+    sees the same global loss, gradient norm and finite flag. Gradients are
+    clipped by that global norm (`clip_norm`; Keras's own `global_clipnorm`
+    would clip each replica's share before the sum). Steps whose loss or
+    gradients are not finite never touch the weights, on every replica alike;
     the guard callback then stops or continues as `train.nan_policy` says.
     """
 
-    def __init__(self, network: keras.Model, head: str = "ctc", **kwargs):
+    def __init__(
+        self,
+        network: keras.Model,
+        head: str = "ctc",
+        clip_norm: float = 0.0,
+        paths: list[str] | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.network = network
         self.head = head
+        self.clip_norm = float(clip_norm)
+        self.paths = paths  # index -> file, to name a bad batch's files
         self.built = True  # the wrapped network is built; nothing of its own
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.nonfinite = keras.metrics.Sum(name="nonfinite_steps")
-        self.bad_paths = tf.Variable(
-            tf.constant([], tf.string), shape=tf.TensorShape([None]), trainable=False
+        self.nonfinite = ReplicaInvariantSum(name="nonfinite_steps")
+        # Each replica keeps its own last bad batch (ints: strings cannot live
+        # in GPU variables); read with `bad_files()`.
+        self.bad_index = tf.Variable(
+            tf.zeros([0], tf.int64),
+            shape=tf.TensorShape([None]),
+            trainable=False,
+            synchronization=tf.VariableSynchronization.ON_READ,
+            aggregation=tf.VariableAggregation.NONE,
         )
 
     def call(self, inputs, training=False):
@@ -67,6 +90,17 @@ class Trainer(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.nonfinite]
 
+    def bad_files(self) -> list[str]:
+        """Files of the last skipped batch on this worker's replicas."""
+        strategy = self.distribute_strategy
+        out = []
+        for v in strategy.experimental_local_results(self.bad_index):
+            for i in v.numpy().tolist():
+                if i < 0:
+                    continue
+                out.append(self.paths[i] if self.paths else f"#{i}")
+        return out
+
     def _per_utterance_loss(self, y, y_pred):
         logits, logit_lengths = y_pred
         if self.head == "classifier":
@@ -75,48 +109,139 @@ class Trainer(keras.Model):
             )
         return ctc_loss(y["labels"], logits, y["label_lengths"], logit_lengths)
 
-    def _scaled_loss(self, y, y_pred):
-        per_utt = self._per_utterance_loss(y, y_pred)
-        # Sum / global batch: correct gradients when replicas' grads are summed.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        global_batch = tf.cast(tf.shape(per_utt)[0] * replicas, tf.float32)
-        loss = tf.reduce_sum(per_utt) / global_batch
+    def _replica_loss(self, y, y_pred, global_n):
+        """This replica's share of the global mean loss: sum / global batch.
+
+        Summed over replicas it is the global mean, whatever the split (an
+        uneven last batch included), so summed gradients are the right ones.
+        """
+        per_utt = tf.cast(self._per_utterance_loss(y, y_pred), tf.float32)
+        loss = tf.math.divide_no_nan(tf.reduce_sum(per_utt), global_n)
         if self.network.losses:
-            loss += tf.add_n(self.network.losses) / replicas
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            loss += tf.cast(tf.add_n(self.network.losses), tf.float32) / replicas
         return loss
 
     def train_step(self, data):
         x, y = data
+        ctx = tf.distribute.get_replica_context()
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        global_n = ctx.all_reduce("SUM", _batch_size(x))
         variables = self.network.trainable_variables
         with tf.GradientTape() as tape:
             y_pred = self.network(x, training=True)
-            loss = self._scaled_loss(y, y_pred)
+            loss = self._replica_loss(y, y_pred, global_n)
             scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, variables)
-        finite = tf.math.is_finite(loss)
-        for g in grads:
-            if g is not None:
-                finite &= tf.reduce_all(tf.math.is_finite(g))
+        pairs = [
+            (g, v)
+            for g, v in zip(tape.gradient(scaled, variables), variables)
+            if g is not None
+        ]
+        grads = [g for g, _ in pairs]
+        # One all-reduce: from here on every replica holds the same values.
+        loss, grads = ctx.all_reduce("SUM", (loss, grads))
+        loss_scale = tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+        finite_loss = tf.math.is_finite(loss)
+        finite_grads = tf.reduce_all(
+            [tf.reduce_all(tf.math.is_finite(g)) for g in grads]
+        )
+        if self.clip_norm > 0:
+            norm = tf.linalg.global_norm(grads) / loss_scale
+            factor = tf.minimum(1.0, self.clip_norm / tf.maximum(norm, 1e-12))
+            grads = [g * tf.cast(factor, g.dtype) for g in grads]
+        # The optimizer sums the replicas' gradients again: hand it 1/replicas.
+        grads = [g / replicas for g in grads] if replicas > 1 else grads
+        variables = [v for _, v in pairs]
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # It skips overflowing steps itself (and lowers the loss scale).
+            bad = ~finite_loss
+            self.optimizer.apply(grads, variables)
+        else:
+            bad = ~(finite_loss & finite_grads)
+            _apply_if(self.optimizer, ~bad, grads, variables)
+        if "index" in y:
+            index = tf.cast(y["index"], tf.int64)
 
-        def apply():
-            self.optimizer.apply_gradients(zip(grads, variables))
-            return tf.constant(0.0)
+            def record():
+                self.bad_index.assign(index)
+                return tf.constant(True)
 
-        def skip():
-            self.bad_paths.assign(y["paths"])
-            return tf.constant(1.0)
-
-        bad = tf.cond(finite, apply, skip)
-        self.nonfinite.update_state(bad)
-        self.loss_tracker.update_state(tf.where(finite, loss, 0.0))
+            tf.cond(bad, record, lambda: tf.constant(False))
+        self.nonfinite.update_state(tf.cast(bad, tf.float32))
+        self.loss_tracker.update_state(
+            tf.where(finite_loss, loss, 0.0),
+            sample_weight=tf.cast(finite_loss, tf.float32),
+        )
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
         x, y = data
+        ctx = tf.distribute.get_replica_context()
+        global_n = ctx.all_reduce("SUM", _batch_size(x))
         y_pred = self.network(x, training=False)
-        loss = self._scaled_loss(y, y_pred)
-        self.loss_tracker.update_state(loss)
+        loss = ctx.all_reduce("SUM", self._replica_loss(y, y_pred, global_n))
+        # Utterance-weighted: the epoch's value is the mean over all utterances.
+        self.loss_tracker.update_state(loss, sample_weight=global_n)
         return {"loss": self.loss_tracker.result()}
+
+
+class ReplicaInvariantSum(keras.metrics.Metric):
+    """A running sum of a value every replica updates identically (e.g. an
+    all-reduced flag): reads the first replica's copy instead of summing the
+    copies, so the count is the same in step logs and in epoch logs."""
+
+    def __init__(self, name: str = "sum", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(
+            shape=(),
+            initializer="zeros",
+            aggregation="only_first_replica",
+            name="total",
+        )
+
+    def update_state(self, value, sample_weight=None):
+        self.total.assign_add(tf.reduce_sum(tf.cast(value, self.total.dtype)))
+
+    def result(self):
+        return tf.identity(self.total)
+
+
+def _batch_size(x) -> tf.Tensor:
+    return tf.cast(tf.shape(x["audio_lengths"])[0], tf.float32)
+
+
+def _apply_if(optimizer, ok, grads, variables) -> None:
+    """`optimizer.apply(grads, variables)` when `ok`; a no-op otherwise.
+
+    `ok` must be the same on every replica. Under MirroredStrategy the
+    optimizer synchronises via `merge_call`, which tf.distribute forbids inside
+    a replica's `tf.cond`, so the branch is taken in cross-replica context
+    (the pattern of Keras's LossScaleOptimizer).
+    """
+
+    def apply():
+        optimizer.apply(grads, variables)
+        return tf.constant(True)
+
+    def skip():
+        return tf.constant(False)
+
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+        tf.cond(ok, apply, skip)
+        return
+
+    def cross_replica(strategy, ok, grads):
+        first = strategy.experimental_local_results(ok)[0]
+
+        def apply_each():
+            strategy.extended.call_for_each_replica(
+                optimizer.apply, args=(grads, variables)
+            )
+            return tf.constant(True)
+
+        tf.cond(first, apply_each, skip)
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(ok, grads))
 
 
 def _schedule(cfg: ExperimentConfig, steps_per_epoch: int):
@@ -151,20 +276,58 @@ def _optimizer(
 ) -> keras.optimizers.Optimizer:
     t = cfg.train
     lr = _schedule(cfg, steps_per_epoch)
-    clip = t.clip_norm or None
+    # No global_clipnorm: the Trainer clips the all-reduced gradients itself.
     if t.optimizer == "adamw":
-        return keras.optimizers.AdamW(
-            lr, weight_decay=t.weight_decay, global_clipnorm=clip
-        )
-    return keras.optimizers.Adam(lr, global_clipnorm=clip)
+        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay)
+    return keras.optimizers.Adam(lr)
 
 
-def _strategy(name: str) -> tf.distribute.Strategy:
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """Where this process stands in a (multi-worker) run."""
+
+    num_workers: int = 1
+    worker_index: int = 0
+    is_chief: bool = True
+
+
+def _strategy(name: str) -> tuple[tf.distribute.Strategy, Cluster]:
+    """The tf.distribute strategy for `train.strategy`, and this worker's place.
+
+    "mirrored": one replica per local GPU (without GPUs, per logical CPU
+    device, which is only useful for tests). "multiworker": one worker per
+    `TF_CONFIG` task, each mirroring its local GPUs. Must run before anything
+    else touches the TF runtime (collective ops are set up at start-up).
+    """
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices), Cluster()
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
+        raw = os.environ.get("TF_CONFIG")
+        if not raw:
+            logger.warning("TF_CONFIG is not set: multiworker runs as one worker")
+        else:
+            try:
+                tf_config = json.loads(raw)
+                tf_config["cluster"], tf_config["task"]["type"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise ConfigError(
+                    f"TF_CONFIG: not a cluster spec ({e}); expected "
+                    '{"cluster": {"worker": ["host:port", ...]}, '
+                    '"task": {"type": "worker", "index": 0}}'
+                ) from None
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = strategy.cluster_resolver
+        spec = resolver.cluster_spec().as_dict()
+        task_type, task_id = resolver.task_type, resolver.task_id or 0
+        workers = sum(len(spec.get(t, ())) for t in ("chief", "worker")) or 1
+        index = task_id + (1 if task_type == "worker" and "chief" in spec else 0)
+        chief = task_type in (None, "chief") or (
+            task_type == "worker" and task_id == 0 and "chief" not in spec
+        )
+        return strategy, Cluster(workers, index, chief)
+    return tf.distribute.get_strategy(), Cluster()
 
 
 def _check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
@@ -196,7 +359,16 @@ def _feature_stats(cfg: ExperimentConfig, rows, max_utterances: int = 300):
 
 
 def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
-    """Trains (or resumes) the run in `run_dir`. Returns the Keras History."""
+    """Trains (or resumes) the run in `run_dir`. Returns the Keras History.
+
+    Under `train.strategy=multiworker` every worker calls this with the same
+    config and `run_dir`; only the chief writes to `run_dir`, the others write
+    to a temporary folder that is deleted at the end. To resume, every worker
+    reads the chief's `run_dir/backup`, so `run_dir` must be on a filesystem
+    all workers share.
+    """
+    # First: MultiWorkerMirroredStrategy must start before any other TF op.
+    strategy, cluster = _strategy(cfg.train.strategy)
     run_dir = Path(run_dir)
     if not cfg.data.train_manifest:
         raise ConfigError("data.train_manifest: required for training")
@@ -206,9 +378,28 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
             cfg, model=dataclasses.replace(cfg.model, classes=labels)
         )
     _check_resume_config(run_dir, cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_yaml(cfg))
-    text.write_vocab(run_dir / "vocab.txt")
+    if cluster.is_chief:
+        out_dir = run_dir
+    else:
+        out_dir = Path(tempfile.mkdtemp(prefix=f"asr-worker{cluster.worker_index}-"))
+    try:
+        return _fit(cfg, run_dir, out_dir, strategy, cluster, verbose)
+    finally:
+        if not cluster.is_chief:
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _fit(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    out_dir: Path,
+    strategy: tf.distribute.Strategy,
+    cluster: Cluster,
+    verbose: int,
+):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "config.yaml", dump_yaml(cfg))
+    text.write_vocab(out_dir / "vocab.txt")
     keras.utils.set_random_seed(cfg.train.seed)
     if cfg.train.mixed_precision:
         gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -219,24 +410,41 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
     skipped = Skipped()
     train_rows = read_manifest(cfg.data.train_manifest)
     noise = _load_noise(cfg)
-    strategy = _strategy(cfg.train.strategy)
-    train_ds = make_dataset(
-        train_rows, cfg, training=True, skipped=skipped, noise=noise
-    )
-    usable = len(check_rows(train_rows, cfg, Skipped()))
-    steps = cfg.train.steps_per_epoch or max(1, math.ceil(usable / cfg.data.batch_size))
-    val_ds = None
-    if cfg.data.val_manifest:
-        val_ds = make_dataset(
-            cfg.data.val_manifest, cfg, training=False, skipped=skipped
+    paths = usable_paths(train_rows, cfg)
+    steps = _plan(cfg, len(paths), strategy.num_replicas_in_sync, cluster)
+    train_ds = strategy.distribute_datasets_from_function(
+        lambda ctx: make_dataset(
+            train_rows,
+            cfg,
+            training=True,
+            skipped=skipped,
+            noise=noise,
+            repeat=True,
+            num_shards=ctx.num_input_pipelines,
+            shard_index=ctx.input_pipeline_id,
+            batch_size=ctx.get_per_replica_batch_size(cfg.data.batch_size),
+            with_paths=False,
         )
-    logger.info(
-        "strategy %s, %d replica(s), global batch %d, %d steps/epoch",
-        cfg.train.strategy,
-        strategy.num_replicas_in_sync,
-        cfg.data.batch_size,
-        steps,
     )
+    val_ds = val_loss_ds = None
+    if cfg.data.val_manifest:
+        val_rows = read_manifest(cfg.data.val_manifest)
+        # For WER, every worker decodes the same utterances: the logs (and so
+        # early stopping and the LR schedule) stay identical on all workers.
+        val_ds = make_dataset(val_rows, cfg, training=False, skipped=skipped)
+        # The validation loss, sharded like the training data.
+        val_loss_ds = strategy.distribute_datasets_from_function(
+            lambda ctx: make_dataset(
+                val_rows,
+                cfg,
+                training=False,
+                skipped=skipped,
+                num_shards=ctx.num_input_pipelines,
+                shard_index=ctx.input_pipeline_id,
+                batch_size=ctx.get_per_replica_batch_size(cfg.data.batch_size),
+                with_paths=False,
+            )
+        )
 
     with strategy.scope():
         network = build_model(cfg)
@@ -247,7 +455,9 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
         if cfg.train.freeze_frontend:
             for layer in frontend_layers(network):
                 layer.trainable = False
-        trainer = Trainer(network, head=cfg.model.head)
+        trainer = Trainer(
+            network, head=cfg.model.head, clip_norm=cfg.train.clip_norm, paths=paths
+        )
         trainer.compile(optimizer=_optimizer(cfg, steps))
         trainer.optimizer.build(network.trainable_variables)
 
@@ -257,11 +467,16 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
         ValidationMetrics(
             network, val_ds, cfg, max_utterances=cfg.train.val_max_utterances
         ),
-        AtomicBackupAndRestore(run_dir / "backup"),
-        BestModelCheckpoint(network, run_dir, cfg),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "tb"), write_graph=False),
-        LearningCurvePlot(run_dir / "history.csv", run_dir / "learning_curve.png"),
+        # Every worker saves (saving may synchronise); all restore the chief's.
+        AtomicBackupAndRestore(
+            run_dir / "backup",
+            write_dir=out_dir / "backup",
+            check_workers=cluster.num_workers > 1,
+        ),
+        BestModelCheckpoint(network, out_dir, cfg),
+        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(out_dir / "tb"), write_graph=False),
+        LearningCurvePlot(out_dir / "history.csv", out_dir / "learning_curve.png"),
     ]
     if cfg.train.schedule == "plateau":
         callbacks.append(
@@ -281,23 +496,81 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
         )
 
     history = trainer.fit(
-        train_ds.repeat(),
+        train_ds,
         epochs=cfg.train.epochs,
         steps_per_epoch=steps,
-        validation_data=val_ds,
+        validation_data=val_loss_ds,
         callbacks=callbacks,
         verbose=verbose,
     )
-    _write_skipped(run_dir, skipped)
+    _write_skipped(out_dir, skipped)
     if guard.error:
         raise NonFiniteLossError(
             f"{guard.error}. The weights of the last good step are kept in "
             f"{run_dir / 'backup'} and {run_dir / 'model.keras'}"
         )
-    save_model_atomic(network, run_dir / "last.keras")
-    if not (run_dir / "model.keras").exists():
-        save_model_atomic(network, run_dir / "model.keras")
+    save_model_atomic(network, out_dir / "last.keras")
+    if not (out_dir / "model.keras").exists():
+        save_model_atomic(network, out_dir / "model.keras")
     return history
+
+
+def _plan(cfg: ExperimentConfig, usable: int, replicas: int, cluster: Cluster) -> int:
+    """Returns the steps per epoch; checks and logs how the batch, data and
+    learning rate are split.
+
+    `data.batch_size` is the global batch: a step sees that many utterances
+    whatever the number of replicas, so the learning rate is used as given
+    (no scaling with the replica count; the optimisation is the single-device
+    one with the same batch). Every worker runs the same number of steps, as
+    collective ops need: its input repeats, so it never runs dry.
+    """
+    batch = cfg.data.batch_size
+    if batch % replicas:
+        raise ConfigError(
+            f"data.batch_size: {batch} (the global batch) is not divisible by "
+            f"the {replicas} replicas; use a multiple of {replicas}"
+        )
+    if usable < cluster.num_workers:
+        raise ConfigError(
+            f"data.train_manifest: {usable} usable utterance(s) for "
+            f"{cluster.num_workers} workers; every worker needs at least one"
+        )
+    steps = cfg.train.steps_per_epoch or max(1, math.ceil(usable / batch))
+    per_worker = batch // cluster.num_workers
+    logger.info(
+        "strategy %s: %d worker(s), this is worker %d%s; %d replica(s) in sync",
+        cfg.train.strategy,
+        cluster.num_workers,
+        cluster.worker_index,
+        " (chief)" if cluster.is_chief else "",
+        replicas,
+    )
+    logger.info(
+        "global batch %d = %d replica(s) x %d; %d per worker; %d steps/epoch "
+        "over %d usable utterances",
+        batch,
+        replicas,
+        batch // replicas,
+        per_worker,
+        steps,
+        usable,
+    )
+    logger.info(
+        "learning rate %g as given: data.batch_size is the global batch, so "
+        "it is not scaled with the replica count",
+        cfg.train.learning_rate,
+    )
+    if cluster.num_workers > 1:
+        logger.info(
+            "input: worker %d reads every %d-th file from #%d (%d files), "
+            "buckets and batches them itself; tf.data auto-sharding is off",
+            cluster.worker_index,
+            cluster.num_workers,
+            cluster.worker_index,
+            len(range(cluster.worker_index, usable, cluster.num_workers)),
+        )
+    return steps
 
 
 def _write_skipped(run_dir: Path, skipped: Skipped) -> None:
