@@ -286,9 +286,8 @@ def cmd_demo(args) -> int:
         history, run = demo.train_small(out, hours=args.hours, epochs=args.epochs)
         wers = history.history.get("val_wer", [])
         print("\nvalidation WER by epoch: " + " ".join(f"{100 * w:.1f}%" for w in wers))
-        print(
-            f"model: {run / 'model.keras'}\nlearning curve: {run / 'learning_curve.png'}"
-        )
+        print(f"model: {run / 'model.keras'}")
+        print(f"learning curve: {run / 'learning_curve.png'}")
         return 0
 
     from asr.transcribe import bundled_models
