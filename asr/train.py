@@ -86,6 +86,14 @@ class Trainer(keras.Model):
     def call(self, inputs, training=False):
         return self.network(inputs, training=training)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 (TF backend), under a strategy, pulls the first batch off the
+        # training iterator to build the model (that batch is never trained
+        # on) and averages it across replicas, which fails when replicas'
+        # batches are padded to different lengths. The network is built and
+        # `fit` builds the optimizer, so there is nothing to build.
+        return
+
     @property
     def metrics(self):
         return [self.loss_tracker, self.nonfinite]
@@ -109,14 +117,25 @@ class Trainer(keras.Model):
             )
         return ctc_loss(y["labels"], logits, y["label_lengths"], logit_lengths)
 
-    def _replica_loss(self, y, y_pred, global_n):
+    def _replica_loss(self, y, y_pred, global_n, may_be_empty=False):
         """This replica's share of the global mean loss: sum / global batch.
 
         Summed over replicas it is the global mean, whatever the split (an
         uneven last batch included), so summed gradients are the right ones.
+        `may_be_empty`: the batch may have no rows (a replica without data at
+        the end of a finite dataset); CTC fails on those, so they give 0.
         """
-        per_utt = tf.cast(self._per_utterance_loss(y, y_pred), tf.float32)
-        loss = tf.math.divide_no_nan(tf.reduce_sum(per_utt), global_n)
+
+        def total():
+            per_utt = self._per_utterance_loss(y, y_pred)
+            return tf.reduce_sum(tf.cast(per_utt, tf.float32))
+
+        if may_be_empty:
+            rows = tf.shape(y_pred[1])[0]
+            loss_sum = tf.cond(rows > 0, total, lambda: tf.constant(0.0))
+        else:
+            loss_sum = total()
+        loss = tf.math.divide_no_nan(loss_sum, global_n)
         if self.network.losses:
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             loss += tf.cast(tf.add_n(self.network.losses), tf.float32) / replicas
@@ -179,7 +198,8 @@ class Trainer(keras.Model):
         ctx = tf.distribute.get_replica_context()
         global_n = ctx.all_reduce("SUM", _batch_size(x))
         y_pred = self.network(x, training=False)
-        loss = ctx.all_reduce("SUM", self._replica_loss(y, y_pred, global_n))
+        loss = self._replica_loss(y, y_pred, global_n, may_be_empty=True)
+        loss = ctx.all_reduce("SUM", loss)
         # Utterance-weighted: the epoch's value is the mean over all utterances.
         self.loss_tracker.update_state(loss, sample_weight=global_n)
         return {"loss": self.loss_tracker.result()}

@@ -7,7 +7,7 @@ import soundfile as sf
 
 import asr.train
 from asr.callbacks import NonFiniteLossError
-from asr.config import load_config
+from asr.config import dump_yaml, load_config
 from asr.manifest import Utterance, write_manifest
 from asr.train import fit
 from tests.conftest import speechlike
@@ -86,7 +86,8 @@ def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, monkeypatch):
 def test_changed_config_does_not_resume_silently(tmp_path):
     manifest = corpus(tmp_path)
     run = tmp_path / "run"
-    fit(config(manifest, "train.epochs=1"), run, verbose=0)
+    (run / "backup").mkdir(parents=True)  # as left by an interrupted run
+    (run / "config.yaml").write_text(dump_yaml(config(manifest, "train.epochs=1")))
     with pytest.raises(ValueError, match="different config"):
         fit(config(manifest, "train.epochs=1", "model.rnn_units=6"), run, verbose=0)
 
