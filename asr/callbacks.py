@@ -235,7 +235,11 @@ def plot_learning_curve(history_csv: Path, png: Path) -> None:
     epochs = [int(r["epoch"]) + 1 for r in rows]
 
     def series(key):
-        return [float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows]
+        # CSVLogger writes "NA" for validation keys of runs without validation.
+        return [
+            float(r[key]) if r.get(key) not in (None, "", "NA") else np.nan
+            for r in rows
+        ]
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot(epochs, series("loss"), "o-", label="train")
@@ -252,7 +256,8 @@ def plot_learning_curve(history_csv: Path, png: Path) -> None:
             epochs, [100 * v for v in series("val_cer")], "o-", label="validation CER"
         )
     ax2.set(xlabel="epoch", ylabel="%", title="Error rate")
-    ax2.legend()
+    if ax2.lines:
+        ax2.legend()
     fig.tight_layout()
     tmp = png.with_name(f".{png.name}.tmp.png")
     fig.savefig(tmp, dpi=90)

@@ -33,286 +33,15 @@ direction; `keras_to_fused_weights` and `fused_to_keras_weights` convert.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-CELLS = {"lstm": 4, "gru": 3, "simple_rnn": 1}  # gates per cell
+from asr.recurrence import CELLS, bucketed_steps, recurrence
+
 IMPLS = ("keras", "fused")
-
-
-# -- the recurrences ---------------------------------------------------------------
-# Shapes: D directions, T time steps, B batch, H units, G gates.
-# xp (D, T, B, G*H): input projections plus input bias, time-major per direction.
-# u (D, H, G*H): recurrent kernels. Per-step tensors are (D, B, ...).
-
-
-def _loop(
-    body: Callable,
-    steps: tf.Tensor,
-    carry: tuple[tf.Tensor, ...],
-    out_like: Sequence[tf.Tensor],
-    reverse: bool,
-    parallel_iterations: int,
-) -> list[tf.Tensor]:
-    """Runs `carry, outs = body(t, carry)` for t in range(steps) (or reversed)
-    and returns each of `outs` stacked over t: (steps, *out.shape)."""
-    tas = tuple(
-        tf.TensorArray(o.dtype, size=steps, element_shape=o.shape) for o in out_like
-    )
-
-    def step(i, carry, tas):
-        t = steps - 1 - i if reverse else i
-        carry, outs = body(t, carry)
-        return i + 1, carry, tuple(ta.write(t, o) for ta, o in zip(tas, outs))
-
-    _, _, tas = tf.while_loop(
-        lambda i, *_: i < steps,
-        step,
-        (tf.constant(0), carry, tas),
-        parallel_iterations=parallel_iterations,
-        maximum_iterations=steps,
-    )
-    return [ta.stack() for ta in tas]
-
-
-def _shifted(seq: tf.Tensor) -> tf.Tensor:
-    """(T, ...) -> the same sequence one step later, zeros first (x[t - 1])."""
-    return tf.concat([tf.zeros_like(seq[:1]), seq[:-1]], axis=0)
-
-
-def _transposed(u: tf.Tensor) -> tf.Tensor:
-    """(D, H, G*H) -> (D, G*H, H), once before a backward loop: a per-step
-    `matmul(dz, u, transpose_b=True)` runs several times slower on CPU."""
-    return tf.transpose(u, (0, 2, 1))
-
-
-def _recurrent_grad(h: tf.Tensor, dz: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """dxp and dU from the per-step pre-activation gradients, in one matmul.
-
-    Args:
-        h: (T, D, B, H) outputs; the step t input state is h[t - 1].
-        dz: (T, D, B, G*H) gradient of the recurrent pre-activations.
-    Returns:
-        dz as (D, T, B, G*H) and dU (D, H, G*H).
-    """
-    d, hidden, width = tf.shape(h)[1], tf.shape(h)[3], tf.shape(dz)[3]
-    dz = tf.transpose(dz, (1, 0, 2, 3))
-    h_prev = tf.transpose(_shifted(h), (1, 0, 2, 3))
-    du = tf.matmul(
-        tf.reshape(h_prev, (d, -1, hidden)),
-        tf.reshape(dz, (d, -1, width)),
-        transpose_a=True,
-    )
-    return dz, du
-
-
-def _lstm_forward(xp, u, parallel_iterations):
-    """LSTM recurrence. The g-gate columns of xp and u are pre-scaled by 2, so
-    one sigmoid gives every gate (tanh(x) = 2 sigmoid(2x) - 1).
-
-    Returns: h (T, D, B, H), gate activations a (T, D, B, 4H), c (T, D, B, H).
-    """
-    steps = tf.shape(xp)[1]
-    zeros = tf.zeros_like(xp[:, 0, :, : u.shape[1]])
-
-    def body(t, carry):
-        h, c = carry
-        a = tf.sigmoid(tf.gather(xp, t, axis=1) + tf.matmul(h, u))
-        i, f, g, o = tf.split(a, 4, axis=-1)
-        c = f * c + i * (2.0 * g - 1.0)
-        h = o * tf.tanh(c)
-        return (h, c), (h, a, c)
-
-    return _loop(
-        body, steps, (zeros, zeros), (zeros, xp[:, 0], zeros), False,
-        parallel_iterations,
-    )  # fmt: skip
-
-
-def _lstm_backward(dh_all, h, a, c, u, parallel_iterations):
-    """Gradients of `_lstm_forward`: (dxp (D, T, B, 4H), du (D, H, 4H))."""
-    steps, ut = tf.shape(a)[0], _transposed(u)
-    c_prev_all = _shifted(c)
-    zeros = tf.zeros_like(dh_all[0])
-
-    def body(t, carry):
-        dh_next, dc_next = carry
-        a_t = a[t]
-        i, f, g, o = tf.split(a_t, 4, axis=-1)
-        tc = tf.tanh(c[t])
-        dh = dh_all[t] + dh_next
-        dc = dc_next + dh * o * (1.0 - tc * tc)
-        da = tf.concat(
-            [dc * (2.0 * g - 1.0), dc * c_prev_all[t], 2.0 * dc * i, dh * tc], -1
-        )
-        dz = da * a_t * (1.0 - a_t)
-        return (tf.matmul(dz, ut), dc * f), (dz,)
-
-    (dz,) = _loop(body, steps, (zeros, zeros), (a[0],), True, parallel_iterations)
-    return _recurrent_grad(h, dz)
-
-
-def _gru_forward(xp, u, br, parallel_iterations):
-    """GRU recurrence (reset gate after the matmul), gates z, r, h.
-
-    Args: br: (D, 1, 3H) recurrent bias.
-    Returns: h (T, D, B, H), sigmoid(z, r) (T, D, B, 2H), candidate hh and
-        recurrent candidate input rh (T, D, B, H) each.
-    """
-    steps, hidden = tf.shape(xp)[1], u.shape[1]
-    zeros = tf.zeros_like(xp[:, 0, :, :hidden])
-
-    def body(t, carry):
-        (h,) = carry
-        x_t = tf.gather(xp, t, axis=1)
-        rec = tf.matmul(h, u) + br
-        s = tf.sigmoid(x_t[..., : 2 * hidden] + rec[..., : 2 * hidden])
-        z, r = tf.split(s, 2, axis=-1)
-        rh = rec[..., 2 * hidden :]
-        hh = tf.tanh(x_t[..., 2 * hidden :] + r * rh)
-        h = hh + z * (h - hh)
-        return (h,), (h, s, hh, rh)
-
-    return _loop(
-        body, steps, (zeros,), (zeros, xp[:, 0, :, : 2 * hidden], zeros, zeros),
-        False, parallel_iterations,
-    )  # fmt: skip
-
-
-def _gru_backward(dh_all, h, s, hh, rh, u, parallel_iterations):
-    """Gradients of `_gru_forward`: dxp (D, T, B, 3H), du, dbr (D, 1, 3H)."""
-    steps, ut = tf.shape(s)[0], _transposed(u)
-    h_prev_all = _shifted(h)
-    zeros = tf.zeros_like(dh_all[0])
-
-    def body(t, carry):
-        (dh_next,) = carry
-        z, r = tf.split(s[t], 2, axis=-1)
-        hh_t = hh[t]
-        dh = dh_all[t] + dh_next
-        dz = dh * (h_prev_all[t] - hh_t) * z * (1.0 - z)
-        dah = dh * (1.0 - z) * (1.0 - hh_t * hh_t)
-        dr = dah * rh[t] * r * (1.0 - r)
-        drec = tf.concat([dz, dr, dah * r], -1)
-        dh_prev = dh * z + tf.matmul(drec, ut)
-        return (dh_prev,), (tf.concat([dz, dr, dah], -1), drec)
-
-    dxp, drec = _loop(
-        body, steps, (zeros,), (tf.concat([s[0], hh[0]], -1),) * 2, True,
-        parallel_iterations,
-    )  # fmt: skip
-    dxp = tf.transpose(dxp, (1, 0, 2, 3))
-    drec, du = _recurrent_grad(h, drec)
-    return dxp, du, tf.reduce_sum(drec, axis=(1, 2))[:, None]
-
-
-def _simple_forward(xp, u, parallel_iterations):
-    """tanh RNN recurrence. Returns h (T, D, B, H)."""
-    steps = tf.shape(xp)[1]
-    zeros = tf.zeros_like(xp[:, 0])
-
-    def body(t, carry):
-        h = tf.tanh(tf.gather(xp, t, axis=1) + tf.matmul(carry[0], u))
-        return (h,), (h,)
-
-    return _loop(body, steps, (zeros,), (zeros,), False, parallel_iterations)
-
-
-def _simple_backward(dh_all, h, u, parallel_iterations):
-    """Gradients of `_simple_forward`: (dxp (D, T, B, H), du (D, H, H))."""
-    steps, ut = tf.shape(h)[0], _transposed(u)
-
-    def body(t, carry):
-        h_t = h[t]
-        dz = (dh_all[t] + carry[0]) * (1.0 - h_t * h_t)
-        return (tf.matmul(dz, ut),), (dz,)
-
-    zeros = tf.zeros_like(dh_all[0])
-    (dz,) = _loop(body, steps, (zeros,), (zeros,), True, parallel_iterations)
-    return _recurrent_grad(h, dz)
-
-
-def _no_tape(*tensors: tf.Tensor) -> list[tf.Tensor]:
-    """The tensors, unwatched: the loops run without an autodiff record (an
-    XLA function called under a tape would hand its loop state back to TF)."""
-    return [tf.stop_gradient(t) for t in tensors]
-
-
-_XLA: dict[Callable, Callable] = {}
-
-
-def _compiled(fn: Callable, jit: bool) -> Callable:
-    """`fn`, or `fn` compiled by XLA (one cached tf.function per function)."""
-    if not jit:
-        return fn
-    if fn not in _XLA:
-        _XLA[fn] = tf.function(fn, jit_compile=True, reduce_retracing=True)
-    return _XLA[fn]
-
-
-def recurrence(
-    cell: str,
-    xp: tf.Tensor,
-    u: tf.Tensor,
-    recurrent_bias: tf.Tensor | None = None,
-    jit_compile: bool = False,
-    parallel_iterations: int = 1,
-) -> tf.Tensor:
-    """Runs the recurrence of `cell` from zero state, with a hand-written gradient.
-
-    Args:
-        cell: "lstm", "gru" or "simple_rnn".
-        xp: (D, T, B, G*H) input projections plus input bias; for the LSTM the
-            g-gate block pre-scaled by 2.
-        u: (D, H, G*H) recurrent kernels (LSTM: g block pre-scaled by 2).
-        recurrent_bias: GRU only, (D, 1, 3H).
-        jit_compile: compile the forward and backward loops with XLA.
-        parallel_iterations: of the `tf.while_loop`s.
-    Returns:
-        (T, D, B, H) hidden states.
-    """
-    p = parallel_iterations
-
-    if cell == "lstm":
-        fwd, bwd = (
-            _compiled(_lstm_forward, jit_compile),
-            _compiled(_lstm_backward, jit_compile),
-        )
-
-        @tf.custom_gradient
-        def run(xp, u):
-            h, a, c = fwd(*_no_tape(xp, u), p)
-            return h, lambda dh: bwd(dh, h, a, c, u, p)
-
-        return run(xp, u)
-    if cell == "gru":
-        fwd, bwd = (
-            _compiled(_gru_forward, jit_compile),
-            _compiled(_gru_backward, jit_compile),
-        )
-
-        @tf.custom_gradient
-        def run_gru(xp, u, br):
-            h, s, hh, rh = fwd(*_no_tape(xp, u, br), p)
-            return h, lambda dh: bwd(dh, h, s, hh, rh, u, p)
-
-        return run_gru(xp, u, recurrent_bias)
-    if cell == "simple_rnn":
-        fwd, bwd = (
-            _compiled(_simple_forward, jit_compile),
-            _compiled(_simple_backward, jit_compile),
-        )
-
-        @tf.custom_gradient
-        def run_simple(xp, u):
-            (h,) = fwd(*_no_tape(xp, u), p)
-            return h, lambda dh: bwd(dh, h, u, p)
-
-        return run_simple(xp, u)
-    raise ValueError(f"cell: unknown {cell!r}; known: {sorted(CELLS)}")
 
 
 # -- the layer -----------------------------------------------------------------------
@@ -339,7 +68,8 @@ class _PerDirection:
 
 
 class _ForgetBias:
-    """Keras's `unit_forget_bias`: ones for the forget gate, `base` elsewhere."""
+    """Keras's `unit_forget_bias`: ones for the forget gate, `initializer` for
+    the other gates."""
 
     def __init__(self, initializer, units: int):
         self.initializer = keras.initializers.get(initializer)
@@ -374,8 +104,9 @@ class FusedRNN(keras.layers.Layer):
         unit_forget_bias: LSTM: forget-gate bias starts at 1.
         kernel_regularizer, recurrent_regularizer, bias_regularizer: as Keras
             (applied to the weights of both directions together).
-        jit_compile: compile the recurrences with XLA (compiled once per shape).
-        parallel_iterations: of the recurrences' `tf.while_loop`s.
+        jit_compile: compile the recurrences with XLA. XLA compiles once per
+            input shape, so the time axis is padded up to one of 8 lengths per
+            octave (at most 12.5% more steps) to bound the recompiles.
 
     Call args:
         inputs: (batch, time, features).
@@ -397,7 +128,6 @@ class FusedRNN(keras.layers.Layer):
         recurrent_regularizer=None,
         bias_regularizer=None,
         jit_compile: bool = False,
-        parallel_iterations: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -416,7 +146,6 @@ class FusedRNN(keras.layers.Layer):
         self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.jit_compile = bool(jit_compile)
-        self.parallel_iterations = int(parallel_iterations)
         self.supports_masking = True
         # Like Keras's LSTM on TensorFlow: keeps `compile(jit_compile="auto")`
         # from compiling the whole train step (the loops have their own XLA).
@@ -486,9 +215,10 @@ class FusedRNN(keras.layers.Layer):
             x = x[None]
         xp = tf.matmul(tf.reshape(x, (self.dirs, -1, x.shape[-1])), kernel)
         xp = tf.reshape(xp + bias[:, None], (self.dirs, steps, batch, -1))
-        h = recurrence(
-            self.cell, xp, u, br, self.jit_compile, self.parallel_iterations
-        )  # (T, D, B, H)
+        if self.jit_compile:  # padded steps come after the real ones: no effect
+            more = bucketed_steps(steps) - steps
+            xp = tf.pad(xp, [[0, 0], [0, more], [0, 0], [0, 0]])
+        h = recurrence(self.cell, xp, u, br, self.jit_compile)[:steps]  # (T, D, B, H)
 
         if self.bidirectional:
             h = tf.concat([h[:, 0], self._reverse(h[:, 1], lengths)], axis=-1)
@@ -532,7 +262,6 @@ class FusedRNN(keras.layers.Layer):
             "recurrent_regularizer": ser(self.recurrent_regularizer),
             "bias_regularizer": ser(self.bias_regularizer),
             "jit_compile": self.jit_compile,
-            "parallel_iterations": self.parallel_iterations,
         }
 
     # -- Keras interop --------------------------------------------------------------
@@ -632,6 +361,29 @@ def fused_to_keras_weights(
     """FusedRNN weights -> `[kernel, recurrent_kernel, bias]` per direction."""
     dirs = 2 if bidirectional else 1
     return [np.asarray(weights[i])[d] for d in range(dirs) for i in range(3)]
+
+
+def fuse_model(model: keras.Model, jit_compile: bool = False) -> keras.Model:
+    """A copy of functional `model`, weights included, with every Keras LSTM,
+    GRU or SimpleRNN layer (or `Bidirectional` of one) replaced by the
+    equivalent `FusedRNN` of the same name: e.g. to train or run on CPU a
+    model trained with cuDNN. Outputs are equal (to float rounding).
+
+    Raises:
+        ValueError: a recurrent layer FusedRNN cannot replace (dropout,
+            go_backwards, return_sequences=False, other activations...).
+    """
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional):
+            return FusedRNN.from_keras(layer, jit_compile=jit_compile)
+        return layer.__class__.from_config(layer.get_config())
+
+    fused = keras.models.clone_model(model, clone_function=clone)
+    for old, new in zip(model.layers, fused.layers, strict=True):
+        if not isinstance(new, FusedRNN):
+            new.set_weights(old.get_weights())
+    return fused
 
 
 def make_rnn(

@@ -63,9 +63,11 @@ class Trainer(keras.Model):
         head: str = "ctc",
         clip_norm: float = 0.0,
         paths: list[str] | None = None,
+        multi_worker: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.multi_worker = multi_worker
         self.network = network
         self.head = head
         self.clip_norm = float(clip_norm)
@@ -191,7 +193,15 @@ class Trainer(keras.Model):
             tf.where(finite_loss, loss, 0.0),
             sample_weight=tf.cast(finite_loss, tf.float32),
         )
-        return {m.name: m.result() for m in self.metrics}
+        return self._logs()
+
+    def _logs(self, metrics: list | None = None) -> dict:
+        logs = {m.name: m.result() for m in metrics or self.metrics}
+        if self.multi_worker:
+            # Keras 3 reduces step outputs across workers with `axis=0`, which
+            # fails on scalars (tensorflow/tensorflow#72388): send shape (1,).
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def test_step(self, data):
         x, y = data
@@ -202,7 +212,7 @@ class Trainer(keras.Model):
         loss = ctx.all_reduce("SUM", loss)
         # Utterance-weighted: the epoch's value is the mean over all utterances.
         self.loss_tracker.update_state(loss, sample_weight=global_n)
-        return {"loss": self.loss_tracker.result()}
+        return self._logs([self.loss_tracker])
 
 
 class ReplicaInvariantSum(keras.metrics.Metric):
@@ -476,7 +486,11 @@ def _fit(
             for layer in frontend_layers(network):
                 layer.trainable = False
         trainer = Trainer(
-            network, head=cfg.model.head, clip_norm=cfg.train.clip_norm, paths=paths
+            network,
+            head=cfg.model.head,
+            clip_norm=cfg.train.clip_norm,
+            paths=paths,
+            multi_worker=cluster.num_workers > 1,
         )
         trainer.compile(optimizer=_optimizer(cfg, steps))
         trainer.optimizer.build(network.trainable_variables)
@@ -583,11 +597,12 @@ def _plan(cfg: ExperimentConfig, usable: int, replicas: int, cluster: Cluster) -
     )
     if cluster.num_workers > 1:
         logger.info(
-            "input: worker %d reads every %d-th file from #%d (%d files), "
+            "input: worker %d reads files #%d, #%d, ... (every %d-th, %d files), "
             "buckets and batches them itself; tf.data auto-sharding is off",
             cluster.worker_index,
-            cluster.num_workers,
             cluster.worker_index,
+            cluster.worker_index + cluster.num_workers,
+            cluster.num_workers,
             len(range(cluster.worker_index, usable, cluster.num_workers)),
         )
     return steps

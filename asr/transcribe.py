@@ -115,6 +115,10 @@ class Recognizer:
         return self.cfg.model.head == "classifier"
 
     # -- acoustic model ---------------------------------------------------------
+    def warmup(self) -> None:
+        """Traces the compiled function once, so timings exclude tracing."""
+        self.logits_batch([np.zeros(SAMPLE_RATE, np.float32)])
+
     def logits_batch(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """Per-utterance (frames, classes) logits, batched by similar length."""
         out: list[np.ndarray | None] = [None] * len(waves)

@@ -75,6 +75,19 @@ def matmul_gflops(repeats: int) -> float:
 
 # -- features -----------------------------------------------------------------------
 def bench_features(quick: bool) -> dict:
+    """Log-mel of 60 s of audio: `LogMel.frames` against librosa.
+
+    `features_x_librosa` is the median over rounds of librosa's time / ours in
+    the same round, `_q25`/`_q75` its quartiles (the noise). The breakdown,
+    `features_prefix_x_librosa`, gives the same ratio for the layer's graph cut
+    after each stage (frame and window, rfft, power, mel, log): differences of
+    medians are too noisy on a shared machine. `features_floor_x_librosa` is the
+    prefix up to the rfft, which any exact TF implementation has to run. Two
+    alternatives, for the record: `features_xla_x_librosa`, the layer under
+    `jit_compile` (one fixed shape, compiled once; not used by the layer, since
+    XLA recompiles for every new input shape), and `features_tensordot_x_librosa`,
+    the mel/log tail as it was before the 2-D matmul with the floor as bias.
+    """
     import librosa
     import tensorflow as tf
 
@@ -85,30 +98,97 @@ def bench_features(quick: bool) -> dict:
     y = (0.1 * np.random.default_rng(0).standard_normal(16000 * seconds)).astype(
         np.float32
     )
-    reps = 10 if quick else 40
+    reps = 15 if quick else 40
+
+    def interleaved_times(fns: dict, warmup: int = 2) -> dict:
+        """Seconds per call of each of `fns`, over `reps` rounds in which all
+        run back to back, so they see the same load (here it drifts 2x within
+        seconds: blocks of repeats compare different loads). The order is
+        shuffled every round: TF right after librosa runs ~1.5x slower (its
+        threads asleep, OpenBLAS's spinning), so a fixed order is biased.
+        """
+        for fn in fns.values():
+            for _ in range(warmup):
+                fn()
+        names = list(fns)
+        times = {name: [] for name in names}
+        order = np.random.default_rng(0)
+        for _ in range(reps):
+            for i in order.permutation(len(names)):
+                t0 = time.perf_counter()
+                fns[names[i]]()
+                times[names[i]].append(time.perf_counter() - t0)
+        return {name: np.array(t) for name, t in times.items()}
 
     def lib():
         mel = librosa.feature.melspectrogram(
             y=y, sr=16000, n_fft=400, hop_length=160, n_mels=80, center=False
         )
-        np.log(mel + 1e-6)
+        return np.log(mel + 1e-6)
 
     layer = LogMel.from_feature_config(FeatureConfig())
-    fn = tf.function(
-        layer.frames, input_signature=[tf.TensorSpec([1, None], tf.float32)]
-    )
+    cfg = layer.cfg
+    spec = [tf.TensorSpec([1, None], tf.float32)]
     yt = tf.constant(y[None])
 
-    def ours():
-        fn(yt).numpy()
+    def frame_window(a):
+        return tf.signal.frame(a, cfg.win_length, cfg.hop_length) * layer._window
 
-    t_lib = median_time(lib, reps)
-    time.sleep(0.3)  # let OpenBLAS threads stop spinning
-    t_ours = median_time(ours, reps, warmup=3)
+    def rfft(a):
+        return tf.signal.rfft(frame_window(a), fft_length=[cfg.win_length])
+
+    def power(a):
+        s = rfft(a)
+        return tf.math.square(tf.math.real(s)) + tf.math.square(tf.math.imag(s))
+
+    def mel(a):
+        rows = tf.reshape(power(a), [-1, cfg.win_length // 2 + 1])
+        return tf.nn.bias_add(tf.matmul(rows, layer._mel), layer._floor)
+
+    def tensordot(a):  # the tail before: measured ~10% slower
+        return tf.math.log(tf.tensordot(power(a), layer._mel, axes=1) + cfg.log_floor)
+
+    prefixes = {  # the graph up to and including each stage
+        name: tf.function(f, input_signature=spec)
+        for name, f in [
+            ("frame_window", frame_window),
+            ("rfft", rfft),
+            ("power", power),
+            ("mel", mel),
+            ("log", layer.frames),
+        ]
+    }
+    ours = prefixes["log"]
+    alternatives = {
+        "xla": tf.function(layer.frames, jit_compile=True),
+        "tensordot": tf.function(tensordot, input_signature=spec),
+    }
+    np.testing.assert_allclose(ours(yt).numpy()[0], lib().T, atol=1e-4)
+    for f in alternatives.values():
+        np.testing.assert_allclose(f(yt).numpy(), ours(yt).numpy(), atol=1e-4)
+
+    def run(f, fetch=True):  # prefixes' big outputs stay in TF: no copy
+        return (lambda: f(yt).numpy()) if fetch else (lambda: f(yt))
+
+    fns = {"librosa": lib, "ours": run(ours)}
+    fns.update({name: run(f) for name, f in alternatives.items()})
+    fns.update({name: run(f, fetch=False) for name, f in prefixes.items()})
+    t = interleaved_times(fns)
+
+    def x_librosa(name):
+        return float(np.median(t["librosa"] / t[name]))
+
+    ratio = t["librosa"] / t["ours"]
     return {
-        "librosa_logmel_x_realtime": seconds / t_lib,
-        "logmel_x_realtime": seconds / t_ours,
-        "features_x_librosa": t_lib / t_ours,
+        "librosa_logmel_x_realtime": seconds / float(np.median(t["librosa"])),
+        "logmel_x_realtime": seconds / float(np.median(t["ours"])),
+        "features_x_librosa": float(np.median(ratio)),
+        "features_x_librosa_q25": float(np.percentile(ratio, 25)),
+        "features_x_librosa_q75": float(np.percentile(ratio, 75)),
+        "features_floor_x_librosa": x_librosa("rfft"),
+        "features_xla_x_librosa": x_librosa("xla"),
+        "features_tensordot_x_librosa": x_librosa("tensordot"),
+        "features_prefix_x_librosa": {name: x_librosa(name) for name in prefixes},
     }
 
 

@@ -1,0 +1,190 @@
+"""tf.distribute: MirroredStrategy over two logical CPU devices, and two local
+MultiWorkerMirroredStrategy workers, train to the single-device losses.
+
+Each run uses the same global batch (4), seed and file order (shuffle buffer
+0), no dropout, SpecAugment or waveform augmentation, and a frozen conv front
+end: frozen BatchNormalization uses its moving statistics, whereas a training
+one normalises with per-replica batch statistics, which no data-parallel
+split reproduces exactly. Losses and final weights must agree to `RTOL`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.config import load_config
+from asr.manifest import Utterance, write_manifest
+from asr.train import fit
+from tests.conftest import speechlike
+
+RTOL = 1e-5  # relative; float32 sums in a different order agree to ~1e-7
+TIMEOUT_S = 240  # per subprocess: a hang fails the test instead of blocking CI
+CONFIG = """\
+model: {rnn_units: 8, rnn_layers: 1, bidirectional: false, conv_filters: [2, 2],
+        dropout: 0.0}
+augment: {spec_time_masks: 0, spec_freq_masks: 0}
+data: {batch_size: 4, num_buckets: 1, shuffle_buffer: 0}
+train: {warmup_steps: 2, freeze_frontend: true, epochs: 1, steps_per_epoch: 3}
+"""
+
+# Two logical CPU devices must be configured before TF initialises its
+# devices, so the mirrored run gets a fresh interpreter.
+MIRRORED = """\
+import json, sys
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+from asr.config import load_config
+from asr.train import fit
+
+cfg = load_config(sys.argv[1], [f"train.strategy=mirrored", *sys.argv[3:]])
+history = fit(cfg, sys.argv[2], verbose=0)
+print(json.dumps(history.history))
+"""
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict:
+    """Eight training clips, five validation clips (an odd count: the last
+    validation step leaves a replica without data), the config file."""
+    root = tmp_path_factory.mktemp("distribute")
+    rows = []
+    for i in range(8):
+        path = root / f"u{i}.wav"
+        sf.write(path, speechlike(0.5 + 0.05 * i, seed=i), 16000)
+        rows.append(Utterance(str(path), 0.5 + 0.05 * i, ["ab", "ba"][i % 2]))
+    write_manifest(root / "train.jsonl", rows)
+    write_manifest(root / "val.jsonl", rows[:5])
+    config = root / "tiny.yaml"
+    config.write_text(CONFIG)
+    return {"root": root, "config": str(config)}
+
+
+def _overrides(setup: dict, val: bool) -> list[str]:
+    root = setup["root"]
+    out = [f"data.train_manifest={root / 'train.jsonl'}"]
+    if val:
+        out.append(f"data.val_manifest={root / 'val.jsonl'}")
+    return out
+
+
+def _reference(setup: dict) -> tuple[dict, list[np.ndarray]]:
+    """Single-device run in this process (once): (history, final weights).
+    Validation does not change training, so runs without it compare their
+    training loss and weights to this one."""
+    run = setup["root"] / "single"
+    if not run.exists():
+        cfg = load_config(setup["config"], _overrides(setup, val=True))
+        fit(cfg, run, verbose=0)
+    return _history(run), _weights(run)
+
+
+def _history(run: Path) -> dict[str, list[float]]:
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    keys = [k for k in ("loss", "val_loss") if rows[0].get(k) not in (None, "NA")]
+    return {k: [float(r[k]) for r in rows] for k in keys}
+
+
+def _weights(run: Path) -> list[np.ndarray]:
+    return keras.saving.load_model(run / "last.keras", safe_mode=True).get_weights()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    return {**env, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _finish(procs: list[subprocess.Popen]) -> list[str]:
+    """Waits for every process (killing all on a timeout); returns stdouts."""
+    outs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=TIMEOUT_S)
+            assert p.returncode == 0, err[-3000:]
+            outs.append(out)
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+            p.communicate()
+        pytest.fail(f"a distributed run did not finish in {TIMEOUT_S} s (hang?)")
+    return outs
+
+
+def _assert_same_training(
+    history: dict, weights: list[np.ndarray], ref: tuple[dict, list[np.ndarray]]
+) -> None:
+    ref_history, ref_weights = ref
+    assert history.keys() <= ref_history.keys() and "loss" in history
+    for key, values in history.items():
+        np.testing.assert_allclose(values, ref_history[key], rtol=RTOL, err_msg=key)
+    for got, want in zip(weights, ref_weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-7)
+
+
+def test_mirrored_two_devices_train_like_one_device(setup):
+    run = setup["root"] / "mirrored"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MIRRORED, setup["config"], str(run)]
+        + _overrides(setup, val=True),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    ref = _reference(setup)
+    (out,) = _finish([proc])
+    logged = json.loads(out.strip().splitlines()[-1])
+    history = _history(run)
+    assert history["loss"] == pytest.approx(logged["loss"])  # epoch logs agree
+    _assert_same_training(history, _weights(run), ref)
+
+
+def test_two_workers_train_like_one_process(setup):
+    run = setup["root"] / "multiworker"
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
+    tmp = {i: setup["root"] / f"tmp{i}" for i in range(2)}
+    procs = []
+    for index in range(2):
+        tmp[index].mkdir()
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        cmd = [sys.executable, "-m", "asr", "train", "-c", setup["config"]]
+        cmd += ["--strategy", "multiworker", "--out", str(run)]
+        for item in _overrides(setup, val=False):
+            cmd += ["--set", item]
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=_env(TF_CONFIG=json.dumps(tf_config), TMPDIR=str(tmp[index])),
+            )
+        )
+    ref = _reference(setup)
+    _finish(procs)
+    _assert_same_training(_history(run), _weights(run), ref)
+    assert (run / "backup" / "latest.weights.h5").is_file()
+    assert not list(run.glob(".*tmp*"))  # atomic saves left no temp files
+    # The non-chief wrote to its own temporary folder, removed at the end.
+    assert not list(tmp[1].glob("asr-worker*"))
