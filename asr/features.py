@@ -79,7 +79,6 @@ class LogMel(keras.layers.Layer):
             sample_rate, win_length, hop_length, n_mels, fmin, fmax, log_floor
         )
         self._mel = tf.constant(mel_matrix(self.cfg))
-        self._floor = tf.constant(np.full(n_mels, log_floor, np.float32))
         self._window = tf.constant(
             np.hanning(win_length + 1)[:-1].astype(np.float32)  # periodic Hann
         )
@@ -95,12 +94,8 @@ class LogMel(keras.layers.Layer):
         framed = tf.signal.frame(audio, cfg.win_length, cfg.hop_length, pad_end=False)
         spec = tf.signal.rfft(framed * self._window, fft_length=[cfg.win_length])
         power = tf.math.square(tf.math.real(spec)) + tf.math.square(tf.math.imag(spec))
-        # A 2-D matmul with the floor as its bias: ~10% faster than tensordot
-        # then `+ floor` (`features_tensordot_x_librosa` in scripts/benchmark.py).
-        rows = tf.reshape(power, [-1, cfg.win_length // 2 + 1])
-        mel = tf.nn.bias_add(tf.matmul(rows, self._mel), self._floor)
-        shape = tf.concat([tf.shape(power)[:-1], [cfg.n_mels]], axis=0)
-        return tf.reshape(tf.math.log(mel), shape)
+        mel = tf.tensordot(power, self._mel, axes=1)
+        return tf.math.log(mel + cfg.log_floor)
 
     def call(self, audio, audio_lengths):
         feats = self.frames(audio)

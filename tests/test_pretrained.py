@@ -1,0 +1,39 @@
+"""The bundled models load and recognise speech they never heard."""
+
+from pathlib import Path
+
+import pytest
+
+from asr.transcribe import bundled_models, load_model
+
+SHARED_FSDD = Path(__file__).resolve().parents[2] / "shared/data/fsdd_speech_commands"
+
+# Stated bounds (mean CER over fresh clips from voices held out of all training):
+CER_BOUND = {"digits": 0.5, "synth-en": 0.25, "synth-en-streaming": 0.3}
+
+
+@pytest.mark.parametrize("name", bundled_models())
+def test_bundled_model_recognises_fresh_synthetic_speech(name):
+    pytest.importorskip("asr.datasets.synthetic")
+    from asr import demo
+
+    clips = demo.make_clips(8, digits=name == "digits", seed=11)
+    result = demo.score_model(name, clips)
+    assert result.cer <= CER_BOUND[name], list(zip(result.refs, result.hyps))
+
+
+@pytest.mark.skipif("digits" not in bundled_models(), reason="digits not bundled")
+@pytest.mark.skipif(not SHARED_FSDD.is_dir(), reason=f"{SHARED_FSDD} not present")
+def test_digits_on_the_shared_corpus_held_out_takes(tmp_path):
+    from asr.datasets.speech_commands import prepare_speech_commands
+    from asr.evaluate import evaluate
+
+    manifests = prepare_speech_commands(SHARED_FSDD, tmp_path / "sc", progress=False)
+    summary = evaluate(load_model("digits"), manifests["test"], tmp_path / "eval")
+    assert summary["num_utterances"] == 200
+    assert summary["wer"] <= 0.03
+
+
+def test_digits_model_ships_with_the_package():
+    names = bundled_models()
+    assert "digits" in names
