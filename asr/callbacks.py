@@ -4,9 +4,11 @@ atomic backup for resuming, the non-finite-loss guard and the learning curve."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import jiwer
@@ -114,9 +116,89 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         )
 
 
+# Temp files of `save_model_atomic`, `AtomicBackupAndRestore`, the learning
+# curve and `manifest.atomic_write_text`, each with its writer's process id.
+_TEMP_NAME = re.compile(
+    r"^\.(?:.+\.tmp(?P<a>\d+)\.(?:keras|png)|tmp(?P<b>\d+)\.weights\.h5"
+    r"|.+\.(?P<c>\d+)\.[0-9a-f]{8}\.tmp)$"
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Removes temp files that a killed writer left in `folder` (those whose
+    process is gone); returns them. Files of live processes are kept."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        m = _TEMP_NAME.match(path.name)
+        if not m or not path.is_file():
+            continue
+        pid = int(m["a"] or m["b"] or m["c"])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    if removed:
+        logger.info(
+            "removed %d temp file(s) left by an interrupted run in %s",
+            len(removed),
+            folder,
+        )
+    return removed
+
+
+def trim_history(history_csv: str | os.PathLike, epochs: int) -> None:
+    """Keeps the header and the rows of the first `epochs` epochs of a
+    `CSVLogger` file (rows of epochs that are run again on resume, and a row
+    cut short by a kill, go); with `epochs` 0 the file is removed."""
+    path = Path(history_csv)
+    if not path.is_file():
+        return
+    if epochs <= 0:
+        path.unlink()
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    header, kept = rows[0], [rows[0]]
+    for row in rows[1:]:
+        if len(row) != len(header):
+            continue
+        try:
+            epoch = int(row[0])
+        except ValueError:
+            continue
+        if epoch < epochs:
+            kept.append(row)
+    if kept != rows:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(kept)
+        atomic_write_text(path, buf.getvalue())
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` whose weights and metadata are written to temp files
     and renamed, so `kill -9` during a save leaves the previous backup whole.
+
+    An epoch's backup is committed only after every other callback has
+    finished that epoch (at the next epoch's start, or at the end of
+    training), so the backup never runs ahead of `model.keras`, `best.json`
+    and `history.csv`. On resume, rows of `history_csv` for epochs that run
+    again are dropped (a kill after the row was written but before the
+    commit), and temp files left by a killed writer are removed.
 
     Multi-worker: Keras 3's callback knows nothing of workers (every worker
     would write the same files). Here every worker restores from `backup_dir`
@@ -132,12 +214,21 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         save_freq="epoch",
         write_dir=None,
         check_workers: bool = False,
+        history_csv=None,
     ):
+        """`history_csv`: the `CSVLogger` file kept in step with the backup
+        (default: `history.csv` in the folder holding `write_dir`)."""
         super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=False)
         self.write_dir = str(write_dir or backup_dir)
         self.check_workers = check_workers
+        self.history_csv = Path(
+            history_csv or Path(self.write_dir).parent / "history.csv"
+        )
+        self._pending = False
 
     def on_train_begin(self, logs=None):
+        for folder in (self.write_dir, Path(self.write_dir).parent):
+            remove_stale_temp_files(folder)
         super().on_train_begin(logs)
         epoch = 0
         if os.path.exists(self._training_metadata_path):
@@ -145,8 +236,27 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 epoch = int(json.load(f)["epoch"])
         if epoch:
             logger.info("resuming from %s at epoch %d", self.backup_dir, epoch + 1)
+        trim_history(self.history_csv, epoch)
         if self.check_workers:
             _check_same_on_all_workers(self.model.distribute_strategy, epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._pending = True  # committed once the other callbacks are done
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._commit()
+
+    def on_train_end(self, logs=None):
+        self._commit()
+        super().on_train_end(logs)
+
+    def _commit(self):
+        if self._pending:
+            self._pending = False
+            self._save_model()
 
     def _save_model(self):
         os.makedirs(self.write_dir, exist_ok=True)
@@ -259,7 +369,7 @@ def plot_learning_curve(history_csv: Path, png: Path) -> None:
     if ax2.lines:
         ax2.legend()
     fig.tight_layout()
-    tmp = png.with_name(f".{png.name}.tmp.png")
+    tmp = png.with_name(f".{png.name}.tmp{os.getpid()}.png")
     fig.savefig(tmp, dpi=90)
     plt.close(fig)
     os.replace(tmp, png)
