@@ -124,6 +124,9 @@ class ModelConfig:
     conv_activation: str = "relu"  # "relu" or "clipped_relu" (min(relu, 20))
     causal: bool = False  # convolutions see no future frames
     rnn_cell: str = "lstm"  # "lstm", "gru" or "simple_rnn"
+    # "fused" (asr.rnn.FusedRNN: faster on CPU) or "keras" (keras.layers.LSTM
+    # etc.: cuDNN on a GPU). Same function and weights; asr.rnn.fuse_model converts.
+    rnn_impl: str = "fused"
     rnn_units: int = 256
     rnn_layers: int = 3
     bidirectional: bool = True  # False gives the streaming model
@@ -174,6 +177,7 @@ _CHOICES = {
     "model.head": ("ctc", "classifier"),
     "model.conv_activation": ("relu", "clipped_relu"),
     "model.rnn_cell": ("lstm", "gru", "simple_rnn"),
+    "model.rnn_impl": ("fused", "keras"),
     "model.rnn_norm": ("none", "batch", "layer"),
     "model.initializer": ("glorot_uniform", "he_normal", "orthogonal"),
     "train.optimizer": ("adam", "adamw"),

@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from asr import text as text_lib
+from asr.rnn import unfuse_model
 from asr.streaming import StreamingError, StreamingRecognizer
 
 logger = logging.getLogger(__name__)
@@ -306,6 +307,8 @@ def export_tflite(
     out = Path(out)
     network = _network(recognizer)
     rec = StreamingRecognizer(recognizer, chunk_ms=chunk_ms) if streaming else None
+    if rec is None:  # the converter turns Keras's LSTM into builtin ops, not loops
+        network = unfuse_model(network)
     win = network.get_layer("log_mel").cfg.win_length
     dft = "rfft" if win & (win - 1) == 0 else "matmul"
     with _matmul_dft(network) if dft == "matmul" else contextlib.nullcontext():

@@ -23,6 +23,7 @@ from asr import text
 from asr.augment import SpecAugment
 from asr.config import ExperimentConfig, ModelConfig
 from asr.features import GlobalNormalization, LogMel, length_mask
+from asr.rnn import make_rnn
 
 
 def conv_time_padding(kernel: int, causal: bool) -> tuple[int, int]:
@@ -121,25 +122,15 @@ class ClippedReLU(keras.layers.Layer):
 
 
 def _rnn_layer(cfg: ModelConfig, name: str) -> keras.layers.Layer:
-    cls = {
-        "lstm": keras.layers.LSTM,
-        "gru": keras.layers.GRU,
-        "simple_rnn": keras.layers.SimpleRNN,
-    }[cfg.rnn_cell]
-    kwargs = dict(
-        units=cfg.rnn_units,
-        return_sequences=True,
+    return make_rnn(
+        cfg.rnn_cell,
+        cfg.rnn_units,
+        cfg.bidirectional,
+        cfg.rnn_impl,
+        name=name,
         kernel_initializer=cfg.initializer,
         kernel_regularizer=_regularizer(cfg),
     )
-    if cfg.rnn_cell == "gru":
-        kwargs["reset_after"] = True
-    layer = cls(**kwargs, name=name)
-    if cfg.bidirectional:
-        layer = keras.layers.Bidirectional(
-            layer, merge_mode="concat", name=f"bi_{name}"
-        )
-    return layer
 
 
 def _regularizer(cfg: ModelConfig):

@@ -386,6 +386,40 @@ def fuse_model(model: keras.Model, jit_compile: bool = False) -> keras.Model:
     return fused
 
 
+def unfuse_model(model: keras.Model) -> keras.Model:
+    """The inverse of `fuse_model`: a copy of `model` with every `FusedRNN`
+    replaced by the equivalent Keras layer (`Bidirectional` for a
+    bidirectional one), weights included: e.g. for cuDNN on a GPU, or for
+    TFLite, which converts Keras's LSTM to its fused builtin op."""
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if not isinstance(layer, FusedRNN):
+            return layer.__class__.from_config(layer.get_config())
+        inner = layer.name.removeprefix("bi_") if layer.bidirectional else layer.name
+        stock = make_rnn(
+            layer.cell,
+            layer.units,
+            False,
+            "keras",
+            name=inner,
+            kernel_initializer=layer.kernel_initializer,
+            kernel_regularizer=layer.kernel_regularizer,
+        )
+        if layer.bidirectional:
+            stock = keras.layers.Bidirectional(
+                stock, merge_mode="concat", name=layer.name
+            )
+        return stock
+
+    stock = keras.models.clone_model(model, clone_function=clone)
+    for old, new in zip(model.layers, stock.layers, strict=True):
+        if isinstance(old, FusedRNN):
+            new.set_weights(old.get_keras_weights())
+        else:
+            new.set_weights(old.get_weights())
+    return stock
+
+
 def make_rnn(
     cell: str,
     units: int,

@@ -12,6 +12,7 @@ file's length and the stitched output matches a single pass.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -299,10 +300,23 @@ def pack_model(
     network: keras.Model, cfg: ExperimentConfig, out_dir: str | os.PathLike
 ) -> Path:
     """Writes `config.yaml` + float16 `weights.npz` (half the size of a
-    `.keras` file); `load_model(out_dir)` rebuilds the network from them."""
+    `.keras` file); `load_model(out_dir)` rebuilds the network from them.
+
+    The recurrent layers are packed as `FusedRNN` (`model.rnn_impl: fused`,
+    the fast one on CPU) whichever implementation the network was trained
+    with: the weight layout must match the config it is rebuilt from."""
     from asr.config import dump_yaml
     from asr.manifest import atomic_write_text
+    from asr.rnn import fuse_model
 
+    if any(
+        isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional)
+        for layer in network.layers
+    ):
+        network = fuse_model(network)
+    cfg = dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, rnn_impl="fused")
+    )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = {
