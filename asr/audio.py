@@ -138,7 +138,9 @@ def _mono_blocks(
         try:
             data = f.read(block, dtype="float32", always_2d=True)
         except _DECODE_ERRORS as e:
-            raise AudioLoadError(f"{path}: cannot decode ({e})") from None
+            raise AudioLoadError(
+                f"{path}: cannot decode: damaged or truncated ({e})"
+            ) from None
         if len(data) == 0:
             break
         total += len(data)
@@ -173,6 +175,28 @@ def audio_info(path: str | os.PathLike) -> tuple[float, int, int]:
         if frames >= _UNKNOWN_FRAMES:
             frames = sum(len(b) for b in _mono_blocks(f, path))
         return frames / f.samplerate, f.samplerate, f.channels
+
+
+def verify_audio(path: str | os.PathLike) -> float:
+    """Decodes the whole file (in bounded memory, keeping nothing) and returns
+    its duration in seconds.
+
+    Unlike `audio_info`, this finds everything `load_audio` would reject: a
+    FLAC or OGG cut short, undecodable blocks, NaN or infinite samples.
+
+    Raises:
+        AudioLoadError: as `load_audio`.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        rate = f.samplerate
+        frames = sum(len(b) for b in _mono_blocks(f, path))
+    if rate != SAMPLE_RATE and frames * SAMPLE_RATE * 2 < rate:
+        raise AudioLoadError(
+            f"{path}: no samples ({frames} frames at {rate} Hz is less than one "
+            f"sample at {SAMPLE_RATE} Hz)"
+        )
+    return frames / rate
 
 
 def to_mono_16k(samples: np.ndarray, rate: int, where: str = "audio") -> np.ndarray:

@@ -66,6 +66,14 @@ def cmd_prepare(args) -> int:
         rows = read_manifest(path)
         hours = sum(r.duration for r in rows) / 3600
         print(f"{name}: {len(rows)} utterances, {hours:.2f} h -> {path}")
+        report = path.with_name(f"{path.stem}.skipped.jsonl")
+        if report.is_file():
+            skipped = report.read_text(encoding="utf-8").splitlines()
+            for line in skipped:
+                row = json.loads(line)
+                audio = os.path.normpath(report.parent / row["audio_filepath"])
+                print(f"skipped: {audio}: {row['reason']}", file=sys.stderr)
+            print(f"{name}: {len(skipped)} skipped -> {report}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -137,13 +145,14 @@ def cmd_transcribe(args) -> int:
         lm=args.lm,
         hotwords=tuple(args.hotword or ()),
     )
-    failed = 0
+    failed = []
     for path in args.files:
         try:
             seg = recognizer.transcribe_segments([path], **options)[0]
         except AudioLoadError as e:
             print(f"asr transcribe: {e}", file=sys.stderr)
-            failed += 1
+            reason = str(e).removeprefix(f"{Path(path)}: ")
+            failed.append({"audio_filepath": path, "reason": reason})
             continue
         if args.json:
             print(
@@ -159,6 +168,16 @@ def cmd_transcribe(args) -> int:
         else:
             print(f"{path}\t{seg.text}")
         sys.stdout.flush()
+    if args.skipped:
+        from asr.manifest import write_manifest
+
+        write_manifest(args.skipped, failed, relative=False)
+    if failed and len(args.files) > 1:
+        print(
+            f"asr transcribe: {len(failed)} of {len(args.files)} file(s) could not "
+            "be read" + (f"; listed in {args.skipped}" if args.skipped else ""),
+            file=sys.stderr,
+        )
     return 2 if failed else 0
 
 
@@ -472,6 +491,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-width", type=int, default=16)
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
+    p.add_argument(
+        "--skipped",
+        metavar="FILE",
+        help="also list the files that could not be read in FILE (JSON lines: "
+        "audio_filepath, reason); they are reported on stderr and make the exit "
+        "status 2, the others are still transcribed",
+    )
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser(

@@ -1,6 +1,10 @@
 """Evaluation: WER/CER of a model on a manifest, with per-utterance files.
 
-Broken audio is skipped and listed with its reason; the run always completes.
+References are `text.normalise`d. Rows that cannot be scored are skipped and
+listed with their reason in `summary.json`: unreadable, truncated or NaN
+audio, a transcript with nothing left after normalisation (e.g. only
+characters outside the vocabulary), and audio too short for its transcript
+(fewer output frames than CTC needs). The run always completes.
 Writes `summary.json`, `recogs.jsonl` and `errs.txt` (see `asr.metrics`).
 """
 
@@ -13,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.audio import AudioLoadError, load_audio
-from asr.manifest import read_manifest
+from asr import text
+from asr.audio import SAMPLE_RATE, AudioLoadError, load_audio
+from asr.manifest import ManifestError, Utterance, read_manifest
 from asr.metrics import write_results
-from asr.text import normalise
+from asr.pipeline import too_short
 from asr.transcribe import Recognizer
 
 logger = logging.getLogger(__name__)
@@ -32,7 +37,11 @@ def evaluate(
     batch_utterances: int = 64,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Recognises every row of `manifest` and scores it. Returns the summary."""
+    """Recognises every row of `manifest` and scores it. Returns the summary.
+
+    Raises:
+        ManifestError: the manifest is bad, or not one row could be scored.
+    """
     rows = read_manifest(manifest)
     recognizer.warmup()  # RTF measures recognition, not tracing
     results, skipped = [], []
@@ -41,13 +50,13 @@ def evaluate(
         chunk = rows[start : start + batch_utterances]
         waves, kept = [], []
         for row in chunk:
-            try:
-                waves.append(load_audio(row.audio_filepath))
-                kept.append(row)
-            except AudioLoadError as e:
-                reason = str(e).removeprefix(f"{row.audio_filepath}: ")
-                logger.warning("skipping: %s", e)
+            wave, reason = _read(recognizer, row)
+            if reason is not None:
+                logger.warning("skipping %s: %s", row.audio_filepath, reason)
                 skipped.append({"audio_filepath": row.audio_filepath, "reason": reason})
+                continue
+            waves.append(wave)
+            kept.append(row)
         if waves:
             t0 = time.perf_counter()
             logits = recognizer.logits_batch(waves)
@@ -57,12 +66,12 @@ def evaluate(
             ]
             compute_seconds += time.perf_counter() - t0
             for row, wave, hyp in zip(kept, waves, hyps):
-                duration = len(wave) / 16000
+                duration = len(wave) / SAMPLE_RATE
                 audio_seconds += duration
                 results.append(
                     {
                         "audio_filepath": row.audio_filepath,
-                        "ref": normalise(row.text),
+                        "ref": text.normalise(row.text),
                         "hyp": hyp,
                         "duration": duration,
                     }
@@ -79,9 +88,31 @@ def evaluate(
         "decoder": "lm" if lm else decoder,
     }
     if not results:
-        raise ValueError(f"{manifest}: no utterance could be read (all skipped)")
+        first = f"; first: {skipped[0]['audio_filepath']}: {skipped[0]['reason']}"
+        raise ManifestError(
+            f"{manifest}: no utterance could be scored ({len(skipped)} skipped"
+            f"{first if skipped else ''})"
+        )
     if recognizer.is_classifier:
         summary_extra["accuracy"] = float(
             np.mean([r["ref"] == r["hyp"] for r in results])
         )
     return write_results(Path(out_dir), results, summary_extra)
+
+
+def _read(
+    recognizer: Recognizer, row: Utterance
+) -> tuple[np.ndarray | None, str | None]:
+    """The row's audio and None, or None and why the row cannot be scored."""
+    ref = text.normalise(row.text)
+    if not ref and not recognizer.is_classifier:
+        bad = text.out_of_vocabulary(row.text.lower())
+        detail = f" (characters outside the vocabulary: {bad})" if bad else ""
+        return None, f"transcript {row.text!r} is empty after normalisation{detail}"
+    try:
+        wave = load_audio(row.audio_filepath)
+    except AudioLoadError as e:
+        return None, str(e).removeprefix(f"{row.audio_filepath}: ")
+    ids = [] if recognizer.is_classifier else text.encode(ref)
+    short = too_short(len(wave), ids, recognizer.cfg)
+    return (None, short) if short else (wave, None)

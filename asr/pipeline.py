@@ -4,8 +4,9 @@ Rows that cannot train are dropped *before* training and reported with the
 reason: audio longer than `data.max_duration`, transcripts with characters
 outside the vocabulary, and transcripts CTC cannot fit (labels plus repeats
 longer than the model's output frames, which would make the loss infinite).
-Files that fail to decode during training are logged, counted and skipped;
-they never stop the run.
+Files that fail to decode during training, or whose decoded audio turns out
+too short for the transcript (a wrong duration in the manifest), are logged
+once, listed and skipped; they never stop the run.
 
 For data-parallel training each worker builds its own dataset from one shard of
 the file list (`num_shards`, `shard_index`): it reads and decodes only its own
@@ -36,14 +37,24 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Skipped:
-    """Rows left out, each with its reason; thread-safe for use inside tf.data."""
+    """Rows left out, each with its reason; thread-safe for use inside tf.data.
+
+    Each file is listed and (with `log`) logged once, however often it is met
+    again (every epoch decodes a broken file anew)."""
 
     rows: list[dict] = field(default_factory=list)
+    log: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _seen: set = field(default_factory=set, repr=False)
 
     def add(self, path: str, reason: str) -> None:
         with self._lock:
+            if path in self._seen:
+                return
+            self._seen.add(path)
             self.rows.append({"audio_filepath": path, "reason": reason})
+        if self.log:
+            logger.warning("skipping %s: %s", path, reason)
 
 
 def check_rows(
@@ -77,18 +88,26 @@ def check_rows(
         if not ids:
             skipped.add(row.audio_filepath, "empty transcript")
             continue
-        frames = output_lengths(
-            num_frames(int(row.duration * SAMPLE_RATE), cfg.features), cfg.model
-        )
-        need = text.ctc_min_frames(ids)
-        if need > frames:
-            skipped.add(
-                row.audio_filepath,
-                f"transcript needs {need} CTC frames, audio gives {frames}",
-            )
+        short = too_short(int(row.duration * SAMPLE_RATE), ids, cfg)
+        if short:
+            skipped.add(row.audio_filepath, short)
             continue
         keep.append((row, ids))
     return keep
+
+
+def too_short(num_samples: int, ids: list[int], cfg: ExperimentConfig) -> str | None:
+    """Why `num_samples` of audio cannot carry the label `ids` under CTC (fewer
+    output frames than the labels and their repeats need), or None."""
+    frames = output_lengths(num_frames(num_samples, cfg.features), cfg.model)
+    need = max(1, text.ctc_min_frames(ids))
+    if need <= frames:
+        return None
+    return (
+        f"too short for its transcript: {num_samples / SAMPLE_RATE:.3f} s of "
+        f"audio gives {frames} output frames, the transcript needs {need} CTC "
+        "frames"
+    )
 
 
 def bucket_boundaries(durations: list[float], num_buckets: int) -> list[int]:
@@ -100,15 +119,25 @@ def bucket_boundaries(durations: list[float], num_buckets: int) -> list[int]:
     return bounds
 
 
-def _load_or_empty(skipped: Skipped):
-    def load(path: bytes) -> np.ndarray:
+def _load_or_empty(skipped: Skipped, cfg: ExperimentConfig, labels: np.ndarray):
+    """Decodes a file; a file that cannot be read, or whose audio is too short
+    for its transcript (the manifest's duration was wrong), is reported and
+    gives no samples."""
+    classifier = cfg.model.head == "classifier"
+
+    def load(path: bytes, index: np.int64, label_length: np.int32) -> np.ndarray:
         p = path.decode()
         try:
-            return load_audio(p)
+            audio = load_audio(p)
         except AudioLoadError as e:
-            logger.warning("skipping: %s", e)
             skipped.add(p, str(e).removeprefix(f"{p}: "))
             return np.zeros(0, np.float32)
+        ids = [] if classifier else labels[int(index), : int(label_length)].tolist()
+        short = too_short(len(audio), ids, cfg)
+        if short:
+            skipped.add(p, short)
+            return np.zeros(0, np.float32)
+        return audio
 
     return load
 
@@ -187,11 +216,13 @@ def make_dataset(
         )
     if repeat:
         ds = ds.repeat()
-    load = _load_or_empty(skipped)
+    load = _load_or_empty(skipped, cfg, labels)
     augment = waveform_augmenter(cfg.augment, noise) if training else None
 
     def decode(path, label, label_length, index):
-        audio = tf.numpy_function(load, [path], tf.float32, stateful=False)
+        audio = tf.numpy_function(
+            load, [path, index, label_length], tf.float32, stateful=False
+        )
         audio.set_shape([None])
         if augment is not None:
             audio = tf.cond(tf.size(audio) > 0, lambda: augment(audio), lambda: audio)
@@ -245,7 +276,7 @@ def make_dataset(
 def usable_paths(manifest: str | list[Utterance], cfg: ExperimentConfig) -> list[str]:
     """The files `make_dataset` can train on, in the order its `index` counts."""
     rows = read_manifest(manifest) if isinstance(manifest, str) else list(manifest)
-    return [r.audio_filepath for r, _ in check_rows(rows, cfg, Skipped())]
+    return [r.audio_filepath for r, _ in check_rows(rows, cfg, Skipped(log=False))]
 
 
 def _name(manifest: str | list[Utterance]) -> str:

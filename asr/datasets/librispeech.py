@@ -5,9 +5,10 @@ On-disk layout, as the official archives unpack:
 plus one `<speaker>-<chapter>.trans.txt` per chapter, lines `<utt id> <TEXT>`.
 
 `prepare_librispeech` writes `OUT/<part>.jsonl`. Utterances it cannot use
-(unreadable audio, a transcript line without audio, audio without a transcript
-line, a transcript empty after normalisation) are skipped, logged and listed in
-`OUT/<part>.skipped.jsonl` as `{"audio_filepath", "reason"}`.
+(unreadable, truncated or NaN audio, a transcript line without audio, audio
+without a transcript line, a transcript empty after normalisation) are
+skipped, logged and listed in `OUT/<part>.skipped.jsonl` as
+`{"audio_filepath", "reason"}`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.audio import AudioLoadError, audio_info
+from asr.audio import AudioLoadError, verify_audio
 from asr.datasets.download import download_and_extract
 from asr.manifest import Utterance, write_manifest, write_skipped_report
 from asr.text import normalise, out_of_vocabulary
@@ -135,9 +136,9 @@ def _scan_part(
             reason = f"{where}: characters outside the vocabulary {bad}"
         else:
             try:
-                duration = audio_info(path)[0]
+                duration = verify_audio(path)
             except AudioLoadError as e:
-                reason = str(e)
+                reason = str(e).removeprefix(f"{path}: ")
         if reason is not None:
             skipped.append({"audio_filepath": str(path), "reason": reason})
             continue
@@ -157,8 +158,9 @@ def prepare_librispeech(
 ) -> dict[str, Path]:
     """Writes `out/<part>.jsonl` for each LibriSpeech part.
 
-    Text is `text.normalise`d; durations come from the audio headers; paths
-    are relative to `out`. Rerunning rewrites identical files.
+    Text is `text.normalise`d; every file is decoded once, so a file cut short
+    or holding NaN samples is reported, not listed; paths are relative to
+    `out`. Rerunning rewrites identical files.
 
     Args:
         root: folder holding `LibriSpeech/`, or the `LibriSpeech` folder itself.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.audio import AudioLoadError, audio_info
+from asr.audio import AudioLoadError, verify_audio
 from asr.datasets.download import download_and_extract
 from asr.manifest import Utterance, write_manifest, write_skipped_report
 from asr.text import normalise, out_of_vocabulary
@@ -99,8 +99,9 @@ def prepare_speech_commands(
 ) -> dict[str, Path]:
     """Writes `out/train.jsonl`, `out/validation.jsonl` and `out/test.jsonl`.
 
-    Durations come from the audio headers (clips are not all 1 s); paths are
-    relative to `out`. Rerunning rewrites identical files.
+    Every clip is decoded once: durations are the decoded lengths (clips are
+    not all 1 s), and a clip cut short or holding NaN samples is reported, not
+    listed. Paths are relative to `out`. Rerunning rewrites identical files.
 
     Args:
         root: the Speech Commands folder (holding the word folders and lists).
@@ -147,9 +148,10 @@ def prepare_speech_commands(
             skipped[split].append({"audio_filepath": str(path), "reason": reason})
             continue
         try:
-            duration = audio_info(path)[0]
+            duration = verify_audio(path)
         except AudioLoadError as e:
-            skipped[split].append({"audio_filepath": str(path), "reason": str(e)})
+            reason = str(e).removeprefix(f"{path}: ")
+            skipped[split].append({"audio_filepath": str(path), "reason": reason})
             continue
         rows[split].append(Utterance(str(path), duration, text))
     for split, entries in lists.items():
