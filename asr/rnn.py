@@ -214,7 +214,10 @@ class FusedRNN(keras.layers.Layer):
         else:
             x = x[None]
         xp = tf.matmul(tf.reshape(x, (self.dirs, -1, x.shape[-1])), kernel)
-        xp = tf.reshape(xp + bias[:, None], (self.dirs, steps, batch, -1))
+        # No -1 here: an empty batch (a replica's share of a short last batch)
+        # leaves it unknowable, and TF then guesses a wrong width.
+        width = self.gates * self.units
+        xp = tf.reshape(xp + bias[:, None], (self.dirs, steps, batch, width))
         if self.jit_compile:  # padded steps come after the real ones: no effect
             more = bucketed_steps(steps) - steps
             xp = tf.pad(xp, [[0, 0], [0, more], [0, 0], [0, 0]])

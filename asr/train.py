@@ -4,8 +4,13 @@ The run folder holds `config.yaml` (resolved), `vocab.txt`, `model.keras` (best
 by validation WER, or accuracy for the classifier head), `last.keras`,
 `history.csv`, `learning_curve.png`, `skipped.jsonl`, TensorBoard logs in `tb/`
 and the resumable state in `backup/`. Running the same command again after an
-interruption resumes from the last completed epoch (or step, with
-`train.backup_every_steps`).
+interruption resumes from the last completed epoch.
+
+Data parallelism (`train.strategy`): "mirrored" keeps one replica per local
+GPU, "multiworker" one worker per `TF_CONFIG` task (each mirroring its GPUs).
+`data.batch_size` is the global batch; each worker reads its own shard of the
+file list, batches at the per-replica size and runs the same number of steps;
+only the chief writes the run folder. See `fit`, `_plan` and `Trainer`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import soundfile as sf
 
 from asr.config import load_config
 from asr.manifest import Utterance, write_manifest
+from asr.pipeline import make_dataset, usable_paths
 from asr.train import fit
 from tests.conftest import speechlike
 
@@ -140,6 +141,31 @@ def _assert_same_training(
         np.testing.assert_allclose(values, ref_history[key], rtol=RTOL, err_msg=key)
     for got, want in zip(weights, ref_weights, strict=True):
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-7)
+
+
+def test_worker_shards_split_the_file_list_and_keep_the_global_batch(setup):
+    cfg = load_config(setup["config"], _overrides(setup, val=False))
+    manifest = cfg.data.train_manifest
+    paths = usable_paths(manifest, cfg)
+    batches = {
+        i: list(
+            make_dataset(
+                manifest, cfg, training=True, num_shards=2, shard_index=i, batch_size=2
+            )
+        )
+        for i in range(2)
+    }
+    seen = {}
+    for i, shard in batches.items():
+        index = [int(j) for _, y in shard for j in y["index"].numpy()]
+        assert index == list(range(i, 8, 2))  # every 2nd file, in order
+        assert [len(y["index"]) for _, y in shard] == [2, 2]  # 4 / 2 workers
+        for _, y in shard:
+            for j, p in zip(y["index"].numpy(), y["paths"].numpy()):
+                seen[int(j)] = p.decode()
+    assert seen == dict(enumerate(paths))  # index names the file; nothing lost
+    with pytest.raises(ValueError, match="cannot feed 9 workers"):
+        make_dataset(manifest, cfg, training=True, num_shards=9, shard_index=0)
 
 
 def test_mirrored_two_devices_train_like_one_device(setup):

@@ -210,3 +210,15 @@ def test_fuse_model_gives_the_same_model_outputs():
         got, got_lengths = other.predict_on_batch([audio, lengths])
         np.testing.assert_array_equal(got_lengths, want_lengths)
         np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell,bidirectional", CASES)
+def test_empty_batch_gives_empty_outputs_and_gradients(cell, bidirectional):
+    # A replica's share of a short last batch can be empty under tf.distribute.
+    _, fused = pair(cell, bidirectional)
+    x = tf.zeros((0, STEPS, FEATURES))
+    mask = tf.zeros((0, STEPS), tf.bool)
+    y, grads = loss_and_grads(fused, x, mask, tf.zeros((0, STEPS, fused.dirs * UNITS)))
+    assert y.shape == (0, STEPS, fused.dirs * UNITS)
+    assert [g.shape for g in grads[1:]] == [v.shape for v in fused.trainable_variables]
+    assert all(not np.any(g) for g in grads[1:])
