@@ -286,8 +286,11 @@ def _check_same_on_all_workers(strategy, epoch: int) -> None:
 
 class NonFiniteLossGuard(keras.callbacks.Callback):
     """Reports steps whose loss or gradients were NaN/inf, naming the batch's
-    files. Such steps never change the weights; with policy "stop" training
-    ends after the step (the last good checkpoint stays)."""
+    files. Such steps never change the weights: the trainer does not apply
+    their gradients, and this callback puts back the state the forward pass
+    changed (batch-norm moving statistics, which a NaN batch would poison for
+    good). With policy "stop" training ends after the step (the last good
+    checkpoint stays)."""
 
     def __init__(self, trainer, policy: str = "stop"):
         super().__init__()
@@ -295,16 +298,32 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
         self.seen = 0.0
         self.error: str | None = None
         self.total = 0
+        self._state: list | None = None
+
+    def _snapshot(self) -> None:
+        """Copies the non-trainable float variables (after the last good step)."""
+        self._state = [
+            (v, np.array(v.numpy()))
+            for v in self.trainer.network.non_trainable_variables
+            if np.issubdtype(np.dtype(v.dtype), np.floating)
+        ]
+
+    def _restore(self) -> None:
+        for v, value in self._state or ():
+            v.assign(value)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.seen = 0.0
+        self._snapshot()  # after every on_train_begin: resumed weights included
 
     def on_train_batch_end(self, batch, logs=None):
         count = float((logs or {}).get("nonfinite_steps", 0.0))
         if count <= self.seen:
+            self._snapshot()
             return
         self.seen = count
         self.total += 1
+        self._restore()
         files = self.trainer.bad_files()
         message = (
             f"non-finite loss or gradient at step {batch + 1}; the batch's files: "
