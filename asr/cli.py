@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -30,17 +31,55 @@ def _progress_enabled() -> bool:
     return sys.stderr.isatty()
 
 
+def _number(kind: type, low: float, inclusive: bool = True):
+    """An argparse `type` for an int or float >= `low` (> `low` when not
+    `inclusive`): a bad value exits 2 with the usage line, before any work."""
+    bound = f">= {low:g}" if inclusive else f"> {low:g}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {kind.__name__} value: {text!r}"
+            ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if not (value >= low if inclusive else value > low):
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+POSITIVE_INT = _number(int, 1)
+POSITIVE_FLOAT = _number(float, 0, inclusive=False)
+NON_NEGATIVE_FLOAT = _number(float, 0)
+
+
+def _librispeech_parts(text: str) -> list[str]:
+    from asr.datasets.librispeech import PARTS
+
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if not parts or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown part(s) {unknown or [text]}; known: {', '.join(PARTS)}"
+        )
+    return parts
+
+
 # -- prepare ------------------------------------------------------------------
 def cmd_prepare(args) -> int:
     t0 = time.perf_counter()
     if args.corpus == "librispeech":
         from asr.datasets.librispeech import prepare_librispeech
 
-        parts = args.parts.split(",") if args.parts else None
         out = prepare_librispeech(
             args.root,
             args.out,
-            parts=parts,
+            parts=args.parts,
             download=args.download,
             progress=_progress_enabled(),
         )
@@ -391,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lib.add_argument(
         "--parts",
+        type=_librispeech_parts,
         default=None,
         help="comma-separated parts, e.g. dev-clean,test-clean "
         "(default: every part found)",
@@ -420,12 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     syn.add_argument("--out", required=True, help="folder for audio and manifests")
     syn.add_argument(
-        "--hours", type=float, default=1.0, help="hours of audio (default 1)"
+        "--hours", type=POSITIVE_FLOAT, default=1.0, help="hours of audio (default 1)"
     )
     syn.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     syn.add_argument(
         "--workers",
-        type=int,
+        type=POSITIVE_INT,
         default=None,
         help="parallel processes (default: all cores)",
     )
@@ -450,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--train", help="training manifest (same as --set data.train_manifest=...)"
     )
     p.add_argument("--val", help="validation manifest")
-    p.add_argument("--epochs", type=int, help="number of epochs")
+    p.add_argument("--epochs", type=POSITIVE_INT, help="number of epochs")
     p.add_argument(
         "--strategy",
         choices=("default", "mirrored", "multiworker"),
@@ -470,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--manifest", required=True, help="JSON-lines manifest")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
-    p.add_argument("--beam-width", type=int, default=16)
+    p.add_argument("--beam-width", type=POSITIVE_INT, default=16)
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--out", required=True, help="folder for the result files")
     p.set_defaults(func=cmd_evaluate)
@@ -488,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
-    p.add_argument("--beam-width", type=int, default=16)
+    p.add_argument("--beam-width", type=POSITIVE_INT, default=16)
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
     p.add_argument(
@@ -535,13 +575,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--chunk-ms",
-        type=float,
+        type=POSITIVE_FLOAT,
         default=None,
         help="audio per recognition step (default: streaming.chunk_ms)",
     )
     p.add_argument(
         "--endpoint-ms",
-        type=float,
+        type=NON_NEGATIVE_FLOAT,
         default=None,
         help="silence that ends an utterance; 0 disables "
         "(default: streaming.endpoint_silence_ms)",
@@ -568,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--chunk-ms",
-        type=float,
+        type=POSITIVE_FLOAT,
         default=None,
         help="streaming step length (default: streaming.chunk_ms)",
     )
@@ -583,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a small model from scratch (about 10 minutes on 2 cores).",
     )
     p.add_argument(
-        "--n", type=int, default=6, help="sentences to synthesise (default 6)"
+        "--n", type=POSITIVE_INT, default=6, help="sentences to synthesise (default 6)"
     )
     p.add_argument("--seed", type=int, default=0, help="which sentences and voices")
     p.add_argument(
@@ -591,8 +631,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train a small model on a fresh synthetic corpus",
     )
-    p.add_argument("--hours", type=float, default=0.4, help="--train: corpus size")
-    p.add_argument("--epochs", type=int, default=12, help="--train: epochs")
+    p.add_argument(
+        "--hours", type=POSITIVE_FLOAT, default=0.4, help="--train: corpus size"
+    )
+    p.add_argument("--epochs", type=POSITIVE_INT, default=12, help="--train: epochs")
     p.add_argument(
         "--out",
         help="--train: folder for the corpus and run (default: a new temp folder)",
