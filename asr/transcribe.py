@@ -21,11 +21,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import yaml
 
 from asr import ctc
 from asr.audio import SAMPLE_RATE, iter_audio_blocks, load_audio
-from asr.config import ExperimentConfig, from_dict
+from asr.config import ConfigError, ExperimentConfig, load_config
 from asr.features import num_frames
 from asr.model import make_predict_fn, output_lengths, time_stride
 
@@ -290,10 +289,29 @@ def _split(wave: np.ndarray, block: int = 30 * SAMPLE_RATE) -> Iterator[np.ndarr
 
 
 def load_config_for(model_path: Path) -> ExperimentConfig:
+    """The resolved `config.yaml` beside a model file.
+
+    Raises:
+        ModelNotFoundError: it is missing.
+        ConfigError: it is empty, not YAML or not a valid config; the message
+            names the file.
+    """
     cfg_path = model_path.parent / "config.yaml"
     if not cfg_path.exists():
         raise ModelNotFoundError(f"{cfg_path}: missing (every model folder has one)")
-    return from_dict(yaml.safe_load(cfg_path.read_text()))
+    try:
+        empty = not cfg_path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{cfg_path}: cannot read the model's config ({e})") from None
+    if empty:
+        raise ConfigError(f"{cfg_path}: empty (it should hold the model's config)")
+    try:
+        return load_config(cfg_path)
+    except ConfigError as e:
+        message = str(e)
+        if not message.startswith(str(cfg_path)):
+            message = f"{cfg_path}: {message}"
+        raise ConfigError(message) from None
 
 
 def pack_model(
