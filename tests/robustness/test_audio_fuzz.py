@@ -2,11 +2,13 @@
 
 Each example is written to a file and loaded; the result must be a non-empty,
 finite, 1-D float32 array, or an `AudioLoadError`: never another exception, a
-crash or a hang. Examples are derandomized, so a run is reproducible.
+crash or a hang (a load that takes over `HANG_SECONDS` ends the run with a
+traceback). Examples are derandomized, so a run is reproducible.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import io
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr.audio import AudioLoadError, load_audio
+from asr.audio import AudioLoadError, load_audio, verify_audio
 
 SUFFIXES = ("wav", "flac", "ogg", "mp3")
 # Real container signatures, so many examples get past format detection.
@@ -71,16 +73,33 @@ def fuzz_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("audio_fuzz")
 
 
+HANG_SECONDS = 30  # one example; far above the few ms a load takes
+
+
 def _check_loads_or_rejects(path: Path) -> None:
+    # A hang, even inside libsndfile, ends the run with every thread's
+    # traceback instead of stalling it (a watchdog thread, not a signal).
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)
+    try:
+        _load_and_verify(path)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def _load_and_verify(path: Path) -> None:
     try:
         y = load_audio(path)
     except AudioLoadError as e:
         assert str(path) in str(e)
+        # `asr prepare` (which only decodes) rejects what training would.
+        with pytest.raises(AudioLoadError):
+            verify_audio(path)
         return
     assert isinstance(y, np.ndarray)
     assert y.dtype == np.float32
     assert y.ndim == 1 and len(y) > 0
     assert np.isfinite(y).all()
+    assert verify_audio(path) > 0
 
 
 def test_seed_files_load(fuzz_dir):
