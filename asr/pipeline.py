@@ -29,7 +29,7 @@ from asr.audio import SAMPLE_RATE, AudioLoadError, load_audio
 from asr.augment import waveform_augmenter
 from asr.config import ExperimentConfig
 from asr.features import num_frames
-from asr.manifest import Utterance, read_manifest
+from asr.manifest import ManifestError, Utterance, read_manifest
 from asr.model import output_lengths
 
 logger = logging.getLogger(__name__)
@@ -175,13 +175,17 @@ def make_dataset(
         with_paths: include the string `paths` (tf.distribute on GPUs cannot
             copy string tensors to the device; `index` identifies files there).
     Raises:
-        ValueError: no usable rows, or fewer usable rows than shards.
+        ManifestError: no usable rows, or none of this shard's files decodes
+            (checked until one does: normally the first).
+        ValueError: fewer usable rows than shards.
     """
     skipped = skipped if skipped is not None else Skipped()
     rows = read_manifest(manifest) if isinstance(manifest, str) else list(manifest)
     checked = check_rows(rows, cfg, skipped)
     if not checked:
-        raise ValueError(f"{manifest}: no usable utterances (see the skipped report)")
+        raise ManifestError(
+            f"{_name(manifest)}: no usable utterances ({_first_skipped(skipped)})"
+        )
     classifier = cfg.model.head == "classifier"
     paths = [r.audio_filepath for r, _ in checked]
     max_label = 1 if classifier else max(len(ids) for _, ids in checked)
@@ -206,17 +210,23 @@ def make_dataset(
     ds = tf.data.Dataset.from_tensor_slices((paths, labels, label_lengths, index))
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
-    shard_size = len(range(shard_index, len(paths), num_shards))
+    shard = range(shard_index, len(paths), num_shards)  # this shard's rows
     shuffle = training and cfg.data.shuffle_buffer > 1
     if shuffle:
         ds = ds.shuffle(
-            min(shard_size, cfg.data.shuffle_buffer),
+            min(len(shard), cfg.data.shuffle_buffer),
             seed=cfg.train.seed,
             reshuffle_each_iteration=True,
         )
     if repeat:
         ds = ds.repeat()
     load = _load_or_empty(skipped, cfg, labels)
+    if not any(len(load(paths[i].encode(), i, label_lengths[i])) for i in shard):
+        # Every file fails to decode: a repeated dataset would wait forever.
+        raise ManifestError(
+            f"{_name(manifest)}: none of the {len(shard)} usable utterance(s) "
+            f"could be decoded ({_first_skipped(skipped)})"
+        )
     augment = waveform_augmenter(cfg.augment, noise) if training else None
 
     def decode(path, label, label_length, index):
@@ -281,3 +291,13 @@ def usable_paths(manifest: str | list[Utterance], cfg: ExperimentConfig) -> list
 
 def _name(manifest: str | list[Utterance]) -> str:
     return manifest if isinstance(manifest, str) else "manifest"
+
+
+def _first_skipped(skipped: Skipped) -> str:
+    if not skipped.rows:
+        return "nothing was skipped"
+    first = skipped.rows[0]
+    return (
+        f"{len(skipped.rows)} skipped; first: {first['audio_filepath']}: "
+        f"{first['reason']}"
+    )

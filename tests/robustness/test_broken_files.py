@@ -241,3 +241,20 @@ def test_prepare_librispeech_reports_every_broken_file(tmp_path, capsys):
     expected = {f"84-121123-{u}.flac": why for u, (_, _, why) in kinds.items() if why}
     _assert_reasons(reasons, expected)
     _assert_named_in(capsys.readouterr().err, expected)
+
+
+def test_train_with_no_decodable_file_exits_2_instead_of_waiting(
+    messy, tmp_path, capsys
+):
+    """Every batch of the repeated training data would be filtered out: the
+    run would wait for a first batch forever."""
+    rows = read_manifest(messy / "all.jsonl")
+    broken = [r for r in rows if Path(r.audio_filepath).name in FILE_REASON]
+    write_manifest(tmp_path / "broken.jsonl", broken)
+    argv = ["train", "-c", "configs/ds2_small.yaml", "--out", str(tmp_path / "run")]
+    argv += ["--train", str(tmp_path / "broken.jsonl")]
+    for item in TINY:
+        argv += ["--set", item]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"none of the {len(FILE_REASON)} usable utterance(s) could be decoded" in err
