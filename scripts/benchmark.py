@@ -7,7 +7,24 @@ measured in the same run (these machines are shared and noisy).
 Writes benchmarks/results.json and benchmarks/results.md (the README's table).
 Keys: matmul_gflops, features_x_librosa, train_audio_s_per_s,
 train_flop_utilisation, offline_rtf, stream_chunk_ms_p50/_p95, greedy_decode_ms,
-beam_decode_ms, beam_lm_decode_ms, transcribe_1h_peak_rss_mb (+ _s).
+beam_decode_ms, beam_lm_decode_ms, transcribe_1h_peak_rss_mb (+ _s), and for
+memory train_peak_rss_mb, train_rss_growth.
+
+What each run does (full / --quick):
+- matmul peak, best of 10 / 5, at the start and the end;
+- features: 40 / 15 interleaved rounds on 60 s of audio;
+- train: ds2_small on 16 x 10 s, the FusedRNN model (`model.rnn_impl=fused`,
+  the default) and the stock Keras one (`keras`) side by side in this
+  process: trace + 1 warm-up step / the trace step each, then 10 / 3 rounds of
+  one step each in shuffled order (`train_fused_x_keras` = ratio of the
+  medians); then a child process runs 3 / 1 fused steps on the same batch for
+  `train_peak_rss_mb` (its ru_maxrss);
+- leak: a child process runs `--leak-steps` (1000 / 150) fused steps on
+  16 x 0.5 s clips and reads its current RSS (/proc/self/statm) after step 100
+  and after the last (`train_rss_growth`, goal <= 0.05);
+- inference: offline 10 s x 15 / 5, decoders 100 / 20 times on 8 s of logits;
+- streaming: 1000 / 100 chunks of 100 ms;
+- transcribe: 1 h / 10 min of synthetic audio in a child process.
 """
 
 from __future__ import annotations
@@ -204,7 +221,14 @@ def train_flops_per_audio_second(cfg) -> float:
     return 3 * forward
 
 
-def bench_training(quick: bool, peak_gflops: float) -> dict:
+TRAIN_BATCH = (16, 10)  # clips x seconds of the training benchmark
+LEAK_BATCH = (16, 0.5)  # and of the leak check (1,000 steps of 16 x 10 s: ~1 h)
+
+
+def train_step(impl: str, batch: int, seconds: float):
+    """A callable running one training step of ds2_small (dropout off, the
+    recurrent layers `model.rnn_impl=impl`) on a fixed batch of random clips,
+    waiting for its loss; and the config."""
     import keras
     import tensorflow as tf
 
@@ -212,40 +236,112 @@ def bench_training(quick: bool, peak_gflops: float) -> dict:
     from asr.model import build_model
     from asr.train import Trainer, _optimizer
 
-    cfg = load_config(ROOT / "configs/ds2_small.yaml", ["model.dropout=0.0"])
-    batch, seconds = 16, 10
+    cfg = load_config(
+        ROOT / "configs/ds2_small.yaml", ["model.dropout=0.0", f"model.rnn_impl={impl}"]
+    )
+    n, n_labels = int(16000 * seconds), int(15 * seconds)
     rng = np.random.default_rng(0)
-    audio = (0.1 * rng.standard_normal((batch, 16000 * seconds))).astype(np.float32)
-    x = {"audio": audio, "audio_lengths": np.full(batch, 16000 * seconds, np.int32)}
-    labels = rng.integers(1, 29, (batch, 150)).astype(np.int32)
+    audio = (0.1 * rng.standard_normal((batch, n))).astype(np.float32)
+    x = {"audio": audio, "audio_lengths": np.full(batch, n, np.int32)}
     y = {
-        "labels": labels,
-        "label_lengths": np.full(batch, 150, np.int32),
+        "labels": rng.integers(1, 29, (batch, n_labels)).astype(np.int32),
+        "label_lengths": np.full(batch, n_labels, np.int32),
         "paths": np.array([b"x"] * batch),
     }
     keras.utils.set_random_seed(0)
     trainer = Trainer(build_model(cfg))
     trainer.compile(optimizer=_optimizer(cfg, 100))
-    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
-    it = iter(ds)
+    it = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
     step = tf.function(trainer.train_step)
-    steps = 3 if quick else 10
-    step(next(it))  # trace + warm-up
-    step(next(it))
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        out = step(next(it))
-        float(out["loss"])
-        times.append(time.perf_counter() - t0)
-    step_s = float(np.median(times))
+    return (lambda: float(step(next(it))["loss"])), cfg
+
+
+def bench_training(quick: bool, peak_gflops: float) -> dict:
+    """Fused and stock-Keras recurrent layers, interleaved round by round (one
+    step each, shuffled order), so both see the same load; then peak RSS."""
+    batch, seconds = TRAIN_BATCH
+    steps = {}
+    for impl in ("fused", "keras"):
+        steps[impl], cfg = train_step(impl, batch, seconds)
+        for _ in range(1 if quick else 2):  # trace (+ warm-up)
+            steps[impl]()
+    times = {impl: [] for impl in steps}
+    order = np.random.default_rng(0)
+    for _ in range(3 if quick else 10):
+        for impl in order.permutation(list(steps)):
+            t0 = time.perf_counter()
+            steps[impl]()
+            times[impl].append(time.perf_counter() - t0)
+    step_s, keras_s = (float(np.median(times[impl])) for impl in ("fused", "keras"))
     flops = train_flops_per_audio_second(cfg)
+    log(f"training FLOPs (analytic): {flops / 1e9:.4g} GFLOP per audio second")
     audio_per_s = batch * seconds / step_s
+    del steps  # free both models before the child process
+    rss = train_rss_child(batch, seconds, 1 if quick else 3)
     return {
         "train_step_s": step_s,
+        "train_step_s_keras_rnn": keras_s,
         "train_audio_s_per_s": audio_per_s,
+        "train_audio_s_per_s_keras_rnn": batch * seconds / keras_s,
+        "train_fused_x_keras": keras_s / step_s,
         "train_gflop_per_audio_s": flops / 1e9,
         "train_flop_utilisation": audio_per_s * flops / 1e9 / peak_gflops,
+        "train_peak_rss_mb": rss["peak_rss_mb"],
+    }
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process (not the peak)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def train_rss(batch: int, seconds: float, steps: int, early: int) -> dict:
+    """(Child process) `steps` fused training steps: RSS after step `early`
+    and after the last, and the peak RSS of the process."""
+    import resource
+
+    step, _ = train_step("fused", batch, seconds)
+    rss = {}
+    for i in range(1, steps + 1):
+        step()
+        if i in (early, steps):
+            rss[i] = rss_mb()
+    return {
+        "rss_mb_early": rss[early],
+        "rss_mb_last": rss[steps],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+_TRAIN_RSS = """
+import json, sys
+sys.path.insert(0, {scripts!r})
+import benchmark
+print(json.dumps(benchmark.train_rss({args})))
+"""
+
+
+def train_rss_child(batch: int, seconds: float, steps: int, early: int = 1) -> dict:
+    args = f"{batch}, {seconds}, {steps}, {early}"
+    code = _TRAIN_RSS.format(scripts=str(ROOT / "scripts"), args=args)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def bench_leak(steps: int) -> dict:
+    """RSS growth of a training process from step 100 (or steps // 2 if fewer)
+    to its last step, on the short clips of LEAK_BATCH."""
+    early = max(1, min(100, steps // 2))
+    r = train_rss_child(*LEAK_BATCH, steps, early)
+    return {
+        "train_leak_steps": steps,
+        "train_leak_step_early": early,
+        "train_rss_mb_at_step_100": r["rss_mb_early"],
+        "train_rss_mb_at_step_last": r["rss_mb_last"],
+        "train_rss_growth": r["rss_mb_last"] / r["rss_mb_early"] - 1,
     }
 
 
@@ -364,9 +460,16 @@ def main() -> int:
         "--skip",
         default="",
         help="comma-separated sections to skip: "
-        "features,train,inference,streaming,transcribe",
+        "features,train,leak,inference,streaming,transcribe",
+    )
+    parser.add_argument(
+        "--leak-steps",
+        type=int,
+        default=None,
+        help="training steps of the leak check (default 1000, 150 with --quick)",
     )
     args = parser.parse_args()
+    leak_steps = args.leak_steps or (150 if args.quick else 1000)
     skip = set(filter(None, args.skip.split(",")))
     t_start = time.perf_counter()
     results: dict = {"quick": args.quick}
@@ -375,6 +478,7 @@ def main() -> int:
     sections = [
         ("features", lambda: bench_features(args.quick)),
         ("train", lambda: bench_training(args.quick, peak0)),
+        ("leak", lambda: bench_leak(leak_steps)),
         ("inference", lambda: bench_inference(args.quick)),
         ("streaming", lambda: bench_streaming(args.quick)),
         ("transcribe", lambda: bench_transcribe_long(args.quick)),
@@ -432,6 +536,7 @@ GOALS = {
     "stream_chunk_ms_p50": "<= 2.5",
     "beam_lm_decode_ms": "<= 8",
     "transcribe_1h_peak_rss_mb": "<= 1500",
+    "train_rss_growth": "<= 0.05",
 }
 
 
@@ -446,8 +551,12 @@ def markdown_table(r: dict) -> str:
         "|---|---|---|",
     ]
     for key, value in r.items():
-        if isinstance(value, float):
-            lines.append(f"| `{key}` | {value:.4g} | {GOALS.get(key, '')} |")
+        rows = value.items() if isinstance(value, dict) and key != "env" else []
+        rows = [(f"{key}.{k}", v) for k, v in rows] or [(key, value)]
+        for name, v in rows:  # dicts (the features breakdown) one row per entry
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                text = str(v) if isinstance(v, int) else f"{v:.4g}"
+                lines.append(f"| `{name}` | {text} | {GOALS.get(name, '')} |")
     return "\n".join(lines) + "\n"
 
 
