@@ -104,7 +104,7 @@ def _rerun_to_the_end(manifest, run, epochs):
 def test_kill_9_mid_epoch_then_rerun_resumes_and_finishes(tmp_path):
     manifest, run = _corpus(tmp_path), tmp_path / "run"
     meta = run / "backup" / "training_metadata.json"
-    argv = [sys.executable, "-m", "asr", *_train_args(manifest, run, 4)]
+    argv = [sys.executable, "-m", "asr", *_train_args(manifest, run, 3)]
     proc = subprocess.Popen(
         argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -117,23 +117,23 @@ def test_kill_9_mid_epoch_then_rerun_resumes_and_finishes(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = _metadata_epoch(run)
-    assert 1 <= killed_at < 4
+    assert 1 <= killed_at < 3
     # The backup is committed after history.csv has the epoch's row.
     assert _epochs_in_history(run)[:killed_at] == [str(e) for e in range(killed_at)]
     _assert_whole_models_only(run)
-    done = _rerun_to_the_end(manifest, run, 4)
+    done = _rerun_to_the_end(manifest, run, 3)
     assert f"resuming from {run / 'backup'} at epoch {killed_at + 1}" in done.stderr
 
 
 @pytest.mark.parametrize(
     "method, prefix, nth, resumed_at",
     [
-        # The backup of epoch 2 (the second one): epoch 1's backup is kept.
+        # The backup of the last epoch (the second): the first one's is kept.
         ("save_weights", ".tmp", 2, 1),
         # The first model.keras (after epoch 1, before its backup is committed).
         pytest.param("save", ".model.tmp", 1, 0, marks=pytest.mark.slow),
         # last.keras, after the final backup: the rerun trains nothing.
-        pytest.param("save", ".last.tmp", 1, 3, marks=pytest.mark.slow),
+        pytest.param("save", ".last.tmp", 1, 2, marks=pytest.mark.slow),
     ],
     ids=["backup-weights", "model.keras", "last.keras"],
 )
@@ -143,7 +143,7 @@ def test_kill_9_during_a_checkpoint_write_then_rerun_resumes(
     manifest, run = _corpus(tmp_path), tmp_path / "run"
     killed = subprocess.run(
         [sys.executable, "-c", KILL_IN_WRITE, method, prefix, str(nth)]
-        + _train_args(manifest, run, 3),
+        + _train_args(manifest, run, 2),
         env=ENV,
         capture_output=True,
         text=True,
@@ -155,7 +155,7 @@ def test_kill_9_during_a_checkpoint_write_then_rerun_resumes(
     _assert_whole_models_only(run)
     meta = run / "backup" / "training_metadata.json"
     assert (_metadata_epoch(run) if meta.exists() else 0) == resumed_at
-    done = _rerun_to_the_end(manifest, run, 3)
+    done = _rerun_to_the_end(manifest, run, 2)
     if resumed_at:
         assert f"at epoch {resumed_at + 1}" in done.stderr
 
