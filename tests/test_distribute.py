@@ -13,9 +13,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -116,14 +118,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _finish(procs: list[subprocess.Popen]) -> list[str]:
-    """Waits for every process (killing all on a timeout); returns stdouts."""
+def _finish(procs: list[subprocess.Popen]) -> list[tuple[str, str]]:
+    """Waits for every process (killing all on a timeout); returns their
+    (stdout, stderr)."""
     outs = []
     try:
         for p in procs:
             out, err = p.communicate(timeout=TIMEOUT_S)
             assert p.returncode == 0, err[-3000:]
-            outs.append(out)
+            outs.append((out, err))
     except subprocess.TimeoutExpired:
         for p in procs:
             p.kill()
@@ -179,24 +182,26 @@ def test_mirrored_two_devices_train_like_one_device(setup):
         env=_env(),
     )
     ref = _reference(setup)
-    (out,) = _finish([proc])
+    ((out, _),) = _finish([proc])
     logged = json.loads(out.strip().splitlines()[-1])
     history = _history(run)
     assert history["loss"] == pytest.approx(logged["loss"])  # epoch logs agree
     _assert_same_training(history, _weights(run), ref)
 
 
-def test_two_workers_train_like_one_process(setup):
-    run = setup["root"] / "multiworker"
+def _start_workers(
+    setup: dict, run: Path, tmp: dict[int, Path], sets: list[str] = ()
+) -> list[subprocess.Popen]:
+    """Two `asr train --strategy multiworker` processes on localhost ports
+    (fresh ones each call), each with its own TMPDIR `tmp[index]`."""
     cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
-    tmp = {i: setup["root"] / f"tmp{i}" for i in range(2)}
     procs = []
     for index in range(2):
-        tmp[index].mkdir()
+        tmp[index].mkdir(exist_ok=True)
         tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
         cmd = [sys.executable, "-m", "asr", "train", "-c", setup["config"]]
         cmd += ["--strategy", "multiworker", "--out", str(run)]
-        for item in _overrides(setup, val=False):
+        for item in [*_overrides(setup, val=False), *sets]:
             cmd += ["--set", item]
         procs.append(
             subprocess.Popen(
@@ -207,6 +212,13 @@ def test_two_workers_train_like_one_process(setup):
                 env=_env(TF_CONFIG=json.dumps(tf_config), TMPDIR=str(tmp[index])),
             )
         )
+    return procs
+
+
+def test_two_workers_train_like_one_process(setup):
+    run = setup["root"] / "multiworker"
+    tmp = {i: setup["root"] / f"tmp{i}" for i in range(2)}
+    procs = _start_workers(setup, run, tmp)
     ref = _reference(setup)
     _finish(procs)
     _assert_same_training(_history(run), _weights(run), ref)
@@ -214,3 +226,76 @@ def test_two_workers_train_like_one_process(setup):
     assert not list(run.glob(".*tmp*"))  # atomic saves left no temp files
     # The non-chief wrote to its own temporary folder, removed at the end.
     assert not list(tmp[1].glob("asr-worker*"))
+
+
+# Resume: 3 epochs of 4 steps. 4 steps of the global batch 4 are exactly 2
+# passes over the 8 clips (each worker: 2 passes over its 4 clips at 2 a step),
+# so every epoch starts at the first file, and a resumed run, whose input
+# starts again at the first file, sees what the uninterrupted run sees (with
+# steps that cross an epoch's pass boundary it would not, and only the epoch
+# count could be checked). Nothing else is random (no dropout, augmentation or
+# shuffling), and the backup holds the weights and the optimizer's state (its
+# step count drives the learning-rate schedule), so the resumed run must
+# reproduce the uninterrupted one to RTOL. Killing needs no slowing down: the
+# window from the first backup (committed as epoch 2 begins) to the last one
+# holds two epochs, and polling every 50 ms falls well inside it.
+RESUME_EPOCHS = 3
+RESUME = [f"train.epochs={RESUME_EPOCHS}", "train.steps_per_epoch=4"]
+
+
+def _metadata_epoch(run: Path) -> int:
+    meta = run / "backup" / "training_metadata.json"
+    try:
+        return int(json.loads(meta.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):  # not there yet
+        return 0
+
+
+def _kill_after_first_backup(procs: list[subprocess.Popen], run: Path) -> int:
+    """SIGKILLs every worker once the chief's backup holds an epoch; returns
+    the epoch it holds."""
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+            if _metadata_epoch(run) >= 1:
+                break
+            time.sleep(0.05)
+        alive = all(p.poll() is None for p in procs)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGKILL)
+        errs = [p.communicate()[1] for p in procs]
+    assert alive, "a worker ended before it could be killed: " + errs[0][-3000:]
+    return _metadata_epoch(run)
+
+
+# Two launches of two workers, one after the other: ~70 s on a shared 2-core machine
+# (about 50 s of CPU), over the default run's budget.
+@pytest.mark.slow
+def test_two_workers_killed_then_rerun_resume_where_they_stopped(setup):
+    run = setup["root"] / "resumed"
+    tmp = {i: setup["root"] / f"resume_tmp{i}" for i in range(2)}
+    killed_at = _kill_after_first_backup(_start_workers(setup, run, tmp, RESUME), run)
+    assert 1 <= killed_at < RESUME_EPOCHS
+    # The same two commands again (new ports: the old ones may linger).
+    procs = _start_workers(setup, run, tmp, RESUME)
+    # Meanwhile, the uninterrupted run: one device, the same global batch.
+    ref_run = setup["root"] / "resume_reference"
+    cfg = load_config(setup["config"], [*_overrides(setup, val=False), *RESUME])
+    try:
+        fit(cfg, ref_run, verbose=0)
+    except BaseException:
+        for p in procs:
+            p.kill()
+            p.communicate()
+        raise
+    for _, err in _finish(procs):
+        assert f"at epoch {killed_at + 1}" in err  # both restored the backup
+    with open(run / "history.csv") as f:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
+    assert epochs == list(range(RESUME_EPOCHS))  # each epoch once: resumed
+    assert _metadata_epoch(run) == RESUME_EPOCHS
+    ref = (_history(ref_run), _weights(ref_run))
+    _assert_same_training(_history(run), _weights(run), ref)
+    keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert not list(run.glob(".*tmp*")) and not list((run / "backup").glob(".tmp*"))
