@@ -651,10 +651,19 @@ def _load_noise(cfg: ExperimentConfig) -> np.ndarray | None:
 
 def _init_from(network: keras.Model, source: str) -> None:
     """Copies weights layer by layer from a trained model (matching names and
-    shapes), e.g. to fine-tune on new data."""
-    from asr.transcribe import resolve_model_path
+    shapes), e.g. to fine-tune on new data. `source` is anything `load_model`
+    takes (a bundled name too); its recurrent layers are first converted to
+    this network's implementation (`model.rnn_impl`)."""
+    from asr.rnn import FusedRNN, fuse_model, unfuse_model
+    from asr.transcribe import load_model
 
-    src = keras.saving.load_model(resolve_model_path(source), safe_mode=True)
+    src = load_model(source).network
+    convert = (
+        fuse_model
+        if any(isinstance(x, FusedRNN) for x in network.layers)
+        else unfuse_model
+    )
+    src = convert(src)
     copied = 0
     for layer in network.layers:
         try:

@@ -115,3 +115,21 @@ def test_classifier_head_trains_and_reports_accuracy(tmp_path):
     header = (run / "history.csv").read_text().splitlines()[0]
     assert "val_accuracy" in header
     assert "classes:\n  - ab\n  - ba" in (run / "config.yaml").read_text()
+
+
+def test_init_from_copies_weights_across_rnn_implementations(tmp_path):
+    manifest = corpus(tmp_path)
+    source = tmp_path / "keras_run"
+    fit(config(manifest, "train.epochs=1", "model.rnn_impl=keras"), source, verbose=0)
+    src = keras.saving.load_model(source / "model.keras", safe_mode=True)
+    want = src.get_layer("bi_rnn0").get_weights()
+
+    network = asr.train.build_model(config(manifest))  # fused by default
+    asr.train._init_from(network, str(source))
+    got = network.get_layer("bi_rnn0").get_keras_weights()
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(
+        network.get_layer("logits").get_weights()[0],
+        src.get_layer("logits").get_weights()[0],
+    )

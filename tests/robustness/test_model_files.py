@@ -212,11 +212,6 @@ def test_intact_files_still_load(good):
     keras.saving.load_model(good / "run" / "model.keras", safe_mode=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="asr/train.py _init_from calls keras.saving.load_model itself; it "
-    "should use asr.transcribe.load_model(source).network",
-)
 def test_train_init_from_a_damaged_model_exits_2_naming_it(good, tmp_path, capsys):
     data = (good / "run" / "model.keras").read_bytes()[:2000]
     bad = _copy(good, "run", tmp_path / "bad", data)
