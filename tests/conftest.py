@@ -9,6 +9,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+# A seconds-fast training config for tests: --set items over the defaults.
+TINY = [
+    "model.rnn_units=8",
+    "model.rnn_layers=1",
+    "model.conv_filters=[2,2]",
+    "data.batch_size=4",
+    "data.num_buckets=1",
+    "train.warmup_steps=2",
+]
+
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="run tests marked slow")

@@ -10,16 +10,7 @@ from asr.callbacks import NonFiniteLossError
 from asr.config import dump_yaml, load_config
 from asr.manifest import Utterance, write_manifest
 from asr.train import fit
-from tests.conftest import speechlike
-
-TINY = [
-    "model.rnn_units=8",
-    "model.rnn_layers=1",
-    "model.conv_filters=[2,2]",
-    "data.batch_size=4",
-    "data.num_buckets=1",
-    "train.warmup_steps=2",
-]
+from tests.conftest import TINY, speechlike
 
 
 def corpus(tmp_path, n=8):

@@ -16,16 +16,9 @@ from asr.config import dump_yaml, load_config
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.model import build_model
 from asr.pipeline import Skipped, make_dataset
+from tests.conftest import TINY
 from tests.robustness.conftest import BAD, MESSY, USABLE, make_messy_corpus, write_clip
 
-TINY = [
-    "model.rnn_units=8",
-    "model.rnn_layers=1",
-    "model.conv_filters=[2,2]",
-    "data.batch_size=4",
-    "data.num_buckets=1",
-    "train.warmup_steps=2",
-]
 REASON = {name: MESSY[name][2] for name in BAD}  # what train says, in part
 # Readable audio that cannot carry its transcript; every other fault is in the
 # file itself, whatever the transcript.

@@ -16,16 +16,8 @@ import soundfile as sf
 
 from asr.callbacks import remove_stale_temp_files, trim_history
 from asr.manifest import Utterance, write_manifest
-from tests.conftest import speechlike
+from tests.conftest import TINY, speechlike
 
-TINY = [
-    "model.rnn_units=8",
-    "model.rnn_layers=1",
-    "model.conv_filters=[2,2]",
-    "data.batch_size=4",
-    "data.num_buckets=1",
-    "train.warmup_steps=2",
-]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 # Runs `asr train` with one checkpoint writer patched to write half of its

@@ -17,16 +17,12 @@ from asr.callbacks import NonFiniteLossError
 from asr.config import load_config
 from asr.manifest import Utterance, write_manifest
 from asr.train import fit
+from tests.conftest import TINY as BASE
 from tests.conftest import speechlike
 
 TINY = [
-    "model.rnn_units=8",
-    "model.rnn_layers=1",
-    "model.conv_filters=[2,2]",
-    "data.batch_size=4",
-    "data.num_buckets=1",
+    *BASE,
     "data.shuffle_buffer=1",  # manifest order: the poison is in step 2
-    "train.warmup_steps=2",
     "train.epochs=2",
 ]
 POISON = "u5.wav"
