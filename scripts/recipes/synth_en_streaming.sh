@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HOURS=${1:-2}
-EPOCHS=${2:-8}
+EPOCHS=${2:-10}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 RUN=${RUN:-runs/synth_en_streaming}
