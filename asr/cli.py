@@ -365,6 +365,8 @@ def cmd_demo(args) -> int:
         clips = demo.make_clips(args.n, seed=args.seed)
         for name in offline:
             _print_model_result(demo.score_model(name, clips), clips.voices)
+            if lm := demo.bundled_lm(name):
+                _print_model_result(demo.score_model(name, clips, lm), clips.voices)
     if "digits" in installed:
         print(f"\nSynthesising {args.n} spoken digits with unseen voices...")
         digits = demo.make_clips(args.n, digits=True, seed=args.seed)

@@ -64,16 +64,33 @@ def make_clips(n: int = 5, digits: bool = False, seed: int = 0) -> DemoClips:
     return DemoClips(texts, picked, waves)
 
 
-def score_model(name: str, clips: DemoClips) -> ModelResult:
-    """Transcribes the clips with a bundled model (offline or streaming)."""
+def bundled_lm(name: str) -> Path | None:
+    """The n-gram LM bundled beside a model (`lm.arpa`), if the `[lm]` extra
+    that decodes with it is installed."""
+    from asr.transcribe import PRETRAINED_DIR
+
+    path = PRETRAINED_DIR / name / "lm.arpa"
+    try:
+        import pyctcdecode  # noqa: F401
+    except ImportError:
+        return None
+    return path if path.is_file() else None
+
+
+def score_model(name: str, clips: DemoClips, lm: Path | None = None) -> ModelResult:
+    """Transcribes the clips with a bundled model (offline or streaming);
+    offline models decode greedily, or with beam search and `lm`."""
     from asr.transcribe import load_model
 
     recognizer = load_model(name)
     audio_seconds = sum(len(w) for w in clips.waves) / 16000
     if recognizer.cfg.model.bidirectional:
-        recognizer.transcribe_batch(clips.waves[:1])  # trace once, not timed
+        options = {"lm": str(lm)} if lm else {}
+        recognizer.transcribe_batch(clips.waves[:1], **options)  # trace, not timed
         t0 = time.perf_counter()
-        hyps = recognizer.transcribe_batch(clips.waves)
+        hyps = recognizer.transcribe_batch(clips.waves, **options)
+        if lm:
+            name = f"{name} + {lm.name} (beam search)"
     else:
         from asr.streaming import StreamingRecognizer
 
