@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces the bundled `synth-en-streaming` model (configs/streaming.yaml: causal
 # convolutions, forward-only LSTMs) on the same corpus as `synth-en`, evaluates it
-# in 100 ms chunks through StreamingRecognizer, and packs it. Resumable. The front end (feature statistics and the two conv
-# blocks) starts from the offline run (`--init-from`), so run synth_en.sh first.
+# offline and in 100 ms chunks through StreamingRecognizer, and packs it.
+# Resumable. The front end (feature statistics and the two conv blocks) starts
+# from the offline run (`--init-from`), so run synth_en.sh first.
 #   bash scripts/recipes/synth_en_streaming.sh [HOURS] [EPOCHS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
