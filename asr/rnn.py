@@ -370,8 +370,7 @@ def fuse_model(model: keras.Model, jit_compile: bool = False) -> keras.Model:
     """A copy of functional `model`, weights included, with every Keras LSTM,
     GRU or SimpleRNN layer (or `Bidirectional` of one) replaced by the
     equivalent `FusedRNN` of the same name: e.g. to train or run on CPU a
-    model trained with cuDNN. Outputs are equal (to float rounding). Its
-    FusedRNN layers are copied with `jit_compile` set as given.
+    model trained with cuDNN. Outputs are equal (to float rounding).
 
     Raises:
         ValueError: a recurrent layer FusedRNN cannot replace (dropout,
@@ -381,15 +380,11 @@ def fuse_model(model: keras.Model, jit_compile: bool = False) -> keras.Model:
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         if isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional):
             return FusedRNN.from_keras(layer, jit_compile=jit_compile)
-        if isinstance(layer, FusedRNN):
-            return FusedRNN.from_config(
-                {**layer.get_config(), "jit_compile": jit_compile}
-            )
         return layer.__class__.from_config(layer.get_config())
 
     fused = keras.models.clone_model(model, clone_function=clone)
     for old, new in zip(model.layers, fused.layers, strict=True):
-        if not isinstance(new, FusedRNN) or isinstance(old, FusedRNN):
+        if not isinstance(new, FusedRNN):
             new.set_weights(old.get_weights())
     return fused
 

@@ -109,7 +109,6 @@ class Recognizer:
         self.samples_per_frame = time_stride(cfg.model) * cfg.features.hop_length
         self.frame_seconds = self.samples_per_frame / SAMPLE_RATE
         self._lm_decoders: dict = {}
-        self._predict_windows = None  # see _window_predict
 
     @property
     def is_classifier(self) -> bool:
@@ -120,27 +119,8 @@ class Recognizer:
         """Traces the compiled function once, so timings exclude tracing."""
         self.logits_batch([np.zeros(SAMPLE_RATE, np.float32)])
 
-    def _window_predict(self):
-        """The compiled function for long-file windows. Windows have (almost)
-        one shape, so the recurrences are worth compiling with XLA: about 2.6x
-        faster at batch 1 on CPU (`offline_rtf_xla_loops` in the benchmark).
-        The batched short-file path keeps the plain loops: its many shapes
-        would each compile."""
-        if self._predict_windows is None:
-            from asr.rnn import FusedRNN, fuse_model
-
-            network = self.network
-            if any(isinstance(x, FusedRNN) for x in network.layers):
-                network = fuse_model(network, jit_compile=True)
-            self._predict_windows = make_predict_fn(network)
-        return self._predict_windows
-
-    def logits_batch(
-        self, waves: list[np.ndarray], predict: Callable | None = None
-    ) -> list[np.ndarray]:
-        """Per-utterance (frames, classes) logits, batched by similar length
-        (through `predict`, default the model's compiled function)."""
-        predict = predict or self._predict
+    def logits_batch(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Per-utterance (frames, classes) logits, batched by similar length."""
         out: list[np.ndarray | None] = [None] * len(waves)
         order = np.argsort([len(w) for w in waves])
         budget = 16 * 20 * SAMPLE_RATE  # samples per batch: ~16 x 20 s
@@ -158,7 +138,7 @@ class Recognizer:
             for k, j in enumerate(idx):
                 batch[k, : len(waves[j])] = waves[j]
                 lengths[k] = len(waves[j])
-            logits, logit_lengths = predict(batch, lengths)
+            logits, logit_lengths = self._predict(batch, lengths)
             logits, logit_lengths = logits.numpy(), logit_lengths.numpy()
             for k, j in enumerate(idx):
                 out[j] = (
@@ -201,7 +181,7 @@ class Recognizer:
                 break
             left = max(0, next_core - ctx)
             wave = buf[left - buf_start : end - buf_start]
-            logits = self.logits_batch([wave], self._window_predict())[0]
+            logits = self.logits_batch([wave])[0]
             first = (next_core - left) // spf
             keep = logits[first : first + core // spf]
             pieces.append(keep)
