@@ -226,6 +226,8 @@ def test_train_init_from_a_damaged_model_exits_2_naming_it(good, tmp_path, capsy
         "configs/ds2_small.yaml",
         "--train",
         str(tmp_path / "train.jsonl"),
+        "--val",
+        str(tmp_path / "train.jsonl"),
     ]
     argv += ["--epochs", "1", "--out", str(tmp_path / "run"), "--init-from", str(bad)]
     for item in ("model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]"):
