@@ -48,3 +48,19 @@ def speechlike(seconds: float, seed: int = 0, sr: int = 16000) -> np.ndarray:
     wave = sum(np.sin(k * phase) / k for k in range(1, 6))
     env = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t + r.uniform(0, 6)) ** 2
     return (0.1 * wave * env + 0.005 * r.standard_normal(len(t))).astype(np.float32)
+
+
+def tiny_corpus(folder, n: int = 8, seconds: float = 0.5):
+    """`n` speech-like clips under `folder` with alternating "ab" / "ba"
+    transcripts, and their manifest `folder/train.jsonl` (returned)."""
+    import soundfile as sf
+
+    from asr.manifest import Utterance, write_manifest
+
+    rows = []
+    for i in range(n):
+        path = folder / f"u{i}.wav"
+        sf.write(path, speechlike(seconds, seed=i), 16000)
+        rows.append(Utterance(str(path), seconds, ["ab", "ba"][i % 2]))
+    write_manifest(folder / "train.jsonl", rows)
+    return folder / "train.jsonl"

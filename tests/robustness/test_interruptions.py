@@ -12,11 +12,9 @@ import time
 
 import keras
 import pytest
-import soundfile as sf
 
 from asr.callbacks import remove_stale_temp_files, trim_history
-from asr.manifest import Utterance, write_manifest
-from tests.conftest import TINY, speechlike
+from tests.conftest import TINY, tiny_corpus
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -44,13 +42,7 @@ sys.exit(main(sys.argv[4:]))
 
 
 def _corpus(tmp_path):
-    rows = []
-    for i in range(8):
-        path = tmp_path / f"u{i}.wav"
-        sf.write(path, speechlike(0.5, seed=i), 16000)
-        rows.append(Utterance(str(path), 0.5, ["ab", "ba"][i % 2]))
-    write_manifest(tmp_path / "train.jsonl", rows)
-    return tmp_path / "train.jsonl"
+    return tiny_corpus(tmp_path)
 
 
 def _train_args(manifest, run, epochs):

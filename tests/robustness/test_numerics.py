@@ -9,16 +9,14 @@ import logging
 import keras
 import numpy as np
 import pytest
-import soundfile as sf
 
 import asr.pipeline
 import asr.train
 from asr.callbacks import NonFiniteLossError
 from asr.config import load_config
-from asr.manifest import Utterance, write_manifest
 from asr.train import fit
 from tests.conftest import TINY as BASE
-from tests.conftest import speechlike
+from tests.conftest import tiny_corpus
 
 TINY = [
     *BASE,
@@ -43,12 +41,7 @@ class WeightsAfterEachStep(keras.callbacks.Callback):
 
 @pytest.fixture
 def poisoned_corpus(tmp_path, monkeypatch):
-    rows = []
-    for i in range(8):
-        path = tmp_path / f"u{i}.wav"
-        sf.write(path, speechlike(0.5, seed=i), 16000)
-        rows.append(Utterance(str(path), 0.5, ["ab", "ba"][i % 2]))
-    write_manifest(tmp_path / "train.jsonl", rows)
+    tiny_corpus(tmp_path)
     load = asr.pipeline.load_audio
 
     def corrupt(path):  # finite samples whose power overflows float32
