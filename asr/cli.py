@@ -512,7 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--manifest", required=True, help="JSON-lines manifest")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
-    p.add_argument("--beam-width", type=POSITIVE_INT, default=16)
+    p.add_argument(
+        "--beam-width",
+        type=POSITIVE_INT,
+        help="beams kept per frame (default: 16, or 32 with --lm / --hotword)",
+    )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--out", required=True, help="folder for the result files")
     p.set_defaults(func=cmd_evaluate)
@@ -530,7 +534,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
-    p.add_argument("--beam-width", type=POSITIVE_INT, default=16)
+    p.add_argument(
+        "--beam-width",
+        type=POSITIVE_INT,
+        help="beams kept per frame (default: 16, or 32 with --lm / --hotword)",
+    )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
     p.add_argument(

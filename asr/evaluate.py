@@ -22,7 +22,7 @@ from asr.audio import SAMPLE_RATE, AudioLoadError, load_audio
 from asr.manifest import ManifestError, Utterance, read_manifest
 from asr.metrics import write_results
 from asr.pipeline import too_short
-from asr.transcribe import Recognizer
+from asr.transcribe import BEAM_WIDTH, Recognizer
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def evaluate(
     manifest: str | Path,
     out_dir: str | Path,
     decoder: str = "greedy",
-    beam_width: int = 16,
+    beam_width: int | None = None,
     lm: str | None = None,
     batch_utterances: int = 64,
     progress: Callable[[int], None] | None = None,
@@ -87,6 +87,13 @@ def evaluate(
         "manifest": str(manifest),
         "decoder": "lm" if lm else decoder,
     }
+    if lm:
+        lm_decoder = recognizer.lm_decoder(lm, beam_width)
+        summary_extra.update(
+            lm=str(lm), lm_backend=lm_decoder.backend, beam_width=lm_decoder.beam_width
+        )
+    elif decoder == "beam":
+        summary_extra["beam_width"] = beam_width or BEAM_WIDTH
     if not results:
         first = f"; first: {skipped[0]['audio_filepath']}: {skipped[0]['reason']}"
         raise ManifestError(

@@ -384,7 +384,9 @@ def fuse_model(model: keras.Model, jit_compile: bool = False) -> keras.Model:
 
     fused = keras.models.clone_model(model, clone_function=clone)
     for old, new in zip(model.layers, fused.layers, strict=True):
-        if not isinstance(new, FusedRNN):
+        # from_keras copied the converted layers' weights; everything else,
+        # FusedRNN layers already in `model` included, is copied here.
+        if not isinstance(old, keras.layers.RNN | keras.layers.Bidirectional):
             new.set_weights(old.get_weights())
     return fused
 

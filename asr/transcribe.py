@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL = "synth-en"
+BEAM_WIDTH = 16  # prefix beam search without an LM
+LM_BEAM_WIDTH = 32  # with an LM or hotwords
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -203,25 +205,38 @@ class Recognizer:
         self,
         logits: np.ndarray,
         decoder: str = "greedy",
-        beam_width: int = 16,
+        beam_width: int | None = None,
         lm: str | None = None,
         hotwords: tuple[str, ...] = (),
     ) -> str:
-        """Text of one utterance's (frames, classes) logits."""
+        """Text of one utterance's (frames, classes) logits.
+
+        `beam_width` None means 32 with an LM or hotwords, 16 without (the LM
+        decoder is cheap per beam, and the LM needs room to change the words).
+        """
         if self.is_classifier:
             return self.cfg.model.classes[int(np.argmax(logits))]
         if lm or hotwords:
-            key = (lm, beam_width, tuple(hotwords))
-            if key not in self._lm_decoders:
-                from asr.lm import LMDecoder
-
-                self._lm_decoders[key] = LMDecoder(
-                    lm, beam_width=beam_width, hotwords=list(hotwords) or None
-                )
-            return self._lm_decoders[key].decode(logits)
+            return self.lm_decoder(lm, beam_width, hotwords).decode(logits)
         if decoder == "beam":
-            return ctc.beam_search(logits, beam_width=beam_width)[0][0]
+            return ctc.beam_search(logits, beam_width=beam_width or BEAM_WIDTH)[0][0]
         return ctc.greedy_decode_batch(logits[None], np.array([len(logits)]))[0]
+
+    def lm_decoder(
+        self,
+        lm: str | None,
+        beam_width: int | None = None,
+        hotwords: tuple[str, ...] = (),
+    ):
+        """The (cached) `asr.lm.LMDecoder` that `decode` uses for these options."""
+        key = (lm, beam_width or LM_BEAM_WIDTH, tuple(hotwords))
+        if key not in self._lm_decoders:
+            from asr.lm import LMDecoder
+
+            self._lm_decoders[key] = LMDecoder(
+                lm, beam_width=key[1], hotwords=list(hotwords) or None
+            )
+        return self._lm_decoders[key]
 
     # -- public API -------------------------------------------------------------
     def transcribe(

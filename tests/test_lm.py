@@ -113,10 +113,22 @@ def test_kenlm_loads_arpa_and_it_is_normalised(arpa):
         assert total == pytest.approx(1.0, abs=1e-5), context
 
 
-@needs_pyctcdecode
-def test_lm_decoder_prefers_a_word_in_the_lm(arpa):
-    assert lm.LMDecoder().decode(THE_CET) == "the cet"  # acoustics alone
-    decoder = lm.LMDecoder(arpa, alpha=0.5, beta=1.0, beam_width=16)
+needs_flashlight = pytest.mark.skipif(
+    importlib.util.find_spec("flashlight") is None,
+    reason="flashlight-text is not installed (pip install 'asr[lm]')",
+)
+BACKENDS = [
+    pytest.param("pyctcdecode", marks=needs_pyctcdecode),
+    pytest.param("flashlight", marks=needs_flashlight),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lm_decoder_prefers_a_word_in_the_lm(arpa, backend):
+    if backend == "pyctcdecode":
+        assert lm.LMDecoder().decode(THE_CET) == "the cet"  # acoustics alone
+    decoder = lm.LMDecoder(arpa, beam_width=16, backend=backend)
+    assert decoder.backend == backend
     assert decoder.decode(THE_CET) == "the cat"
     # Logits (unnormalised) give the same answer as log-probabilities.
     assert decoder.decode(THE_CET + 3.0) == "the cat"
@@ -125,6 +137,30 @@ def test_lm_decoder_prefers_a_word_in_the_lm(arpa):
         "the cat",
         "the cat",
     ]
+
+
+@needs_flashlight
+def test_flashlight_spells_only_lm_words_and_ends_the_last_word(arpa):
+    decoder = lm.LMDecoder(arpa, backend="flashlight")
+    # "the dog": every word in the LM, the last one complete without a space.
+    the_dog = _matrix(_spell([{c: 0.99} for c in "the dog"]))
+    assert decoder.decode(the_dog) == "the dog"
+    # "the dug": acoustics alone say "dug", which the lexicon cannot spell.
+    the_dug = _matrix(_spell([{c: 0.99} for c in "the d"] + [{"u": 0.9}, {"g": 0.99}]))
+    assert "dug" not in decoder.decode(the_dug).split()
+    assert decoder.decode(np.zeros((0, text.vocab_size()))) == ""
+
+
+@needs_flashlight
+@needs_pyctcdecode
+def test_auto_backend_takes_flashlight_unless_hotwords(arpa):
+    assert lm.LMDecoder(arpa).backend == "flashlight"
+    assert lm.LMDecoder(arpa, hotwords=["cat"]).backend == "pyctcdecode"
+    assert lm.LMDecoder().backend == "pyctcdecode"  # no LM: nothing to look up
+    with pytest.raises(ValueError, match="hotwords"):
+        lm.LMDecoder(arpa, hotwords=["cat"], backend="flashlight")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        lm.LMDecoder(arpa, backend="kenlm")
 
 
 @needs_pyctcdecode

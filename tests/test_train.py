@@ -108,16 +108,18 @@ def test_classifier_head_trains_and_reports_accuracy(tmp_path):
     assert "classes:\n  - ab\n  - ba" in (run / "config.yaml").read_text()
 
 
-def test_init_from_copies_weights_across_rnn_implementations(tmp_path):
+@pytest.mark.parametrize("source_impl", ["keras", "fused"])
+def test_init_from_copies_weights_across_rnn_implementations(tmp_path, source_impl):
     manifest = corpus(tmp_path, n=1)
-    source = tmp_path / "keras_run"
+    source = tmp_path / "source_run"
     source.mkdir()
-    keras_cfg = config(manifest, "model.rnn_impl=keras")
+    src_cfg = config(manifest, f"model.rnn_impl={source_impl}")
     keras.utils.set_random_seed(5)
-    src = asr.train.build_model(keras_cfg)
+    src = asr.train.build_model(src_cfg)
     src.save(source / "model.keras")
-    (source / "config.yaml").write_text(dump_yaml(keras_cfg))
-    want = src.get_layer("bi_rnn0").get_weights()
+    (source / "config.yaml").write_text(dump_yaml(src_cfg))
+    rnn = src.get_layer("bi_rnn0")
+    want = rnn.get_keras_weights() if source_impl == "fused" else rnn.get_weights()
 
     keras.utils.set_random_seed(6)  # other initial weights
     network = asr.train.build_model(config(manifest))  # fused by default
