@@ -290,7 +290,8 @@ def train_step(impl: str, batch: int, seconds: float):
 
     from asr.config import load_config
     from asr.model import build_model
-    from asr.train import Trainer, _optimizer
+    from asr.train import _optimizer
+    from asr.trainer import Trainer
 
     cfg = load_config(
         ROOT / "configs/ds2_small.yaml", ["model.dropout=0.0", f"model.rnn_impl={impl}"]
