@@ -6,6 +6,7 @@ import pytest
 import soundfile as sf
 
 import asr.train
+import asr.trainer
 from asr.callbacks import NonFiniteLossError
 from asr.config import dump_yaml, load_config
 from asr.manifest import Utterance, write_manifest
@@ -91,7 +92,7 @@ def test_non_finite_loss_stops_naming_files_and_keeps_weights(tmp_path, monkeypa
     def poisoned(labels, logits, label_lengths, logit_lengths):
         return keras.ops.sum(logits, axis=(1, 2)) * np.inf
 
-    monkeypatch.setattr(asr.train, "ctc_loss", poisoned)
+    monkeypatch.setattr(asr.trainer, "ctc_loss", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"u\d\.wav"):
         fit(cfg, run, verbose=0)
     meta = run / "backup"
