@@ -9,6 +9,7 @@
 # FT_EPOCHS=0 stops after stage 1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/recipes/warm_restart.sh
 HOURS=${1:-2}
 EPOCHS=${2:-10}
 FT_EPOCHS=${3:-12}
@@ -18,13 +19,8 @@ STAGE1=${STAGE1:-runs/synth_en}
 RUN=${RUN:-runs/synth_en_ft}
 $ASR prepare synthetic --out data/synth --hours "$HOURS" --seed 0
 $ASR train --config configs/ds2_small.yaml --epochs "$EPOCHS" --out "$STAGE1"
-if [ "$FT_EPOCHS" -gt 0 ]; then
-  $ASR train --config configs/ds2_small.yaml --init-from "$STAGE1" \
-    --epochs "$FT_EPOCHS" --set train.learning_rate=0.001 \
-    --set train.warmup_steps=200 --out "$RUN"
-else
-  RUN=$STAGE1
-fi
+warm_restart configs/ds2_small.yaml "$STAGE1" "$RUN" "$FT_EPOCHS"
+RUN=$FINAL
 $ASR evaluate --model "$RUN" --manifest data/synth/test.jsonl --out "$RUN/test"
 $PY scripts/make_lm.py --manifest data/synth/train.jsonl --order 3 --out "$RUN/lm.arpa"
 $ASR evaluate --model "$RUN" --manifest data/synth/test.jsonl --decoder beam \

@@ -9,6 +9,7 @@
 #   bash scripts/recipes/synth_en_streaming.sh [HOURS] [EPOCHS] [FT_EPOCHS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/recipes/warm_restart.sh
 HOURS=${1:-2}
 EPOCHS=${2:-10}
 FT_EPOCHS=${3:-6}
@@ -19,13 +20,8 @@ RUN=${RUN:-runs/synth_en_streaming_ft}
 $ASR prepare synthetic --out data/synth --hours "$HOURS" --seed 0
 $ASR train --config configs/streaming.yaml --epochs "$EPOCHS" \
   --init-from runs/synth_en --out "$STAGE1"
-if [ "$FT_EPOCHS" -gt 0 ]; then
-  $ASR train --config configs/streaming.yaml --init-from "$STAGE1" \
-    --epochs "$FT_EPOCHS" --set train.learning_rate=0.001 \
-    --set train.warmup_steps=200 --out "$RUN"
-else
-  RUN=$STAGE1
-fi
+warm_restart configs/streaming.yaml "$STAGE1" "$RUN" "$FT_EPOCHS"
+RUN=$FINAL
 $ASR evaluate --model "$RUN" --manifest data/synth/test.jsonl --out "$RUN/test"
 $PY scripts/eval_streaming.py --model "$RUN" --manifest data/synth/test.jsonl \
   --chunk-ms 100 --out "$RUN/test_streamed.json"
