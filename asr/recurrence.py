@@ -90,7 +90,9 @@ def _lstm_forward(xp, u, parallel_iterations):
     Returns: h (T, D, B, H), gate activations a (T, D, B, 4H), c (T, D, B, H).
     """
     steps = tf.shape(xp)[1]
-    zeros = tf.zeros_like(xp[:, 0, :, : u.shape[1]])
+    # tf.shape, not u.shape: a retrace with relaxed shapes (reduce_retracing)
+    # leaves the static width unknown, and `: None` would keep all 4H columns.
+    zeros = tf.zeros_like(xp[:, 0, :, : tf.shape(u)[1]])
 
     def body(t, carry):
         h, c = carry
@@ -136,7 +138,7 @@ def _gru_forward(xp, u, br, parallel_iterations):
     Returns: h (T, D, B, H), sigmoid(z, r) (T, D, B, 2H), candidate hh and
         recurrent candidate input rh (T, D, B, H) each.
     """
-    steps, hidden = tf.shape(xp)[1], u.shape[1]
+    steps, hidden = tf.shape(xp)[1], tf.shape(u)[1]  # see _lstm_forward
     zeros = tf.zeros_like(xp[:, 0, :, :hidden])
 
     def body(t, carry):
@@ -248,7 +250,13 @@ def recurrence(
     Returns:
         (T, D, B, H) hidden states.
     """
-    p = parallel_iterations
+    h = _recurrence(cell, xp, u, recurrent_bias, jit_compile, parallel_iterations)
+    # The compiled loops are shared by every layer and retraced with relaxed
+    # shapes (reduce_retracing): restore the static shape they lose.
+    return tf.ensure_shape(h, [xp.shape[1], xp.shape[0], xp.shape[2], u.shape[1]])
+
+
+def _recurrence(cell, xp, u, recurrent_bias, jit_compile, p) -> tf.Tensor:
 
     if cell == "lstm":
         fwd, bwd = (

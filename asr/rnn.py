@@ -371,6 +371,8 @@ def fuse_model(model: keras.Model, jit_compile: bool = False) -> keras.Model:
     GRU or SimpleRNN layer (or `Bidirectional` of one) replaced by the
     equivalent `FusedRNN` of the same name: e.g. to train or run on CPU a
     model trained with cuDNN. Outputs are equal (to float rounding).
+    `jit_compile` applies to every `FusedRNN` of the copy, those already in
+    `model` included.
 
     Raises:
         ValueError: a recurrent layer FusedRNN cannot replace (dropout,
@@ -380,7 +382,10 @@ def fuse_model(model: keras.Model, jit_compile: bool = False) -> keras.Model:
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         if isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional):
             return FusedRNN.from_keras(layer, jit_compile=jit_compile)
-        return layer.__class__.from_config(layer.get_config())
+        config = layer.get_config()
+        if isinstance(layer, FusedRNN):
+            config["jit_compile"] = jit_compile
+        return layer.__class__.from_config(config)
 
     fused = keras.models.clone_model(model, clone_function=clone)
     for old, new in zip(model.layers, fused.layers, strict=True):

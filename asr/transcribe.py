@@ -8,6 +8,13 @@ Short inputs are batched by length through one compiled function. Long files
 are read block by block and recognised in windows with 2 s of context on each
 side; only each window's centre frames are kept, so memory stays flat in the
 file's length and the stitched output matches a single pass.
+
+A batch of one (a single short file, each window of a long one) is dispatch-
+bound: thousands of tiny per-step ops. On CPU it therefore runs a copy of the
+network whose recurrences are XLA-compiled loops (`asr.rnn.FusedRNN` with
+`jit_compile`), about 3.5x faster (`scripts/benchmark.py`: `offline_rtf` vs
+`offline_rtf_graph`); XLA compiles once per length bucket (~0.5 s each, once
+per process). Larger batches are matmul-bound and keep the plain graph.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from asr import ctc
 from asr.audio import SAMPLE_RATE, iter_audio_blocks, load_audio
@@ -105,9 +113,24 @@ class Recognizer:
     window_seconds = 20.0  # long files: frames kept per window
     context_seconds = 2.0  # long files: context on each side of a window
 
-    def __init__(self, network: keras.Model, cfg: ExperimentConfig, name: str = ""):
+    def __init__(
+        self,
+        network: keras.Model,
+        cfg: ExperimentConfig,
+        name: str = "",
+        xla_loops: bool | None = None,
+    ):
+        """`xla_loops`: run batches of one with XLA-compiled recurrences (see
+        the module docstring); None = on CPU only (on a GPU, Keras's cuDNN
+        layers are faster). The XLA copy is made on the first batch of one, so
+        it does not see later changes to `network`'s weights."""
         self.network, self.cfg, self.name = network, cfg, name
         self._predict = make_predict_fn(network)
+        if xla_loops is None:
+            xla_loops = not tf.config.list_physical_devices("GPU")
+        self.xla_loops = xla_loops
+        self._predict_one: Callable | None = None
+        self.xla_network: keras.Model | None = None  # made by _single_predict
         self.samples_per_frame = time_stride(cfg.model) * cfg.features.hop_length
         self.frame_seconds = self.samples_per_frame / SAMPLE_RATE
         self._lm_decoders: dict = {}
@@ -140,7 +163,8 @@ class Recognizer:
             for k, j in enumerate(idx):
                 batch[k, : len(waves[j])] = waves[j]
                 lengths[k] = len(waves[j])
-            logits, logit_lengths = self._predict(batch, lengths)
+            predict = self._single_predict() if len(idx) == 1 else self._predict
+            logits, logit_lengths = predict(batch, lengths)
             logits, logit_lengths = logits.numpy(), logit_lengths.numpy()
             for k, j in enumerate(idx):
                 out[j] = (
@@ -148,6 +172,20 @@ class Recognizer:
                 )
             i += n
         return out  # type: ignore[return-value]
+
+    def _single_predict(self) -> Callable:
+        """The compiled function for a batch of one (built on first use)."""
+        if self._predict_one is None:
+            self._predict_one = self._predict
+            if self.xla_loops:
+                from asr.rnn import fuse_model
+
+                try:
+                    self.xla_network = fuse_model(self.network, jit_compile=True)
+                    self._predict_one = make_predict_fn(self.xla_network)
+                except ValueError as e:  # a recurrent layer FusedRNN cannot run
+                    logger.debug("%s: no XLA loops: %s", self.name, e)
+        return self._predict_one
 
     def logits_long(
         self,

@@ -55,6 +55,24 @@ def test_batch_results_do_not_depend_on_batch_companions(run_dir):
         np.testing.assert_allclose(rec.logits_batch([wave])[0], logits, atol=1e-5)
 
 
+@pytest.mark.parametrize("rnn_impl", ["keras", "fused"])
+def test_single_utterances_run_xla_loops_with_the_same_logits(rnn_impl):
+    from asr.rnn import FusedRNN
+
+    keras.utils.set_random_seed(4)
+    cfg = load_config(overrides=[*TINY, f"model.rnn_impl={rnn_impl}"])
+    network = build_model(cfg)
+    wave = speechlike(1.7, seed=5)
+    xla = Recognizer(network, cfg, xla_loops=True)
+    graph = Recognizer(network, cfg, xla_loops=False)
+    np.testing.assert_allclose(
+        xla.logits_batch([wave])[0], graph.logits_batch([wave])[0], atol=1e-5
+    )
+    rnns = [layer for layer in xla.xla_network.layers if isinstance(layer, FusedRNN)]
+    assert rnns and all(layer.jit_compile for layer in rnns)
+    assert graph._single_predict() is graph._predict
+
+
 def test_unknown_model_names_the_choices(tmp_path):
     with pytest.raises(ModelNotFoundError, match="not a bundled model"):
         load_model("no-such-model")
