@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -30,7 +32,8 @@ def test_xla_loops_retraced_for_other_widths_stay_correct():
             xla = recurrence(cell, xp, u, br, jit_compile=True)
             np.testing.assert_allclose(xla, recurrence(cell, xp, u, br), atol=1e-5)
             assert xla.shape == (5, 1, 2, units)
-            graph = tf.function(lambda a, b: recurrence(cell, a, b, br, True))
+            graph = tf.function(functools.partial(recurrence, cell, jit_compile=True))
             assert (
-                graph.get_concrete_function(xp, u).structured_outputs.shape[-1] == units
+                graph.get_concrete_function(xp, u, br).structured_outputs.shape[-1]
+                == units
             )

@@ -17,7 +17,7 @@ pytest.importorskip(
 )
 
 from asr.audio import SAMPLE_RATE  # noqa: E402
-from asr.datasets import synthetic  # noqa: E402
+from asr.datasets import espeak, synthetic  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
 from asr.text import normalise  # noqa: E402
 
@@ -197,7 +197,7 @@ def test_split_voices_keeps_families_together():
         return {s for s, vs in parts.items() for v in vs if v.endswith("+" + variant)}
 
     assert len(split_of("iven") | split_of("iven2") | split_of("iven4")) == 1
-    female = synthetic._catalog().female
+    female = espeak._catalog().female
     for split in ("dev", "test", "demo"):
         assert any(v.partition("+")[2] in female for v in parts[split])
     assert synthetic.split_voices(voices, seed=0) == parts
