@@ -1,0 +1,341 @@
+"""The `asr` subcommands: each forwards to one library function and prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _progress_enabled() -> bool:
+    return sys.stderr.isatty()
+
+
+# -- prepare ------------------------------------------------------------------
+def cmd_prepare(args) -> int:
+    t0 = time.perf_counter()
+    if args.corpus == "librispeech":
+        from asr.datasets.librispeech import prepare_librispeech
+
+        out = prepare_librispeech(
+            args.root,
+            args.out,
+            parts=args.parts,
+            download=args.download,
+            progress=_progress_enabled(),
+        )
+    elif args.corpus == "speech-commands":
+        from asr.datasets.speech_commands import prepare_speech_commands
+
+        out = prepare_speech_commands(
+            args.root, args.out, download=args.download, progress=_progress_enabled()
+        )
+    else:
+        from asr.datasets.synthetic import prepare_synthetic
+
+        out = prepare_synthetic(
+            args.out,
+            hours=args.hours,
+            seed=args.seed,
+            workers=args.workers,
+            progress=_progress_enabled(),
+        )
+    from asr.manifest import read_manifest
+
+    for name, path in out.items():
+        rows = read_manifest(path)
+        hours = sum(r.duration for r in rows) / 3600
+        print(f"{name}: {len(rows)} utterances, {hours:.2f} h -> {path}")
+        report = path.with_name(f"{path.stem}.skipped.jsonl")
+        if report.is_file():
+            skipped = report.read_text(encoding="utf-8").splitlines()
+            for line in skipped:
+                row = json.loads(line)
+                audio = os.path.normpath(report.parent / row["audio_filepath"])
+                print(f"skipped: {audio}: {row['reason']}", file=sys.stderr)
+            print(f"{name}: {len(skipped)} skipped -> {report}")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+# -- train ----------------------------------------------------------------------
+def cmd_train(args) -> int:
+    from asr.callbacks import NonFiniteLossError
+    from asr.config import load_config
+    from asr.train import fit
+
+    overrides = list(args.set or [])
+    for key, value in (
+        ("data.train_manifest", args.train),
+        ("data.val_manifest", args.val),
+    ):
+        if value:
+            overrides.append(f"{key}={json.dumps(str(Path(value).resolve()))}")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.strategy:
+        overrides.append(f"train.strategy={args.strategy}")
+    if args.init_from:
+        overrides.append(f"train.init_from={json.dumps(args.init_from)}")
+    cfg = load_config(args.config, overrides)
+    try:
+        fit(cfg, args.out, verbose=1 if sys.stdout.isatty() else 2)
+    except NonFiniteLossError as e:
+        print(f"asr train: stopped: {e}", file=sys.stderr)
+        return 1
+    print(f"model: {Path(args.out) / 'model.keras'}")
+    return 0
+
+
+# -- evaluate -------------------------------------------------------------------
+def cmd_evaluate(args) -> int:
+    from asr.evaluate import evaluate
+    from asr.transcribe import load_model
+
+    recognizer = load_model(args.model)
+    summary = evaluate(
+        recognizer,
+        args.manifest,
+        args.out,
+        decoder=args.decoder,
+        beam_width=args.beam_width,
+        lm=args.lm,
+    )
+    print(
+        f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
+        f"(S {summary['substitutions']}, D {summary['deletions']}, "
+        f"I {summary['insertions']})  {summary['num_utterances']} utterances, "
+        f"{summary['num_skipped']} skipped, RTF {summary['rtf']:.4f}"
+    )
+    for row in summary["skipped"]:
+        print(f"skipped: {row['audio_filepath']}: {row['reason']}", file=sys.stderr)
+    print(f"details: {Path(args.out) / 'summary.json'}, recogs.jsonl, errs.txt")
+    return 0
+
+
+# -- transcribe -----------------------------------------------------------------
+def cmd_transcribe(args) -> int:
+    from asr.audio import AudioLoadError
+    from asr.transcribe import DEFAULT_MODEL, load_model
+
+    recognizer = load_model(args.model or DEFAULT_MODEL)
+    options = dict(
+        decoder=args.decoder,
+        beam_width=args.beam_width,
+        lm=args.lm,
+        hotwords=tuple(args.hotword or ()),
+    )
+    failed = []
+    for path in args.files:
+        try:
+            seg = recognizer.transcribe_segments([path], **options)[0]
+        except AudioLoadError as e:
+            print(f"asr transcribe: {e}", file=sys.stderr)
+            reason = str(e).removeprefix(f"{Path(path)}: ")
+            failed.append({"audio_filepath": path, "reason": reason})
+            continue
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "audio_filepath": path,
+                        "text": seg.text,
+                        "words": seg.words,
+                        "duration": round(seg.duration, 3),
+                    }
+                )
+            )
+        else:
+            print(f"{path}\t{seg.text}")
+        sys.stdout.flush()
+    if args.skipped:
+        from asr.manifest import write_manifest
+
+        write_manifest(args.skipped, failed, relative=False)
+    if failed and len(args.files) > 1:
+        print(
+            f"asr transcribe: {len(failed)} of {len(args.files)} file(s) could not "
+            "be read" + (f"; listed in {args.skipped}" if args.skipped else ""),
+            file=sys.stderr,
+        )
+    return 2 if failed else 0
+
+
+# -- stream ---------------------------------------------------------------------
+def cmd_stream(args) -> int:
+    import shutil
+
+    from asr.microphone import (
+        DEFAULT_STREAMING_MODEL,
+        MicrophoneError,
+        check_microphone,
+        list_input_devices,
+        stream_file,
+        stream_microphone,
+    )
+    from asr.streaming import StreamingError, StreamingRecognizer
+    from asr.transcribe import load_model
+
+    live = sys.stdout.isatty()
+    width = shutil.get_terminal_size().columns - 1
+
+    def on_partial(text: str) -> None:
+        if live:  # rewritten in place; only finals reach a pipe or file
+            sys.stdout.write("\r\x1b[K" + text[-width:])
+            sys.stdout.flush()
+
+    def on_final(utt: dict) -> None:
+        prefix = "\r\x1b[K" if live else ""
+        print(
+            f"{prefix}[{utt['start']:7.2f} - {utt['end']:7.2f}] {utt['text']}",
+            flush=True,
+        )
+
+    try:
+        if args.list_devices:
+            for d in list_input_devices():
+                print(
+                    f"{'*' if d['default'] else ' '} {d['index']:3d}  {d['name']}  "
+                    f"({d['channels']} ch, {d['samplerate']:g} Hz)"
+                )
+            return 0
+        if args.file and (args.device is not None or args.save_recording):
+            raise StreamingError("--device and --save-recording need --mic")
+        device = args.device
+        if device is not None and device.isdigit():
+            device = int(device)
+        if args.mic:
+            check_microphone(device)  # before loading the model
+        rec = StreamingRecognizer(
+            load_model(args.model or DEFAULT_STREAMING_MODEL),
+            chunk_ms=args.chunk_ms,
+            endpoint_silence_ms=args.endpoint_ms,
+        )
+        if args.file:
+            result = stream_file(
+                rec,
+                args.file,
+                realtime=args.realtime,
+                on_partial=on_partial,
+                on_final=on_final,
+            )
+        else:
+            print("listening (Ctrl+C to stop)...", file=sys.stderr)
+            result = stream_microphone(
+                rec,
+                device=device,
+                on_partial=on_partial,
+                on_final=on_final,
+                save_recording=args.save_recording,
+            )
+    except (MicrophoneError, StreamingError) as e:
+        if args.verbose:
+            raise
+        print(f"asr stream: error: {e}", file=sys.stderr)
+        return 2
+    steps = sorted(rec.step_times_ms)
+    step = f", median step {steps[len(steps) // 2]:.1f} ms" if steps else ""
+    print(
+        f"{result.seconds:.1f} s of audio, RTF {result.rtf:.3f}{step}", file=sys.stderr
+    )
+    if result.overflows:
+        print(
+            f"asr stream: warning: {result.overflows} input overflow(s): audio "
+            "was lost",
+            file=sys.stderr,
+        )
+    return 0
+
+
+# -- export ---------------------------------------------------------------------
+def cmd_export(args) -> int:
+    from asr.export import export_savedmodel, export_tflite
+    from asr.streaming import StreamingError
+    from asr.transcribe import load_model
+
+    recognizer = load_model(args.model)
+    try:
+        if args.format == "savedmodel":
+            out = export_savedmodel(recognizer, args.out, chunk_ms=args.chunk_ms)
+        else:
+            out = export_tflite(
+                recognizer, args.out, streaming=args.streaming, chunk_ms=args.chunk_ms
+            )
+    except (StreamingError, FileExistsError) as e:
+        if args.verbose:
+            raise
+        print(f"asr export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"exported: {out}")
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------
+def cmd_demo(args) -> int:
+    from asr import demo
+
+    if args.train:
+        import tempfile
+
+        out = Path(args.out or tempfile.mkdtemp(prefix="asr-demo-"))
+        print(
+            f"Synthesising a {args.hours} h corpus and training a small model in {out}"
+        )
+        print("(validation WER is printed after every epoch)\n")
+        history, run = demo.train_small(out, hours=args.hours, epochs=args.epochs)
+        wers = history.history.get("val_wer", [])
+        print("\nvalidation WER by epoch: " + " ".join(f"{100 * w:.1f}%" for w in wers))
+        print(f"model: {run / 'model.keras'}")
+        print(f"learning curve: {run / 'learning_curve.png'}")
+        return 0
+
+    from asr.transcribe import bundled_models
+
+    installed = set(bundled_models())
+    if not installed:
+        raise FileNotFoundError(
+            "no bundled model is installed; run `asr demo --train` to train one "
+            "from scratch instead"
+        )
+    t0 = time.perf_counter()
+    offline = [m for m in ("synth-en", "synth-en-streaming") if m in installed]
+    if offline:
+        print(
+            f"Synthesising {args.n} sentences with voices no model heard in training..."
+        )
+        clips = demo.make_clips(args.n, seed=args.seed)
+        for name in offline:
+            _print_model_result(demo.score_model(name, clips), clips.voices)
+            if lm := demo.bundled_lm(name):
+                _print_model_result(demo.score_model(name, clips, lm), clips.voices)
+    if "digits" in installed:
+        print(f"\nSynthesising {args.n} spoken digits with unseen voices...")
+        digits = demo.make_clips(args.n, digits=True, seed=args.seed)
+        _print_model_result(demo.score_model("digits", digits), digits.voices)
+    if "synth-en-streaming" in installed:
+        print("\n== streaming partial results (synth-en-streaming, 100 ms chunks)")
+        for seconds, partial in demo.streaming_partials(
+            "synth-en-streaming", clips.waves[0]
+        ):
+            print(
+                f"  final: {partial}"
+                if seconds < 0
+                else f"  {seconds:5.1f} s  {partial}"
+            )
+    missing = {"synth-en", "synth-en-streaming", "digits"} - installed
+    if missing:
+        print(f"\n(not bundled in this version: {', '.join(sorted(missing))})")
+    print(f"\ndone in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _print_model_result(r, voices) -> None:
+    print(
+        f"\n== {r.model}: WER {100 * r.wer:.1f}%  CER {100 * r.cer:.1f}%  "
+        f"real-time factor {r.rtf:.4f}"
+    )
+    for voice, ref, hyp in zip(voices, r.refs, r.hyps):
+        mark = "  " if ref == hyp else "* "
+        print(f"{mark}[{voice}]\n    REF: {ref}\n    HYP: {hyp}")

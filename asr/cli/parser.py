@@ -1,0 +1,312 @@
+"""The argument parser of the `asr` command (`asr --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from asr import __version__
+from asr.cli.commands import (
+    cmd_demo,
+    cmd_evaluate,
+    cmd_export,
+    cmd_prepare,
+    cmd_stream,
+    cmd_train,
+    cmd_transcribe,
+)
+
+EPILOG = "Run `asr COMMAND --help` for a command's options. Docs: README.md"
+
+
+def _number(kind: type, low: float, inclusive: bool = True):
+    """An argparse `type` for an int or float >= `low` (> `low` when not
+    `inclusive`): a bad value exits 2 with the usage line, before any work."""
+    bound = f">= {low:g}" if inclusive else f"> {low:g}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {kind.__name__} value: {text!r}"
+            ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if not (value >= low if inclusive else value > low):
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+POSITIVE_INT = _number(int, 1)
+POSITIVE_FLOAT = _number(float, 0, inclusive=False)
+NON_NEGATIVE_FLOAT = _number(float, 0)
+
+
+def _librispeech_parts(text: str) -> list[str]:
+    from asr.datasets.librispeech import PARTS
+
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if not parts or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown part(s) {unknown or [text]}; known: {', '.join(PARTS)}"
+        )
+    return parts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asr",
+        description="Speech recognition with Keras: DeepSpeech2-style CNN + "
+        "(Bi)LSTM + CTC, from audio files to text.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"asr {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "prepare",
+        help="make JSON-lines manifests for a corpus",
+        description="Write train/dev/test manifests (JSON lines with "
+        "audio_filepath, duration, text) for a corpus.",
+    )
+    psub = p.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+    lib = psub.add_parser(
+        "librispeech",
+        help="LibriSpeech (local copy or --download)",
+        description="Scan <root>/LibriSpeech/<part>/ and write "
+        "OUT/<part>.jsonl for each part.",
+    )
+    lib.add_argument(
+        "--root",
+        required=True,
+        help="folder holding LibriSpeech/ (downloads go here with --download)",
+    )
+    lib.add_argument(
+        "--parts",
+        type=_librispeech_parts,
+        default=None,
+        help="comma-separated parts, e.g. dev-clean,test-clean "
+        "(default: every part found)",
+    )
+    lib.add_argument(
+        "--download",
+        action="store_true",
+        help="download missing parts (resumable, checksum-verified)",
+    )
+    lib.add_argument("--out", required=True, help="folder for the manifests")
+    sc = psub.add_parser(
+        "speech-commands",
+        help="Google Speech Commands v2 layout",
+        description="Write OUT/train.jsonl, OUT/validation.jsonl and "
+        "OUT/test.jsonl from <root>/<word>/*.wav and the list files.",
+    )
+    sc.add_argument(
+        "--root", required=True, help="corpus folder (holds <word>/ folders)"
+    )
+    sc.add_argument("--download", action="store_true", help="download v0.02 if missing")
+    sc.add_argument("--out", required=True, help="folder for the manifests")
+    syn = psub.add_parser(
+        "synthetic",
+        help="synthesise an English corpus with espeak-ng",
+        description="Synthesise sentences with many espeak-ng voices; "
+        "train/dev/test have disjoint voices and sentences.",
+    )
+    syn.add_argument("--out", required=True, help="folder for audio and manifests")
+    syn.add_argument(
+        "--hours", type=POSITIVE_FLOAT, default=1.0, help="hours of audio (default 1)"
+    )
+    syn.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    syn.add_argument(
+        "--workers",
+        type=POSITIVE_INT,
+        default=None,
+        help="parallel processes (default: all cores)",
+    )
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser(
+        "train",
+        help="train a model from a YAML config",
+        description="Train with Keras fit. Running the same command "
+        "again resumes an interrupted run.",
+    )
+    p.add_argument(
+        "--config", "-c", required=True, help="YAML file, e.g. configs/ds2_small.yaml"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set model.rnn_units=512 (repeatable)",
+    )
+    p.add_argument(
+        "--train", help="training manifest (same as --set data.train_manifest=...)"
+    )
+    p.add_argument("--val", help="validation manifest")
+    p.add_argument("--epochs", type=POSITIVE_INT, help="number of epochs")
+    p.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multiworker"),
+        help="tf.distribute strategy",
+    )
+    p.add_argument("--init-from", help="start from this model's weights (fine-tuning)")
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="WER/CER of a model on a manifest",
+        description="Write OUT/summary.json, recogs.jsonl and errs.txt.",
+    )
+    p.add_argument(
+        "--model", required=True, help="bundled name, run folder or .keras file"
+    )
+    p.add_argument("--manifest", required=True, help="JSON-lines manifest")
+    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
+    p.add_argument(
+        "--beam-width",
+        type=POSITIVE_INT,
+        help="beams kept per frame (default: 16, or 32 with --lm / --hotword)",
+    )
+    p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
+    p.add_argument("--out", required=True, help="folder for the result files")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "transcribe",
+        help="transcribe audio files",
+        description="Print PATH<TAB>TEXT per file, or JSON with --json.",
+    )
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="WAV/FLAC/OGG/MP3, any length"
+    )
+    p.add_argument(
+        "--model", help="bundled name, run folder or .keras file (default: synth-en)"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
+    p.add_argument(
+        "--beam-width",
+        type=POSITIVE_INT,
+        help="beams kept per frame (default: 16, or 32 with --lm / --hotword)",
+    )
+    p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
+    p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
+    p.add_argument(
+        "--skipped",
+        metavar="FILE",
+        help="also list the files that could not be read in FILE (JSON lines: "
+        "audio_filepath, reason); they are reported on stderr and make the exit "
+        "status 2, the others are still transcribed",
+    )
+    p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser(
+        "stream",
+        help="live microphone or file, chunk by chunk",
+        description="Streaming recognition with a causal model: "
+        "partial text is rewritten in place (on a terminal), each "
+        "utterance is printed as [start - end] text once "
+        "--endpoint-ms of silence follows it. --mic needs asr[mic].",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--mic", action="store_true", help="record from a microphone")
+    src.add_argument("--file", help="stream an audio file through the same path")
+    src.add_argument(
+        "--list-devices", action="store_true", help="list audio input devices and exit"
+    )
+    p.add_argument(
+        "--device",
+        help="--mic: input device index or name (default: the system default)",
+    )
+    p.add_argument(
+        "--save-recording",
+        metavar="FILE",
+        help="--mic: also save what the microphone delivered (wav, flac)",
+    )
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="--file: feed at real-time pace (default: as fast as possible)",
+    )
+    p.add_argument(
+        "--model",
+        help="bundled name, run folder or .keras file of a "
+        "causal unidirectional model (default: synth-en-streaming)",
+    )
+    p.add_argument(
+        "--chunk-ms",
+        type=POSITIVE_FLOAT,
+        default=None,
+        help="audio per recognition step (default: streaming.chunk_ms)",
+    )
+    p.add_argument(
+        "--endpoint-ms",
+        type=NON_NEGATIVE_FLOAT,
+        default=None,
+        help="silence that ends an utterance; 0 disables "
+        "(default: streaming.endpoint_silence_ms)",
+    )
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser(
+        "export",
+        help="export to SavedModel or TFLite",
+        description="Export a model taking raw 16 kHz audio. A "
+        "SavedModel has the offline signature and, for a causal "
+        "model, the streaming step; TFLite has one of them. A JSON "
+        "beside the export lists signatures, state and Flex ops.",
+    )
+    p.add_argument(
+        "--model", required=True, help="bundled name, run folder or .keras file"
+    )
+    p.add_argument("--format", choices=("savedmodel", "tflite"), required=True)
+    p.add_argument("--out", required=True, help="SavedModel folder or .tflite file")
+    p.add_argument(
+        "--streaming",
+        action="store_true",
+        help="tflite: export the streaming step instead of the offline model",
+    )
+    p.add_argument(
+        "--chunk-ms",
+        type=POSITIVE_FLOAT,
+        default=None,
+        help="streaming step length (default: streaming.chunk_ms)",
+    )
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "demo",
+        help="see the bundled models work (no download)",
+        description="Synthesise sentences with unseen voices, transcribe "
+        "them with the bundled models and show WER, CER, real-time "
+        "factor and streaming partial results. --train instead trains "
+        "a small model from scratch (about 10 minutes on 2 cores).",
+    )
+    p.add_argument(
+        "--n", type=POSITIVE_INT, default=6, help="sentences to synthesise (default 6)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="which sentences and voices")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="train a small model on a fresh synthetic corpus",
+    )
+    p.add_argument(
+        "--hours", type=POSITIVE_FLOAT, default=0.4, help="--train: corpus size"
+    )
+    p.add_argument("--epochs", type=POSITIVE_INT, default=12, help="--train: epochs")
+    p.add_argument(
+        "--out",
+        help="--train: folder for the corpus and run (default: a new temp folder)",
+    )
+    p.set_defaults(func=cmd_demo)
+    return parser
