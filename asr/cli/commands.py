@@ -41,6 +41,7 @@ def cmd_prepare(args) -> int:
             seed=args.seed,
             workers=args.workers,
             progress=_progress_enabled(),
+            texts=args.texts,
         )
     from asr.manifest import read_manifest
 

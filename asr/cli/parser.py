@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     syn.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     syn.add_argument(
+        "--texts",
+        choices=["sentences", "digits"],
+        default="sentences",
+        help="what the clips say: generated sentences (default) or one digit word "
+        "each, for keyword/digit models",
+    )
+    syn.add_argument(
         "--workers",
         type=POSITIVE_INT,
         default=None,

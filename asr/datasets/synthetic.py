@@ -16,7 +16,10 @@ gender so each has female voices; the rest, always including the plain voices an
 the default vocal tract (`klatt*`), go to train. So no dev, test or demo timbre is
 heard in training. The 8 accents are shared by all splits: too few to hold out.
 
-Sentences (`generate_sentences`) never repeat across the three splits. Each
+Sentences (`generate_sentences`) never repeat across the three splits. With
+`texts="digits"` each clip says one digit word instead ("zero" .. "nine", as in
+Speech Commands / FSDD), so digit models hear many voices; only voices are then
+disjoint across splits (ten words cannot be). Each
 utterance draws its voice, rate (130-210 words/min), pitch and pitch range (30-70)
 and level at random; everything follows from `seed`, so two runs write the same
 files and manifests. Clips are synthesised in parallel over processes.
@@ -33,7 +36,7 @@ import os
 import random
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +75,8 @@ PITCH = (30, 70)
 PITCH_RANGE = (30, 70)
 LEVEL_DBFS = (-28.0, -18.0)  # RMS level of a clip, drawn per utterance
 _VERSION = 1  # bump when the audio for the same parameters changes
+TEXTS = ("sentences", "digits")
+DIGITS = tuple("zero one two three four five six seven eight nine".split())
 
 
 # ---------------------------------------------------------------------------
@@ -200,11 +205,24 @@ def _estimate_seconds(text: str, rate_wpm: int) -> float:
     return 0.48 + 0.0485 * len(text) * 175 / rate_wpm
 
 
+def _digit_stream(seed: str) -> Iterator[str]:
+    rng = random.Random(f"asr-synthetic-digits:{seed}")
+    while True:
+        yield rng.choice(DIGITS)
+
+
 def _plan(
-    out: Path, hours: float, seed: int, voices: dict[str, list[str]]
+    out: Path,
+    hours: float,
+    seed: int,
+    voices: dict[str, list[str]],
+    texts: str = "sentences",
 ) -> list[_Job]:
-    """Every utterance of every split, fixed by (hours, seed, voices)."""
-    streams = {s: _sentence_stream(f"{seed}:{s}") for s in SPLITS}
+    """Every utterance of every split, fixed by (hours, seed, voices, texts)."""
+    if texts == "digits":
+        streams = {s: _digit_stream(f"{seed}:{s}") for s in SPLITS}
+    else:
+        streams = {s: _sentence_stream(f"{seed}:{s}") for s in SPLITS}
     taken: set[str] = set()
     jobs: list[_Job] = []
     # dev and test first: train skips their sentences, never the reverse.
@@ -214,9 +232,10 @@ def _plan(
         total, count = 0.0, 0
         while count == 0 or total < budget:
             text = next(streams[split])
-            if text in taken:
-                continue
-            taken.add(text)
+            if texts == "sentences":  # splits never share a sentence
+                if text in taken:
+                    continue
+                taken.add(text)
             voice = rng.choice(voices[split])
             rate, pitch = rng.randint(*RATE_WPM), rng.randint(*PITCH)
             pitch_range = rng.randint(*PITCH_RANGE)
@@ -306,6 +325,7 @@ def prepare_synthetic(
     progress: bool = True,
     voice_seed: int = 0,
     language_prefix: str = "en",
+    texts: str = "sentences",
 ) -> dict[str, Path]:
     """Writes a synthetic corpus: FLAC clips and one manifest per split.
 
@@ -327,14 +347,18 @@ def prepare_synthetic(
         voice_seed: fixes the voice partition (`split_voices`); keep it fixed so
             `held_out_voices()` stays unheard by every model.
         language_prefix: espeak-ng language of the voices.
+        texts: "sentences" (generated English) or "digits" (one digit word per
+            clip; splits then share words but still no voice).
     Returns:
         {"train", "dev", "test"} -> manifest paths.
     Raises:
-        ValueError: `hours` not positive.
+        ValueError: `hours` not positive, or unknown `texts`.
         SynthesisError: espeak-ng is missing or fails.
     """
     if not hours > 0 or not math.isfinite(hours):
         raise ValueError(f"prepare_synthetic: hours={hours} must be positive")
+    if texts not in TEXTS:
+        raise ValueError(f"prepare_synthetic: texts={texts!r}; known: {TEXTS}")
     out = Path(out)
     manifests = {s: out / f"{s}.jsonl" for s in SPLITS}
     settings = {
@@ -343,6 +367,7 @@ def prepare_synthetic(
         "seed": seed,
         "voice_seed": voice_seed,
         "language_prefix": language_prefix,
+        **({"texts": texts} if texts != "sentences" else {}),  # old markers hold
     }
     marker = out / ".completed"
     if marker.is_file() and all(p.is_file() for p in manifests.values()):
@@ -356,7 +381,7 @@ def prepare_synthetic(
     marker.unlink(missing_ok=True)
 
     voices = split_voices(list_voices(language_prefix), voice_seed)
-    jobs = _plan(out, hours, seed, voices)
+    jobs = _plan(out, hours, seed, voices, texts)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     logger.info("%s: %d utterances on %d workers", out, len(jobs), workers)
     frames = _run_jobs(jobs, workers, progress)

@@ -218,3 +218,23 @@ def test_generate_sentences_is_deterministic_distinct_and_normalised():
 def test_prepare_rejects_non_positive_hours(tmp_path):
     with pytest.raises(ValueError, match="hours"):
         synthetic.prepare_synthetic(tmp_path, hours=0)
+
+
+def test_digit_corpus_says_one_digit_per_clip_with_disjoint_voices(tmp_path):
+    out = tmp_path / "digits"
+    synthetic.prepare_synthetic(
+        out, hours=0.01, seed=0, workers=1, progress=False, texts="digits"
+    )
+    rows = _rows(out)
+    assert all(rows[s] for s in synthetic.SPLITS)
+    words = [u.text for us in rows.values() for u in us]
+    assert set(words) <= set(synthetic.DIGITS) and len(set(words)) > 5
+    voices = {s: {dict(u.extra)["voice"] for u in rows[s]} for s in rows}
+    assert not voices["train"] & (voices["dev"] | voices["test"])
+    for u in rows["train"][:3]:
+        assert 0.3 < u.duration < 2.0
+    # The marker records what was said: the sentence corpus is not "already done".
+    marker = json.loads((out / ".completed").read_text())
+    assert marker["texts"] == "digits"
+    with pytest.raises(ValueError, match="texts"):
+        synthetic.prepare_synthetic(out, hours=0.01, texts="numbers")
