@@ -9,12 +9,13 @@ are read block by block and recognised in windows with 2 s of context on each
 side; only each window's centre frames are kept, so memory stays flat in the
 file's length and the stitched output matches a single pass.
 
-A batch of one (a single short file, each window of a long one) is dispatch-
-bound: thousands of tiny per-step ops. On CPU it therefore runs a copy of the
-network whose recurrences are XLA-compiled loops (`asr.rnn.FusedRNN` with
-`jit_compile`), about 3.5x faster (`scripts/benchmark.py`: `offline_rtf` vs
-`offline_rtf_graph`); XLA compiles once per length bucket (~0.5 s each, once
-per process). Larger batches are matmul-bound and keep the plain graph.
+A batch of one (a single file, each window of a long one) is dispatch-bound:
+thousands of tiny per-step ops. On CPU, from `xla_min_seconds` (8 s) of audio
+up, it therefore runs a copy of the network whose recurrences are XLA-compiled
+loops (`asr.rnn.FusedRNN` with `jit_compile`), about 3.5x faster
+(`scripts/benchmark.py`: `offline_rtf` vs `offline_rtf_graph`). XLA compiles
+once per length bucket (0.5-2 s, once per process), which a shorter clip would
+not win back. Larger batches are matmul-bound and keep the plain graph.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Recognizer:
     """A trained model with its config and decoders; see the module docstring."""
 
     window_seconds = 20.0  # long files: frames kept per window
+    xla_min_seconds = 8.0  # a batch of one this long runs XLA loops (CPU)
     context_seconds = 2.0  # long files: context on each side of a window
 
     def __init__(
@@ -163,7 +165,8 @@ class Recognizer:
             for k, j in enumerate(idx):
                 batch[k, : len(waves[j])] = waves[j]
                 lengths[k] = len(waves[j])
-            predict = self._single_predict() if len(idx) == 1 else self._predict
+            single = len(idx) == 1 and width >= self.xla_min_seconds * SAMPLE_RATE
+            predict = self._single_predict() if single else self._predict
             logits, logit_lengths = predict(batch, lengths)
             logits, logit_lengths = logits.numpy(), logit_lengths.numpy()
             for k, j in enumerate(idx):

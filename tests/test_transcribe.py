@@ -64,12 +64,17 @@ def test_single_utterances_run_xla_loops_with_the_same_logits(rnn_impl):
     network = build_model(cfg)
     wave = speechlike(1.7, seed=5)
     xla = Recognizer(network, cfg, xla_loops=True)
+    xla.xla_min_seconds = 1.5
     graph = Recognizer(network, cfg, xla_loops=False)
     np.testing.assert_allclose(
         xla.logits_batch([wave])[0], graph.logits_batch([wave])[0], atol=1e-5
     )
     rnns = [layer for layer in xla.xla_network.layers if isinstance(layer, FusedRNN)]
     assert rnns and all(layer.jit_compile for layer in rnns)
+    calls = []
+    xla._predict_one = lambda *a: calls.append(1) or graph._predict(*a)
+    xla.logits_batch([wave[:8000]])  # shorter than xla_min_seconds: the graph
+    assert not calls
     assert graph._single_predict() is graph._predict
 
 
