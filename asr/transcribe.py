@@ -112,8 +112,8 @@ class Recognizer:
     """A trained model with its config and decoders; see the module docstring."""
 
     window_seconds = 20.0  # long files: frames kept per window
-    xla_min_seconds = 8.0  # a batch of one this long runs XLA loops (CPU)
     context_seconds = 2.0  # long files: context on each side of a window
+    xla_min_seconds = 8.0  # a batch of one this long runs XLA loops (CPU)
 
     def __init__(
         self,

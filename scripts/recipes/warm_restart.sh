@@ -1,15 +1,15 @@
-# Sourced by the synth recipes: stage 2 of a two-stage run.
-#   warm_restart CONFIG STAGE1 RUN FT_EPOCHS
-# Trains RUN from STAGE1's weights (`--init-from`) for FT_EPOCHS under a fresh
-# cosine from lr 1e-3 (warm-up 200), and sets FINAL to the run to evaluate:
-# RUN, or STAGE1 when FT_EPOCHS is 0. Resumable like any `asr train`.
+# Sourced by the synth recipes: one warm-restart stage of a staged run.
+#   warm_restart CONFIG FROM RUN EPOCHS [LR]
+# Trains RUN from FROM's weights (`--init-from`) for EPOCHS under a fresh cosine
+# from LR (default 1e-3; warm-up 200 steps), and sets FINAL to the run to
+# continue from: RUN, or FROM when EPOCHS is 0. Resumable like any `asr train`.
 warm_restart() {
-  local config=$1 stage1=$2 run=$3 epochs=$4
+  local config=$1 from=$2 run=$3 epochs=$4 lr=${5:-0.001}
   if [ "$epochs" -gt 0 ]; then
-    $ASR train --config "$config" --init-from "$stage1" --epochs "$epochs" \
-      --set train.learning_rate=0.001 --set train.warmup_steps=200 --out "$run"
+    $ASR train --config "$config" --init-from "$from" --epochs "$epochs" \
+      --set train.learning_rate="$lr" --set train.warmup_steps=200 --out "$run"
     FINAL=$run
   else
-    FINAL=$stage1
+    FINAL=$from
   fi
 }
