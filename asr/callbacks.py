@@ -41,6 +41,16 @@ class ValidationMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.val_ds is None or logs is None:
             return
+        logs.update(self.evaluate())
+        logger.info(
+            "epoch %d: %s",
+            epoch + 1,
+            ", ".join(f"{k}={v:.4f}" for k, v in logs.items() if k.startswith("val_")),
+        )
+
+    def evaluate(self) -> dict[str, float]:
+        """The validation metrics of the network's current weights."""
+        logs: dict[str, float] = {}
         if self._predict is None:
             self._predict = make_predict_fn(self.network)
         refs, hyps, correct, seen = [], [], 0, 0
@@ -62,11 +72,7 @@ class ValidationMetrics(keras.callbacks.Callback):
         else:
             logs["val_wer"] = float(jiwer.wer(refs, hyps)) if refs else 1.0
             logs["val_cer"] = float(jiwer.cer(refs, hyps)) if refs else 1.0
-        logger.info(
-            "epoch %d: %s",
-            epoch + 1,
-            ", ".join(f"{k}={v:.4f}" for k, v in logs.items() if k.startswith("val_")),
-        )
+        return logs
 
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:

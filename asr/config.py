@@ -155,6 +155,9 @@ class TrainConfig:
     strategy: str = "default"  # "default", "mirrored" or "multiworker"
     steps_per_epoch: int | None = None
     val_max_utterances: int = 500  # WER each epoch on at most this many
+    # > 1: keep the weights of the N best epochs (validation WER) and, at the
+    # end, average them; the average becomes model.keras if its WER is better.
+    average_best: int = 0
 
 
 @dataclass(frozen=True)
@@ -363,6 +366,7 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     if t.steps_per_epoch is not None:
         _check(t.steps_per_epoch >= 1, "train.steps_per_epoch", "must be >= 1")
     _check(t.val_max_utterances >= 0, "train.val_max_utterances", "must be >= 0")
+    _check(t.average_best >= 0, "train.average_best", "must be >= 0")
 
     s = cfg.streaming
     _check(s.chunk_ms > 0, "streaming.chunk_ms", "must be > 0")

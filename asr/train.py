@@ -3,8 +3,10 @@
 The run folder holds `config.yaml` (resolved), `vocab.txt`, `model.keras` (best
 by validation WER, or accuracy for the classifier head), `last.keras`,
 `history.csv`, `learning_curve.png`, `skipped.jsonl`, TensorBoard logs in `tb/`
-and the resumable state in `backup/`. Running the same command again after an
-interruption resumes from the last completed epoch.
+and the resumable state in `backup/`; with `train.average_best: N`, also the N
+best epochs' weights in `epochs/` and their average, `averaged.keras`. Running
+the same command again after an interruption resumes from the last completed
+epoch.
 
 Data parallelism (`train.strategy`): "mirrored" keeps one replica per local
 GPU, "multiworker" one worker per `TF_CONFIG` task (each mirroring its GPUs).
@@ -30,6 +32,7 @@ import tensorflow as tf
 
 from asr import text
 from asr.audio import load_audio
+from asr.averaging import NBestSnapshots, average_snapshots
 from asr.callbacks import (
     AtomicBackupAndRestore,
     BestModelCheckpoint,
@@ -271,11 +274,13 @@ def _fit(
         trainer.optimizer.build(network.trainable_variables)
 
     guard = NonFiniteLossGuard(trainer, cfg.train.nan_policy)
+    validation = ValidationMetrics(
+        network, val_ds, cfg, max_utterances=cfg.train.val_max_utterances
+    )
+    averaging = cfg.train.average_best > 1 and val_ds is not None
     callbacks = [
         guard,
-        ValidationMetrics(
-            network, val_ds, cfg, max_utterances=cfg.train.val_max_utterances
-        ),
+        validation,
         # Every worker saves (saving may synchronise); all restore the chief's.
         AtomicBackupAndRestore(
             run_dir / "backup",
@@ -287,6 +292,15 @@ def _fit(
         keras.callbacks.TensorBoard(str(out_dir / "tb"), write_graph=False),
         LearningCurvePlot(out_dir / "history.csv", out_dir / "learning_curve.png"),
     ]
+    if averaging:
+        callbacks.append(
+            NBestSnapshots(
+                network,
+                out_dir / "epochs",
+                cfg.train.average_best,
+                BestModelCheckpoint.monitor_name(cfg),
+            )
+        )
     if cfg.train.schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -321,7 +335,35 @@ def _fit(
     save_model_atomic(network, out_dir / "last.keras")
     if not (out_dir / "model.keras").exists():
         save_model_atomic(network, out_dir / "model.keras")
+    if averaging:
+        _keep_average_if_better(network, validation, out_dir, cfg)
     return history
+
+
+def _keep_average_if_better(network, validation, out_dir: Path, cfg) -> None:
+    """Averages the kept N best epochs; the average replaces `model.keras` (and
+    `best.json`) only if its validation WER beats the best single epoch."""
+    epochs = average_snapshots(network, out_dir / "epochs")
+    if len(epochs) < 2:
+        return
+    logs = validation.evaluate()
+    monitor = BestModelCheckpoint.monitor_name(cfg)
+    save_model_atomic(network, out_dir / "averaged.keras")
+    best_path = out_dir / "best.json"
+    best = json.loads(best_path.read_text()) if best_path.exists() else {}
+    value = logs[monitor]
+    logger.info(
+        "average of epochs %s: %s=%.4f (best single epoch %.4f)",
+        epochs,
+        monitor,
+        value,
+        best.get("value", float("nan")),
+    )
+    if value < best.get("value", float("inf")):
+        save_model_atomic(network, out_dir / "model.keras")
+        best = {"monitor": monitor, "value": value, "averaged_epochs": epochs}
+        atomic_write_text(best_path, json.dumps(best))
+        logger.info("model.keras = the average of epochs %s", epochs)
 
 
 def _plan(cfg: ExperimentConfig, usable: int, replicas: int, cluster: Cluster) -> int:

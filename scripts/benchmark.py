@@ -424,7 +424,7 @@ def bench_inference(quick: bool) -> dict:
     out = {}
     for key, xla in (("offline_rtf", True), ("offline_rtf_graph", False)):
         rec = Recognizer(network, cfg, xla_loops=xla)
-        out[key] = median_time(lambda: rec.logits_batch([wave]), runs, 2) / 10.0
+        out[key] = median_time(lambda rec=rec: rec.logits_batch([wave]), runs, 2) / 10.0
     out["offline_xla_x_graph"] = out["offline_rtf_graph"] / out["offline_rtf"]
     out.update(bench_decoding(quick))
     return out

@@ -133,3 +133,31 @@ def test_init_from_copies_weights_across_rnn_implementations(tmp_path, source_im
         network.get_layer("logits").get_weights()[0],
         src.get_layer("logits").get_weights()[0],
     )
+
+
+def test_average_best_keeps_n_best_epochs_and_the_better_of_average_and_best(
+    tmp_path,
+):
+    cfg = config(corpus(tmp_path), "train.epochs=4", "train.average_best=2")
+    run = tmp_path / "run"
+    fit(cfg, run, verbose=0)
+    kept = json.loads((run / "epochs" / "index.json").read_text())
+    assert len(kept) == 2
+    assert sorted(p.name for p in (run / "epochs").glob("*.h5")) == [
+        f"epoch_{e['epoch']:03d}.weights.h5" for e in kept
+    ]
+    wers = [
+        float(r.split(",")[-1]) for r in (run / "history.csv").read_text().split()[1:]
+    ]
+    # The two kept are the two best epochs by validation WER.
+    assert sorted(e["value"] for e in kept) == pytest.approx(sorted(wers)[:2])
+    assert (run / "averaged.keras").is_file()
+    best = json.loads((run / "best.json").read_text())
+    assert best["value"] <= min(wers)
+    averaged = keras.saving.load_model(run / "averaged.keras", safe_mode=True)
+    chosen = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    same = all(
+        np.array_equal(a, b)
+        for a, b in zip(averaged.get_weights(), chosen.get_weights())
+    )
+    assert same == ("averaged_epochs" in best)
