@@ -281,6 +281,20 @@ def _convert(function) -> bytes:
     return converter.convert()
 
 
+def _dft_kind(network: keras.Model) -> str:
+    win = network.get_layer("log_mel").cfg.win_length
+    return "rfft" if win & (win - 1) == 0 else "matmul"
+
+
+def stream_step_flatbuffer(rec: StreamingRecognizer) -> bytes:
+    """`rec`'s streaming step as a TFLite flatbuffer (builtin ops where
+    possible), with its current weights frozen in. Inputs and outputs are
+    named as in `rec.step_function`."""
+    matmul = _dft_kind(rec.network) == "matmul"
+    with _matmul_dft(rec.network) if matmul else contextlib.nullcontext():
+        return _convert(_stream_function(rec))
+
+
 def export_tflite(
     recognizer,
     out: str | os.PathLike,
@@ -309,14 +323,12 @@ def export_tflite(
     rec = StreamingRecognizer(recognizer, chunk_ms=chunk_ms) if streaming else None
     if rec is None:  # the converter turns Keras's LSTM into builtin ops, not loops
         network = unfuse_model(network)
-    win = network.get_layer("log_mel").cfg.win_length
-    dft = "rfft" if win & (win - 1) == 0 else "matmul"
-    with _matmul_dft(network) if dft == "matmul" else contextlib.nullcontext():
-        if rec is not None:
-            flatbuffer = _convert(_stream_function(rec))
-        else:
-            module = _OfflineModule(network, batch=1)
-            flatbuffer = _convert(module.offline)
+    dft = _dft_kind(network)
+    if rec is not None:
+        flatbuffer = stream_step_flatbuffer(rec)
+    else:
+        with _matmul_dft(network) if dft == "matmul" else contextlib.nullcontext():
+            flatbuffer = _convert(_OfflineModule(network, batch=1).offline)
     builtin, flex = _ops(flatbuffer)
     if flex:
         logger.warning("%s needs the Flex delegate for: %s", out, ", ".join(flex))

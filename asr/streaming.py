@@ -23,6 +23,9 @@ window as explicit state (`StreamState`):
   layers or unidirectional `asr.rnn.FusedRNN`;
 - the greedy decoder's last id, texts and endpoint counters.
 
+With `backend="tflite"` the same step, converted to TFLite once, runs in the
+TFLite interpreter (`asr.tflite_step`): faster per chunk, weights frozen.
+
 The step calls the model's own layers (log-mel, normalisation, convolutions,
 batch norms, dense) and computes the recurrences from the recurrent layers'
 own variables (the input projection of a whole chunk as one matmul): same
@@ -118,16 +121,24 @@ class StreamingRecognizer:
             0 disables endpointing (default `streaming.endpoint_silence_ms`).
         reset_state_on_endpoint: also clear the recurrent state at an endpoint
             (from the next step on).
+        backend: what runs the step: "tf" (the `tf.function`; follows later
+            weight updates), "tflite" (the same step converted to TFLite
+            once, weights frozen; ~2.3x faster per chunk on CPU, logits within
+            ~1e-5; construction takes a few seconds more) or "auto" (tflite,
+            else tf with a warning).
 
     Attributes:
         step_frames: feature frames per step (a multiple of `time_stride`).
         window_samples: samples the step reads; consecutive windows overlap by
             `win - hop`.
         step_times_ms: wall time of each recent step (for benchmarks).
+        step_function: the compiled TensorFlow step.
+        step: what runs each step: `step_function`, or the TFLite interpreter.
+        backend: "tf" or "tflite", the one in use.
 
     Raises:
-        StreamingError: for a bidirectional, non-causal or classifier model, or
-            a bad `chunk_ms`.
+        StreamingError: for a bidirectional, non-causal or classifier model, a
+            bad `chunk_ms` or `backend`, or a step TFLite cannot convert.
     """
 
     def __init__(
@@ -137,6 +148,7 @@ class StreamingRecognizer:
         endpoint_silence_ms: float | None = None,
         *,
         reset_state_on_endpoint: bool = False,
+        backend: str = "tf",
     ):
         if isinstance(recognizer_or_model, keras.Model):
             network, streaming = recognizer_or_model, StreamingConfig()
@@ -180,6 +192,8 @@ class StreamingRecognizer:
             ],
             autograph=False,
         )
+        self.backend = backend
+        self.step = self._make_step(backend)
         self.step_times_ms: collections.deque[float] = collections.deque(maxlen=10_000)
         self.state = self.initial_state()
         logger.debug(
@@ -246,6 +260,33 @@ class StreamingRecognizer:
                 x = r.norm(x, training=False)
         return {"logits": tf.cast(self._logits(x), tf.float32), **out}
 
+    def _make_step(self, backend: str):
+        if backend == "tf":
+            return self.step_function
+        if backend == "auto":
+            try:
+                step = self._make_step("tflite")
+                self.backend = "tflite"
+                return step
+            except StreamingError as e:
+                logger.warning("%s; running the step with TensorFlow", e)
+                self.backend = "tf"
+                return self.step_function
+        if backend != "tflite":
+            raise StreamingError(f"backend: 'tf', 'tflite' or 'auto', got {backend!r}")
+        from asr.export import stream_step_flatbuffer
+        from asr.tflite_step import TFLiteStep
+
+        try:
+            flatbuffer = stream_step_flatbuffer(self)
+            return TFLiteStep(flatbuffer, [s.name for s in self.state_specs])
+        except Exception as e:  # the converter raises several kinds
+            raise StreamingError(
+                f"{self.network.name}: cannot run the step with TFLite "
+                f"({type(e).__name__}: {str(e).strip().splitlines()[-1][:200]}); "
+                "use backend='tf'"
+            ) from e
+
     @property
     def trace_count(self) -> int:
         """Times the compiled step was traced (1 after the first step)."""
@@ -253,7 +294,7 @@ class StreamingRecognizer:
 
     def warmup(self) -> None:
         """Traces the step now, so the first real chunk is not delayed."""
-        self.step_function(
+        self.step(
             np.zeros((1, self.window_samples), np.float32), *self.initial_state().flat()
         )
 
@@ -271,7 +312,7 @@ class StreamingRecognizer:
 
     def _run(self, state: StreamState, window: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
-        out = self.step_function(window[None], *state.flat())
+        out = self.step(window[None], *state.flat())
         out = {name: np.asarray(value) for name, value in out.items()}
         self.step_times_ms.append(1000 * (time.perf_counter() - t0))
         state.conv = [out[f"conv{i}_cache"] for i in range(len(self._convs))]

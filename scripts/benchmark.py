@@ -23,7 +23,9 @@ What each run does (full / --quick):
   16 x 0.5 s clips and reads its current RSS (/proc/self/statm) after step 100
   and after the last (`train_rss_growth`, goal <= 0.05);
 - inference: offline 10 s x 15 / 5, decoders 100 / 20 times on 8 s of logits;
-- streaming: 1000 / 100 chunks of 100 ms;
+- streaming: 1000 / 100 chunks of 100 ms through each step backend, the
+  TFLite interpreter (`stream_chunk_ms_*`, what `asr stream` uses) and the
+  TensorFlow graph (`*_tf`), interleaved (`stream_tflite_x_tf` = ratio of p50);
 - transcribe: 1 h / 10 min of synthetic audio in a child process.
 """
 
@@ -479,22 +481,35 @@ def bench_streaming(quick: bool) -> dict:
     from asr.transcribe import Recognizer
 
     cfg = load_config(ROOT / "configs/streaming.yaml")
-    rec = StreamingRecognizer(Recognizer(build_model(cfg), cfg), chunk_ms=100)
+    recognizer = Recognizer(build_model(cfg), cfg)
     chunk = (0.1 * np.random.default_rng(3).standard_normal(1600)).astype(np.float32)
     n = 100 if quick else 1000
-    for _ in range(10):
-        rec.accept_waveform(chunk)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        rec.accept_waveform(chunk)
-        times.append(time.perf_counter() - t0)
-    ms = 1e3 * np.array(times)
-    return {
-        "stream_chunk_ms_p50": float(np.percentile(ms, 50)),
-        "stream_chunk_ms_p95": float(np.percentile(ms, 95)),
-        "stream_rtf": float(np.percentile(ms, 50)) / 100.0,
+    recs = {
+        b: StreamingRecognizer(recognizer, chunk_ms=100, backend=b)
+        for b in ("tf", "tflite")
     }
+    times = {b: [] for b in recs}
+    for rec in recs.values():
+        for _ in range(10):
+            rec.accept_waveform(chunk)
+    # Interleaved in blocks of 10 chunks, so both backends see the same machine
+    # load while each keeps its weights in cache as it would when alone.
+    for _ in range(n // 10):
+        for b, rec in recs.items():
+            for _ in range(10):
+                t0 = time.perf_counter()
+                rec.accept_waveform(chunk)
+                times[b].append(time.perf_counter() - t0)
+    out = {}
+    for b, suffix in (("tflite", ""), ("tf", "_tf")):
+        ms = 1e3 * np.array(times[b])
+        out[f"stream_chunk_ms_p50{suffix}"] = float(np.percentile(ms, 50))
+        out[f"stream_chunk_ms_p95{suffix}"] = float(np.percentile(ms, 95))
+    out["stream_rtf"] = out["stream_chunk_ms_p50"] / 100.0
+    out["stream_tflite_x_tf"] = (
+        out["stream_chunk_ms_p50_tf"] / out["stream_chunk_ms_p50"]
+    )
+    return out
 
 
 _TRANSCRIBE_1H = """

@@ -33,12 +33,21 @@ def main() -> int:
     parser.add_argument("--model", required=True, help="run folder or bundled name")
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--chunk-ms", type=float, default=100.0)
+    parser.add_argument(
+        "--backend",
+        choices=("tf", "tflite", "auto"),
+        default="tf",
+        help="what runs each step (StreamingRecognizer backend)",
+    )
     parser.add_argument("--out", help="JSON file to write")
     args = parser.parse_args()
 
     recognizer = load_model(args.model)
     stream = StreamingRecognizer(
-        recognizer, chunk_ms=args.chunk_ms, endpoint_silence_ms=0
+        recognizer,
+        chunk_ms=args.chunk_ms,
+        endpoint_silence_ms=0,
+        backend=args.backend,
     )
     rows = read_manifest(args.manifest)
     waves = [load_audio(r.audio_filepath) for r in rows]
@@ -61,6 +70,7 @@ def main() -> int:
         "model": args.model,
         "manifest": args.manifest,
         "chunk_ms": args.chunk_ms,
+        "backend": stream.backend,
         "num_utterances": len(rows),
         "wer": rates["wer"],
         "cer": rates["cer"],

@@ -109,6 +109,39 @@ def test_chunked_stream_equals_offline_model(rec, wave, reference, size):
     assert rec.finalize() == text
 
 
+@pytest.fixture(scope="module")
+def tflite_rec(model):
+    return StreamingRecognizer(
+        model, chunk_ms=100, endpoint_silence_ms=0, backend="tflite"
+    )
+
+
+@pytest.mark.parametrize("size", [1, 1600, "random", "whole"])
+def test_tflite_backend_stream_equals_offline_model(tflite_rec, wave, reference, size):
+    pieces = (
+        random_chunks(wave, 2)
+        if size == "random"
+        else chunks(wave, len(wave) if size == "whole" else size)
+    )
+    logits, text = reference
+    np.testing.assert_allclose(stream_logits(tflite_rec, pieces), logits, atol=1e-4)
+    for piece in pieces:
+        tflite_rec.accept_waveform(piece)
+    assert tflite_rec.finalize() == text
+    assert tflite_rec.trace_count == 0  # the tf.function step never ran
+
+
+def test_tflite_backend_for_gru_and_unknown_backend():
+    model = causal_model("model.rnn_cell=gru", seed=2)
+    wave = speechlike(0.9, seed=8)
+    rec = StreamingRecognizer(model, chunk_ms=80, backend="tflite")
+    np.testing.assert_allclose(
+        stream_logits(rec, random_chunks(wave, 3)), offline(model, wave), atol=1e-4
+    )
+    with pytest.raises(StreamingError, match="backend"):
+        StreamingRecognizer(model, backend="onnx")
+
+
 def test_step_is_traced_once_over_many_chunks(rec, wave):
     for size in (1, 37, 160, 1599, 1601, 7000):
         for piece in chunks(wave, size)[:20]:
@@ -240,7 +273,7 @@ def fake_step(rec):
 
 def test_endpointing_emits_utterances_with_times(model):
     rec = StreamingRecognizer(model, chunk_ms=100, endpoint_silence_ms=500)
-    rec.step_function = fake_step(rec)
+    rec.step = fake_step(rec)
     tone = 0.1 * np.sin(np.arange(16000) * 0.3).astype(np.float32)
     silence = np.zeros(16000, np.float32)
     partials = []

@@ -213,6 +213,7 @@ def cmd_stream(args) -> int:
             load_model(args.model or DEFAULT_STREAMING_MODEL),
             chunk_ms=args.chunk_ms,
             endpoint_silence_ms=args.endpoint_ms,
+            backend=args.backend,
         )
         if args.file:
             result = stream_file(
@@ -237,7 +238,11 @@ def cmd_stream(args) -> int:
         print(f"asr stream: error: {e}", file=sys.stderr)
         return 2
     steps = sorted(rec.step_times_ms)
-    step = f", median step {steps[len(steps) // 2]:.1f} ms" if steps else ""
+    step = (
+        f", median step {steps[len(steps) // 2]:.1f} ms ({rec.backend})"
+        if steps
+        else ""
+    )
     print(
         f"{result.seconds:.1f} s of audio, RTF {result.rtf:.3f}{step}", file=sys.stderr
     )

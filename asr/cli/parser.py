@@ -262,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="silence that ends an utterance; 0 disables "
         "(default: streaming.endpoint_silence_ms)",
     )
+    p.add_argument(
+        "--backend",
+        choices=("auto", "tflite", "tf"),
+        default="auto",
+        help="what runs each step: the TFLite interpreter (faster; the step "
+        "is converted at start-up), TensorFlow, or auto: TFLite if the "
+        "model converts (default)",
+    )
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser(
