@@ -17,10 +17,11 @@ Beside each artifact a small JSON (`asr_export.json` inside a SavedModel,
 framing, vocabulary, and for TFLite the builtin ops and the ops that needed
 SELECT_TF_OPS (Flex; the app then needs the Flex delegate).
 
-TFLite's RFFT2D only takes power-of-two lengths, so for a 400-sample window the
-TFLite graph computes the same spectrum as a DFT matrix product (`dft:
-"matmul"` in the JSON; logits agree with Keras to ~1e-4). SavedModels keep
-the model's own graph.
+TFLite's RFFT2D only takes power-of-two lengths (a 400-sample window is not),
+so TFLite graphs compute the same power spectrum as a DFT matrix product, one
+path for every window length (`dft: "matmul"` in the JSON; logits agree with
+Keras to ~1e-4; XNNPACK runs it as two dense layers). SavedModels keep the
+model's own graph.
 """
 
 from __future__ import annotations
@@ -204,11 +205,13 @@ def _dft_frames(layer, audio):
     k = np.arange(n // 2 + 1)
     angle = 2 * np.pi * np.outer(np.arange(n), k) / n
     window = np.hanning(n + 1)[:-1][:, None]
-    cos = tf.constant((np.cos(angle) * window).astype(np.float32))
-    sin = tf.constant((np.sin(angle) * window).astype(np.float32))
+    # Windowed cos and sin side by side: one product gives re and im, and
+    # [re^2, im^2] @ [M; M] = |X|^2 @ M, the mel of the power spectrum.
+    dft = np.concatenate([np.cos(angle) * window, np.sin(angle) * window], axis=1)
+    mel_twice = tf.concat([layer._mel, layer._mel], axis=0)
     framed = tf.signal.frame(tf.cast(audio, tf.float32), n, cfg.hop_length)
-    power = tf.square(tf.matmul(framed, cos)) + tf.square(tf.matmul(framed, sin))
-    mel = tf.tensordot(power, layer._mel, axes=1)
+    parts = tf.matmul(framed, tf.constant(dft.astype(np.float32)))
+    mel = tf.matmul(tf.square(parts), mel_twice)
     return tf.math.log(mel + cfg.log_floor)
 
 
@@ -281,17 +284,11 @@ def _convert(function) -> bytes:
     return converter.convert()
 
 
-def _dft_kind(network: keras.Model) -> str:
-    win = network.get_layer("log_mel").cfg.win_length
-    return "rfft" if win & (win - 1) == 0 else "matmul"
-
-
 def stream_step_flatbuffer(rec: StreamingRecognizer) -> bytes:
     """`rec`'s streaming step as a TFLite flatbuffer (builtin ops where
     possible), with its current weights frozen in. Inputs and outputs are
     named as in `rec.step_function`."""
-    matmul = _dft_kind(rec.network) == "matmul"
-    with _matmul_dft(rec.network) if matmul else contextlib.nullcontext():
+    with _matmul_dft(rec.network):
         return _convert(_stream_function(rec))
 
 
@@ -323,11 +320,10 @@ def export_tflite(
     rec = StreamingRecognizer(recognizer, chunk_ms=chunk_ms) if streaming else None
     if rec is None:  # the converter turns Keras's LSTM into builtin ops, not loops
         network = unfuse_model(network)
-    dft = _dft_kind(network)
     if rec is not None:
         flatbuffer = stream_step_flatbuffer(rec)
     else:
-        with _matmul_dft(network) if dft == "matmul" else contextlib.nullcontext():
+        with _matmul_dft(network):
             flatbuffer = _convert(_OfflineModule(network, batch=1).offline)
     builtin, flex = _ops(flatbuffer)
     if flex:
@@ -345,7 +341,7 @@ def export_tflite(
         format="tflite",
         signature="streaming" if streaming else "offline",
         batch=1,
-        dft=dft,
+        dft="matmul",
         builtin_ops=builtin,
         flex_ops=flex,
     )
