@@ -131,6 +131,36 @@ def average_snapshots(network: keras.Model, folder: Path) -> list[int]:
     return [e["epoch"] for e in kept]
 
 
+def average_run_snapshots(
+    run_dir: str | os.PathLike, out_dir: str | os.PathLike
+) -> Path:
+    """Averages the N best epochs kept in `RUN_DIR/epochs` (`train.average_best`)
+    into `OUT_DIR/model.keras`, e.g. for a run stopped before its last epoch.
+
+    Raises:
+        ValueError: fewer than two snapshots kept.
+    """
+    from asr.callbacks import save_model_atomic
+    from asr.transcribe import load_keras_model
+
+    run = Path(run_dir)
+    network = load_keras_model(run / "model.keras")
+    epochs = average_snapshots(network, run / "epochs")
+    if len(epochs) < 2:
+        raise ValueError(f"{run / 'epochs'}: fewer than two epoch snapshots to average")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_model_atomic(network, out / "model.keras")
+    for name in ("config.yaml", "vocab.txt"):
+        shutil.copyfile(run / name, out / name)
+    atomic_write_text(
+        out / "averaged_from.json",
+        json.dumps({"run": str(run), "epochs": epochs}, indent=1),
+    )
+    logger.info("averaged epochs %s of %s into %s", epochs, run, out / "model.keras")
+    return out / "model.keras"
+
+
 def average_models(
     paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
 ) -> Path:

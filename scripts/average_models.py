@@ -5,7 +5,11 @@
 
 Each argument is a `.keras` file or a run folder (its `model.keras`); all must
 be the same architecture, from one training trajectory (a run and its
-fine-tunes). `asr train --set train.average_best=N` does this within a run.
+fine-tunes). `asr train --set train.average_best=N` does this within a run;
+`--snapshots RUN` averages the epochs such a run has kept so far (a run
+stopped early):
+
+    python scripts/average_models.py --snapshots runs/a --out runs/a_avg
 """
 
 from __future__ import annotations
@@ -16,16 +20,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr.averaging import average_models  # noqa: E402
+from asr.averaging import average_models, average_run_snapshots  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="+", help=".keras files or run folders")
+    parser.add_argument("models", nargs="*", help=".keras files or run folders")
+    parser.add_argument(
+        "--snapshots", metavar="RUN", help="average RUN/epochs (train.average_best)"
+    )
     parser.add_argument("--out", required=True, help="folder for the averaged model")
     args = parser.parse_args()
+    if bool(args.models) == bool(args.snapshots):
+        parser.error("give either models or --snapshots RUN")
     try:
-        path = average_models(args.models, args.out)
+        if args.snapshots:
+            path = average_run_snapshots(args.snapshots, args.out)
+        else:
+            path = average_models(args.models, args.out)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ import soundfile as sf
 
 import asr.train
 import asr.trainer
+from asr.averaging import average_run_snapshots
 from asr.callbacks import NonFiniteLossError
 from asr.config import dump_yaml, load_config
 from asr.manifest import Utterance, write_manifest
@@ -161,3 +162,9 @@ def test_average_best_keeps_n_best_epochs_and_the_better_of_average_and_best(
         for a, b in zip(averaged.get_weights(), chosen.get_weights())
     )
     assert same == ("averaged_epochs" in best)
+    # A run's kept snapshots averaged after the fact give the same model.
+    again = keras.saving.load_model(
+        average_run_snapshots(run, tmp_path / "again"), safe_mode=True
+    )
+    for a, b in zip(again.get_weights(), averaged.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

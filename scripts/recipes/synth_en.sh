@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Reproduces the bundled `synth-en` (offline ds2_small) model from nothing but the
-# repository: synthesises the corpus, trains in three stages, evaluates (greedy,
+# repository: synthesises the corpora, trains in five stages, evaluates (greedy,
 # beam, beam + LM), packs. Resumable: rerun the same command after an interruption.
-#   bash scripts/recipes/synth_en.sh [HOURS] [EPOCHS] [FT_EPOCHS] [FT2_EPOCHS]
-# Stage 1: EPOCHS (10) under one cosine schedule from lr 1.5e-3. Stage 2: FT_EPOCHS
-# (12) more from stage 1's weights (`--init-from`), a fresh cosine from lr 1e-3
-# (a warm restart: stage 1 ended at lr 0 with validation WER still falling).
-# Stage 3: FT2_EPOCHS (14) more from stage 2, cosine from lr 7e-4 (stage 2 ended
-# still improving too). A stage with 0 epochs is skipped.
+#   bash scripts/recipes/synth_en.sh [HOURS] [EPOCHS] [FT_EPOCHS] [FT2_EPOCHS] \
+#       [FT3_EPOCHS] [BIG_HOURS] [BIG_EPOCHS]
+# Stage 1: EPOCHS (10) under one cosine schedule from lr 1.5e-3 on the HOURS (2)
+# corpus. Stage 2: FT_EPOCHS (12) more from stage 1's weights (`--init-from`), a
+# fresh cosine from lr 1e-3 (a warm restart: stage 1 ended at lr 0 with
+# validation WER still falling). Stage 3: FT2_EPOCHS (14) more from stage 2,
+# cosine from lr 7e-4. Stage 4: FT3_EPOCHS (7) from stage 3, lr 5e-4; the best
+# and last checkpoints of stages 3 and 4 are then averaged. Stage 5: BIG_EPOCHS
+# (11) from that average on the BIG_HOURS (4) corpus (same seed: its dev and
+# test splits extend the small corpus's, whose test split is their first half),
+# lr 6e-4, averaging its 5 best epochs (`train.average_best`). A stage with 0
+# epochs is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/recipes/warm_restart.sh
@@ -15,22 +21,46 @@ HOURS=${1:-2}
 EPOCHS=${2:-10}
 FT_EPOCHS=${3:-12}
 FT2_EPOCHS=${4:-14}
+FT3_EPOCHS=${5:-7}
+BIG_HOURS=${6:-4}
+BIG_EPOCHS=${7:-11}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 STAGE1=${STAGE1:-runs/synth_en}
 STAGE2=${STAGE2:-runs/synth_en_ft}
-RUN=${RUN:-runs/synth_en_ft2}
+STAGE3=${STAGE3:-runs/synth_en_ft2}
+STAGE4=${STAGE4:-runs/synth_en_ft3}
+AVG=${AVG:-runs/synth_en_avg}
+BIG=${BIG:-data/synth4}
+RUN=${RUN:-runs/synth_en_4h}
 $ASR prepare synthetic --out data/synth --hours "$HOURS" --seed 0
 $ASR train --config configs/ds2_small.yaml --epochs "$EPOCHS" --out "$STAGE1"
 warm_restart configs/ds2_small.yaml "$STAGE1" "$STAGE2" "$FT_EPOCHS"
-warm_restart configs/ds2_small.yaml "$FINAL" "$RUN" "$FT2_EPOCHS" 0.0007
+warm_restart configs/ds2_small.yaml "$FINAL" "$STAGE3" "$FT2_EPOCHS" 0.0007
+warm_restart configs/ds2_small.yaml "$FINAL" "$STAGE4" "$FT3_EPOCHS" 0.0005 100
+if [ "$FT3_EPOCHS" -gt 0 ]; then
+  $PY scripts/average_models.py "$STAGE3/model.keras" "$STAGE3/last.keras" \
+    "$STAGE4/model.keras" "$STAGE4/last.keras" --out "$AVG"
+  FINAL=$AVG
+fi
+TEST=data/synth/test.jsonl
+TRAIN_TEXT=data/synth/train.jsonl
+if [ "$BIG_EPOCHS" -gt 0 ]; then
+  $ASR prepare synthetic --out "$BIG" --hours "$BIG_HOURS" --seed 0
+  $ASR train --config configs/ds2_small.yaml --init-from "$FINAL" \
+    --train "$BIG"/train.jsonl --val "$BIG"/dev.jsonl \
+    --epochs "$BIG_EPOCHS" --set train.learning_rate=0.0006 \
+    --set train.warmup_steps=200 --set train.average_best=5 --out "$RUN"
+  FINAL=$RUN
+  TEST="$BIG"/test.jsonl
+  TRAIN_TEXT="$BIG"/train.jsonl
+  # The small corpus's test split (the first half of this one), for comparison.
+  $ASR evaluate --model "$RUN" --manifest data/synth/test.jsonl --out "$RUN/test_small"
+fi
 RUN=$FINAL
-$ASR evaluate --model "$RUN" --manifest data/synth/test.jsonl --out "$RUN/test"
-$PY scripts/make_lm.py --manifest data/synth/train.jsonl --order 3 --out "$RUN/lm.arpa"
-$ASR evaluate --model "$RUN" --manifest data/synth/test.jsonl --decoder beam \
-  --out "$RUN/test_beam"
-$ASR evaluate --model "$RUN" --manifest data/synth/test.jsonl \
-  --lm "$RUN/lm.arpa" --out "$RUN/test_lm"
-$PY scripts/pack_model.py "$RUN" asr/pretrained/synth-en \
-  --check-manifest data/synth/test.jsonl
+$ASR evaluate --model "$RUN" --manifest "$TEST" --out "$RUN/test"
+$PY scripts/make_lm.py --manifest "$TRAIN_TEXT" --order 3 --out "$RUN/lm.arpa"
+$ASR evaluate --model "$RUN" --manifest "$TEST" --decoder beam --out "$RUN/test_beam"
+$ASR evaluate --model "$RUN" --manifest "$TEST" --lm "$RUN/lm.arpa" --out "$RUN/test_lm"
+$PY scripts/pack_model.py "$RUN" asr/pretrained/synth-en --check-manifest "$TEST"
 cp "$RUN/lm.arpa" "$RUN/learning_curve.png" asr/pretrained/synth-en/
