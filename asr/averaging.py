@@ -66,12 +66,8 @@ class NBestSnapshots(keras.callbacks.Callback):
 
     def __init__(self, network, folder: Path, n: int, monitor: str = "val_wer"):
         super().__init__()
-        self.network, self.folder, self.n, self.monitor = (
-            network,
-            Path(folder),
-            n,
-            monitor,
-        )
+        self.network, self.folder = network, Path(folder)
+        self.n, self.monitor = n, monitor
         self.kept: list[dict] = read_index(self.folder)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -140,7 +136,6 @@ def average_run_snapshots(
     Raises:
         ValueError: fewer than two snapshots kept.
     """
-    from asr.callbacks import save_model_atomic
     from asr.transcribe import load_keras_model
 
     run = Path(run_dir)
@@ -148,17 +143,7 @@ def average_run_snapshots(
     epochs = average_snapshots(network, run / "epochs")
     if len(epochs) < 2:
         raise ValueError(f"{run / 'epochs'}: fewer than two epoch snapshots to average")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_model_atomic(network, out / "model.keras")
-    for name in ("config.yaml", "vocab.txt"):
-        shutil.copyfile(run / name, out / name)
-    atomic_write_text(
-        out / "averaged_from.json",
-        json.dumps({"run": str(run), "epochs": epochs}, indent=1),
-    )
-    logger.info("averaged epochs %s of %s into %s", epochs, run, out / "model.keras")
-    return out / "model.keras"
+    return _write_run(network, run, out_dir, {"run": str(run), "epochs": epochs})
 
 
 def average_models(
@@ -170,7 +155,6 @@ def average_models(
     Raises:
         ValueError: fewer than two models, or different architectures.
     """
-    from asr.callbacks import save_model_atomic
     from asr.transcribe import load_keras_model, resolve_model_path
 
     files = [resolve_model_path(p) for p in paths]
@@ -183,15 +167,20 @@ def average_models(
         averaged = average_weights([m.get_weights() for m in models])
     except ValueError as e:
         raise ValueError(f"{e}: {files}") from None
+    models[0].set_weights(averaged)
+    return _write_run(models[0], files[0].parent, out_dir, [str(f) for f in files])
+
+
+def _write_run(network, source: Path, out_dir, averaged_from) -> Path:
+    """`OUT_DIR/model.keras` + `source`'s config and vocabulary + provenance."""
+    from asr.callbacks import save_model_atomic
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    models[0].set_weights(averaged)
-    save_model_atomic(models[0], out / "model.keras")
+    save_model_atomic(network, out / "model.keras")
     for name in ("config.yaml", "vocab.txt"):
-        if (files[0].parent / name).exists():
-            shutil.copyfile(files[0].parent / name, out / name)
-    atomic_write_text(
-        out / "averaged_from.json", json.dumps([str(f) for f in files], indent=1)
-    )
-    logger.info("averaged %d models into %s", len(files), out / "model.keras")
+        if (source / name).exists():
+            shutil.copyfile(source / name, out / name)
+    atomic_write_text(out / "averaged_from.json", json.dumps(averaged_from, indent=1))
+    logger.info("averaged %s into %s", averaged_from, out / "model.keras")
     return out / "model.keras"
