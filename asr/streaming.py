@@ -123,7 +123,7 @@ class StreamingRecognizer:
             (from the next step on).
         backend: what runs the step: "tf" (the `tf.function`; follows later
             weight updates), "tflite" (the same step converted to TFLite
-            once, weights frozen; ~2.3x faster per chunk on CPU, logits within
+            once, weights frozen; about 2x faster per chunk on CPU, logits within
             ~1e-5; construction takes a few seconds more) or "auto" (tflite,
             else tf with a warning).
 

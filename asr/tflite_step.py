@@ -4,7 +4,7 @@ The streaming step is ~150 small ops (per 100 ms: five LSTM time steps in
 each of three layers, every one a (1 x H) @ (H x 4H) product and its gate
 math). TensorFlow's graph executor spends most of a step dispatching them; the
 TFLite interpreter runs the same graph, converted once (`asr.export`), with
-its static plan and XNNPACK kernels, about 2.3x faster on this CPU
+its static plan and XNNPACK kernels, about 2x faster on this CPU
 (`scripts/benchmark.py`, `stream_tflite_x_tf`) with logits within ~1e-5.
 """
 
