@@ -86,6 +86,10 @@ class ModelConfig:
     bidirectional: bool = True  # False gives the streaming model
     dropout: float = 0.1  # between recurrent layers
     rnn_norm: str = "none"  # "none", "batch" or "layer", between recurrent layers
+    # Future output frames each output sees, after the recurrent layers
+    # (DeepSpeech2's lookahead convolution); for forward-only models: the
+    # streaming latency grows by lookahead * the output frame (20 ms).
+    lookahead: int = 0
     initializer: str = "glorot_uniform"  # "glorot_uniform", "he_normal", "orthogonal"
     l1: float = 0.0
     l2: float = 0.0
@@ -284,6 +288,7 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     for name in ("rnn_units", "rnn_layers"):
         _check(getattr(m, name) >= 1, f"model.{name}", "must be >= 1")
     _check(0.0 <= m.dropout < 1.0, "model.dropout", "must be in [0, 1)")
+    _check(m.lookahead >= 0, "model.lookahead", "must be >= 0")
     _check(m.l1 >= 0, "model.l1", "must be >= 0")
     _check(m.l2 >= 0, "model.l2", "must be >= 0")
     dupes = sorted({c for c in m.classes if m.classes.count(c) > 1})

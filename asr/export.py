@@ -89,12 +89,7 @@ def _stream_function(
 ) -> tf.types.experimental.PolymorphicFunction:
     """A fresh compiled step (traced under the current log-mel implementation)."""
     return tf.function(
-        rec.step_graph,
-        input_signature=[
-            tf.TensorSpec([1, rec.window_samples], tf.float32, name="audio"),
-            *rec.state_specs,
-        ],
-        autograph=False,
+        rec.step_graph, input_signature=rec.step_signature(), autograph=False
     )
 
 
@@ -125,8 +120,17 @@ def _info(network: keras.Model, rec: StreamingRecognizer | None, **extra) -> dic
             "overlap_samples": rec.overlap,
             "step_frames": rec.step_frames,
             "time_stride": rec.time_stride,
-            "output_frames_per_step": rec.step_frames // rec.time_stride,
+            "output_frames_per_step": rec.step_outputs,
             "frame_seconds": rec.frame_seconds,
+            # a step's logits lag its audio by this many output frames: drop
+            # the stream's first ones, and at its end feed silence (with
+            # valid_frames 0) until the last frame is out
+            "lookahead_frames": rec.lookahead,
+            "inputs": {
+                "audio": "(1, window_samples) float32",
+                "valid_frames": "() int32: real output frames of this step "
+                "(output_frames_per_step, fewer at the stream's end)",
+            },
             "state": [
                 {"name": s.name, "shape": list(s.shape)} for s in rec.state_specs
             ],
@@ -148,7 +152,7 @@ def export_savedmodel(
 
     Signatures: `serving_default` (offline, any batch and length) and, for a
     causal unidirectional model, `stream_step`. The loaded object also has
-    `.offline(audio, audio_lengths)` and `.stream_step(audio, *state)`.
+    `.offline(audio, audio_lengths)` and `.stream_step(audio, valid_frames, *state)`.
 
     Args:
         recognizer: an `asr.transcribe.Recognizer` or a `build_model` network.

@@ -121,6 +121,49 @@ class ClippedReLU(keras.layers.Layer):
         return tf.clip_by_value(x, 0.0, 20.0)
 
 
+@keras.saving.register_keras_serializable(package="asr")
+class LookAhead(keras.layers.Layer):
+    """DeepSpeech2's lookahead (row) convolution over time, per feature:
+    `out[t] = sum_{i=0..context} w[i] * x[t + i]`, zeros past the end.
+
+    Gives a forward-only model `context` frames of future at a streaming
+    latency of `context` output frames. Starts as the identity (`w[0] = 1`), so
+    adding it to a trained model changes nothing until it is trained.
+    """
+
+    def __init__(self, context: int, **kwargs):
+        super().__init__(**kwargs)
+        self.context = int(context)
+
+    def build(self, input_shape):
+        def identity(shape, dtype=None):
+            return tf.one_hot(tf.zeros([shape[1]], tf.int32), shape[0], axis=0, dtype=dtype)
+
+        self.kernel = self.add_weight(
+            shape=(self.context + 1, int(input_shape[-1])),
+            initializer=identity,
+            name="kernel",
+        )
+
+    def window(self, z):
+        """(batch, frames + context, features) -> (batch, frames, features):
+        output `t` from inputs `t .. t + context` (the streaming form)."""
+        w = tf.cast(self.kernel, z.dtype)
+        frames = tf.shape(z)[1] - self.context
+        return tf.add_n(
+            [w[i] * z[:, i : i + frames] for i in range(self.context + 1)]
+        )
+
+    def call(self, x):
+        return self.window(tf.pad(x, [[0, 0], [0, self.context], [0, 0]]))
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(x.shape, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "context": self.context}
+
+
 def _rnn_layer(cfg: ModelConfig, name: str) -> keras.layers.Layer:
     return make_rnn(
         cfg.rnn_cell,
@@ -202,6 +245,8 @@ def build_model(cfg: ExperimentConfig, name: str = "asr") -> keras.Model:
             if m.dropout:
                 x = keras.layers.Dropout(m.dropout, name=f"rnn{i}_dropout")(x)
         x = MaskTime(name=f"rnn{i}_mask")(x, lengths)
+    if m.lookahead:
+        x = LookAhead(m.lookahead, name="lookahead")(x)
 
     if m.head == "classifier":
         if not m.classes:

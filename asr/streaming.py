@@ -10,7 +10,9 @@
 The model must be built with `model.causal=true, model.bidirectional=false`.
 One compiled step (`tf.function`, fixed shapes, traced once) turns a window of
 `step_frames * hop + (win - hop)` samples into `step_frames / time_stride`
-output frames, carrying everything the offline model would have seen before the
+output frames (of which `valid_frames`, an input, are real: fewer only at the
+stream's end, where the rest are padding that must not reach a look-ahead),
+carrying everything the offline model would have seen before the
 window as explicit state (`StreamState`):
 
 - the unconsumed audio (consecutive windows overlap by `win - hop` samples);
@@ -21,6 +23,11 @@ window as explicit state (`StreamState`):
   the chunking: chunked logits equal the offline model's;
 - per recurrent layer its `[h, c]` (LSTM) or `[h]` (GRU, SimpleRNN), Keras
   layers or unidirectional `asr.rnn.FusedRNN`;
+- with `model.lookahead = L` (`asr.model.LookAhead`), the last `L` outputs
+  of the recurrent stack: a step's logits are those of the `L` frames before
+  its own last ones, so the stream's logits lag by `L` output frames (the
+  first `L` are dropped) and `finalize` runs steps on silence until the last
+  frame has its future (zeros, as offline);
 - the greedy decoder's last id, texts and endpoint counters.
 
 With `backend="tflite"` the same step, converted to TFLite once, runs in the
@@ -77,6 +84,9 @@ class StreamState:
             last `k_t - 1` input frames (zeros at the start, as the offline
             model pads).
         rnn: per recurrent layer, `[h, c]` (LSTM) or `[h]`, each (1, units).
+        lookahead: (1, L, units) the recurrent stack's last `L` outputs, or
+            None without a look-ahead layer.
+        delay: leading output frames still to drop (they precede the stream).
         samples: samples received since the stream started.
         frames: feature frames consumed by steps; a multiple of the time
             stride, so each step starts at stride phase 0.
@@ -93,6 +103,8 @@ class StreamState:
     audio: np.ndarray
     conv: list[np.ndarray]
     rnn: list[list[np.ndarray]]
+    lookahead: np.ndarray | None = None
+    delay: int = 0
     samples: int = 0
     frames: int = 0
     outputs: int = 0
@@ -105,8 +117,10 @@ class StreamState:
     finals: list[dict] = field(default_factory=list)
 
     def flat(self) -> list[np.ndarray]:
-        """Model state in the compiled step's order: conv caches, then RNN."""
-        return [*self.conv, *(s for layer in self.rnn for s in layer)]
+        """Model state in the compiled step's order: conv caches, RNN states,
+        look-ahead cache."""
+        rnn = [s for layer in self.rnn for s in layer]
+        return [*self.conv, *rnn, *([] if self.lookahead is None else [self.lookahead])]
 
 
 class StreamingRecognizer:
@@ -160,6 +174,8 @@ class StreamingRecognizer:
         self._log_mel = by_name["log_mel"]
         self._norm = by_name["normalization"]
         self._logits = by_name["logits"]
+        self._lookahead = by_name.get("lookahead")
+        self.lookahead = self._lookahead.context if self._lookahead else 0
         fc = self._log_mel.cfg
         self.sample_rate, self.hop = fc.sample_rate, fc.hop_length
         self.overlap = fc.win_length - fc.hop_length
@@ -171,6 +187,7 @@ class StreamingRecognizer:
         ts = self.time_stride
         self.step_frames = max(ts, -(-frames // ts) * ts)
         self.step_samples = self.step_frames * self.hop
+        self.step_outputs = self.step_frames // ts
         self.window_samples = self.step_samples + self.overlap
         self.frame_seconds = ts * self.hop / self.sample_rate
         if endpoint_silence_ms is None:
@@ -185,12 +202,7 @@ class StreamingRecognizer:
         self._no_frames.flags.writeable = False
         self.state_specs = self._state_specs()
         self.step_function = tf.function(
-            self.step_graph,
-            input_signature=[
-                tf.TensorSpec([1, self.window_samples], tf.float32, name="audio"),
-                *self.state_specs,
-            ],
-            autograph=False,
+            self.step_graph, input_signature=self.step_signature(), autograph=False
         )
         self.backend = backend
         self.step = self._make_step(backend)
@@ -205,6 +217,14 @@ class StreamingRecognizer:
         )
 
     # -- compiled step ------------------------------------------------------------
+    def step_signature(self) -> list[tf.TensorSpec]:
+        """The step's inputs: audio window, valid output frames, state."""
+        return [
+            tf.TensorSpec([1, self.window_samples], tf.float32, name="audio"),
+            tf.TensorSpec([], tf.int32, name="valid_frames"),
+            *self.state_specs,
+        ]
+
     def _state_specs(self) -> list[tf.TensorSpec]:
         specs = []
         freq, channels = self._log_mel.cfg.n_mels, 1
@@ -220,22 +240,34 @@ class StreamingRecognizer:
                 specs.append(
                     tf.TensorSpec([1, r.layer.units], tf.float32, name=f"rnn{i}_{part}")
                 )
+        if self.lookahead:
+            units = self._rnns[-1].layer.units
+            specs.append(
+                tf.TensorSpec(
+                    [1, self.lookahead, units], tf.float32, name="lookahead_cache"
+                )
+            )
         return specs
 
-    def step_graph(self, audio, *state) -> dict:
+    def step_graph(self, audio, valid_frames, *state) -> dict:
         """The step before compilation (`step_function` compiles it; export
         traces it again).
 
         Args:
             audio: (1, window_samples) float32.
+            valid_frames: () int32, how many of the step's output frames are
+                real (`step_outputs` except at the stream's end).
             *state: the tensors of `state_specs`, in order.
 
         Returns:
-            `{"logits": (1, step_frames / time_stride, vocab), name: new state}`
-            for every name in `state_specs`.
+            `{"logits": (1, step_outputs, vocab), name: new state}` for every
+            name in `state_specs`; with a look-ahead the logits are those of
+            the `lookahead` frames before the step's last ones.
         """
         n_conv = len(self._convs)
         caches, rnn_flat = list(state[:n_conv]), list(state[n_conv:])
+        if self.lookahead:
+            rnn_flat, cache = rnn_flat[:-1], rnn_flat[-1]
         feats = self._log_mel.frames(audio)  # (1, step_frames, n_mels)
         x = self._norm(feats, tf.constant([self.step_frames], tf.int32))
         x = x[..., None]
@@ -258,6 +290,12 @@ class StreamingRecognizer:
                 out[f"rnn{i}_{part}"] = tf.cast(s, tf.float32)
             if r.norm is not None:
                 x = r.norm(x, training=False)
+        real = tf.range(self.step_outputs) < valid_frames  # as MaskTime offline
+        x = x * tf.cast(real, x.dtype)[None, :, None]
+        if self.lookahead:
+            x = tf.concat([tf.cast(cache, x.dtype), x], axis=1)
+            out["lookahead_cache"] = tf.cast(x[:, -self.lookahead :], tf.float32)
+            x = self._lookahead.window(x)
         return {"logits": tf.cast(self._logits(x), tf.float32), **out}
 
     def _make_step(self, backend: str):
@@ -295,7 +333,9 @@ class StreamingRecognizer:
     def warmup(self) -> None:
         """Traces the step now, so the first real chunk is not delayed."""
         self.step(
-            np.zeros((1, self.window_samples), np.float32), *self.initial_state().flat()
+            np.zeros((1, self.window_samples), np.float32),
+            np.int32(self.step_outputs),
+            *self.initial_state().flat(),
         )
 
     # -- acoustic model -------------------------------------------------------------
@@ -308,11 +348,22 @@ class StreamingRecognizer:
         for r in self._rnns:
             rnn.append([np.zeros(s.shape, np.float32) for s in specs[: r.n_states]])
             specs = specs[r.n_states :]
-        return StreamState(audio=np.zeros(0, np.float32), conv=conv, rnn=rnn)
+        lookahead = np.zeros(specs[0].shape, np.float32) if self.lookahead else None
+        return StreamState(
+            audio=np.zeros(0, np.float32),
+            conv=conv,
+            rnn=rnn,
+            lookahead=lookahead,
+            delay=self.lookahead,
+        )
 
-    def _run(self, state: StreamState, window: np.ndarray) -> np.ndarray:
+    def _run(
+        self, state: StreamState, window: np.ndarray, valid: int | None = None
+    ) -> np.ndarray:
+        """One step; returns its logits less those that precede the stream."""
+        valid = self.step_outputs if valid is None else valid
         t0 = time.perf_counter()
-        out = self.step(window[None], *state.flat())
+        out = self.step(window[None], np.int32(valid), *state.flat())
         out = {name: np.asarray(value) for name, value in out.items()}
         self.step_times_ms.append(1000 * (time.perf_counter() - t0))
         state.conv = [out[f"conv{i}_cache"] for i in range(len(self._convs))]
@@ -320,8 +371,13 @@ class StreamingRecognizer:
             [out[f"rnn{i}_{p}"] for p in "hc"[: r.n_states]]
             for i, r in enumerate(self._rnns)
         ]
+        if self.lookahead:
+            state.lookahead = out["lookahead_cache"]
         state.frames += self.step_frames
-        return out["logits"][0]
+        logits = out["logits"][0]
+        drop = min(state.delay, len(logits))
+        state.delay -= drop
+        return logits[drop:]
 
     def compute_logits(
         self, state: StreamState, samples: np.ndarray, flush: bool = False
@@ -350,17 +406,28 @@ class StreamingRecognizer:
             start += self.step_samples
         state.audio = audio[start:]
         if flush:
-            total = max(
-                0, 1 + (state.samples - self._log_mel.cfg.win_length) // self.hop
-            )
-            if total > state.frames:
-                done = state.frames // self.time_stride
-                window = np.zeros(self.window_samples, np.float32)
-                window[: len(state.audio)] = state.audio
-                logits = self._run(state, window)
-                pieces.append(logits[: -(-total // self.time_stride) - done])
-            state.audio = np.zeros(0, np.float32)
+            pieces.extend(self._flush(state))
         return np.concatenate(pieces) if pieces else self._no_frames
+
+    def _flush(self, state: StreamState) -> list[np.ndarray]:
+        """The zero-padded last step and, with a look-ahead, steps on silence
+        until every frame the offline model outputs is out."""
+        frames = max(0, 1 + (state.samples - self._log_mel.cfg.win_length) // self.hop)
+        total = -(-frames // self.time_stride)  # the offline model's output frames
+        run = state.frames // self.time_stride  # frames through the recurrences
+        missing = total - max(0, run - self.lookahead)
+        pieces = []
+        while missing > 0:
+            window = np.zeros(self.window_samples, np.float32)
+            window[: len(state.audio)] = state.audio
+            state.audio = np.zeros(0, np.float32)
+            valid = min(max(total - run, 0), self.step_outputs)
+            logits = self._run(state, window, valid)[:missing]
+            pieces.append(logits)
+            missing -= len(logits)
+            run += self.step_outputs
+        state.audio = np.zeros(0, np.float32)
+        return pieces
 
     # -- decoding -------------------------------------------------------------------
     def decode_logits(self, state: StreamState, logits: np.ndarray) -> None:

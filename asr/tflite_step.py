@@ -26,8 +26,9 @@ def _interpreter_class():
 
 
 class TFLiteStep:
-    """Callable like `StreamingRecognizer.step_function`: `(audio, *state)` ->
-    `{"logits": ..., state name: new state}`, numpy in and out.
+    """Callable like `StreamingRecognizer.step_function`:
+    `(audio, valid_frames, *state)` -> `{"logits": ..., state name: new state}`,
+    numpy in and out.
 
     Args:
         flatbuffer: the step from `asr.export.stream_step_flatbuffer`.
@@ -45,14 +46,18 @@ class TFLiteStep:
         self._interp.allocate_tensors()
         signature = self._interp._get_full_signature_list()["serving_default"]
         inputs, self._outputs = signature["inputs"], signature["outputs"]
-        missing = {"audio", *state_names} - set(inputs)
+        names = ["audio", "valid_frames", *state_names]
+        missing = set(names) - set(inputs)
         if missing:
             raise ValueError(f"TFLite step lacks the inputs {sorted(missing)}")
-        self._inputs = [inputs["audio"], *(inputs[n] for n in state_names)]
+        self._inputs = [inputs[n] for n in names]
+        dtypes = {d["index"]: d["dtype"] for d in self._interp.get_input_details()}
+        self._dtypes = [dtypes[i] for i in self._inputs]
 
-    def __call__(self, audio, *state) -> dict[str, np.ndarray]:
+    def __call__(self, audio, valid_frames, *state) -> dict[str, np.ndarray]:
         interp = self._interp
-        for index, value in zip(self._inputs, (audio, *state), strict=True):
-            interp.set_tensor(index, np.asarray(value, np.float32))
+        values = (audio, valid_frames, *state)
+        for index, dtype, value in zip(self._inputs, self._dtypes, values, strict=True):
+            interp.set_tensor(index, np.asarray(value, dtype))
         interp.invoke()
         return {name: interp.get_tensor(i) for name, i in self._outputs.items()}

@@ -10,7 +10,7 @@ from asr.config import load_config
 from asr.export import SAVEDMODEL_INFO, export_savedmodel, export_tflite
 from asr.transcribe import Recognizer
 from tests.conftest import speechlike
-from tests.test_streaming import CAUSAL, causal_model, offline
+from tests.test_streaming import CAUSAL, causal_model, lookahead_model, offline
 
 # Exported logits vs the Keras model's: TFLite's kernels (XNNPACK) and its DFT
 # as a matrix product round differently from TF's; the test model's logits
@@ -46,20 +46,24 @@ def interpreter(path):
 
 def run_stream_step(step, info, wave):
     """Host side of the exported streaming step: overlapping windows, zero state,
-    a zero-padded last window, then keep the offline model's frame count."""
+    zero padding after the end (marked by valid_frames), the look-ahead's lag
+    dropped, then keep the offline model's frame count."""
     s = info["streaming"]
     state = {x["name"]: np.zeros(x["shape"], np.float32) for x in s["state"]}
     frames = 1 + (len(wave) - info["win_length"]) // info["hop_length"]
-    steps = -(-frames // s["step_frames"])
+    total = -(-frames // s["time_stride"])
+    per_step, lag = s["output_frames_per_step"], s["lookahead_frames"]
+    steps = -(-(total + lag) // per_step)
     audio = np.zeros(steps * s["step_samples"] + s["overlap_samples"], np.float32)
     audio[: len(wave)] = wave
     out = []
     for k in range(steps):
         window = audio[k * s["step_samples"] :][: s["window_samples"]]
-        result = step(audio=window[None], **state)
+        valid = np.int32(np.clip(total - k * per_step, 0, per_step))
+        result = step(audio=window[None], valid_frames=valid, **state)
         out.append(np.asarray(result.pop("logits"))[0])
         state = {name: np.asarray(value) for name, value in result.items()}
-    return np.concatenate(out)[: -(-frames // s["time_stride"])]
+    return np.concatenate(out)[lag : lag + total]
 
 
 def test_savedmodel_matches_keras(recognizer, waves, reference, tmp_path):
@@ -112,3 +116,22 @@ def test_tflite_streaming_step_matches_keras(recognizer, waves, reference, tmp_p
         streamed = run_stream_step(step, info, wave)
         np.testing.assert_allclose(streamed, ref, **TOL)
         assert greedy(streamed) == greedy(ref)
+
+
+def test_lookahead_streaming_step_exports(tmp_path):
+    model = lookahead_model(context=3)
+    recognizer = Recognizer(model, load_config(overrides=CAUSAL + ["model.lookahead=3"]))
+    wave = speechlike(0.9, seed=12)
+    ref = offline(model, wave)
+    out = export_tflite(recognizer, tmp_path / "stream.tflite", streaming=True)
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["streaming"]["lookahead_frames"] == 3
+    assert info["streaming"]["state"][-1] == {
+        "name": "lookahead_cache",
+        "shape": [1, 3, 8],
+    }
+    streamed = run_stream_step(interpreter(out).get_signature_runner(), info, wave)
+    np.testing.assert_allclose(streamed, ref, **TOL)
+    saved = export_savedmodel(recognizer, tmp_path / "saved")
+    step = tf.saved_model.load(str(saved)).signatures["stream_step"]
+    np.testing.assert_allclose(run_stream_step(step, info, wave), ref, **TOL)
