@@ -137,7 +137,9 @@ class LookAhead(keras.layers.Layer):
 
     def build(self, input_shape):
         def identity(shape, dtype=None):
-            return tf.one_hot(tf.zeros([shape[1]], tf.int32), shape[0], axis=0, dtype=dtype)
+            return tf.one_hot(
+                tf.zeros([shape[1]], tf.int32), shape[0], axis=0, dtype=dtype
+            )
 
         self.kernel = self.add_weight(
             shape=(self.context + 1, int(input_shape[-1])),
@@ -150,9 +152,7 @@ class LookAhead(keras.layers.Layer):
         output `t` from inputs `t .. t + context` (the streaming form)."""
         w = tf.cast(self.kernel, z.dtype)
         frames = tf.shape(z)[1] - self.context
-        return tf.add_n(
-            [w[i] * z[:, i : i + frames] for i in range(self.context + 1)]
-        )
+        return tf.add_n([w[i] * z[:, i : i + frames] for i in range(self.context + 1)])
 
     def call(self, x):
         return self.window(tf.pad(x, [[0, 0], [0, self.context], [0, 0]]))

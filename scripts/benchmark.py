@@ -23,9 +23,12 @@ What each run does (full / --quick):
   16 x 0.5 s clips and reads its current RSS (/proc/self/statm) after step 100
   and after the last (`train_rss_growth`, goal <= 0.05);
 - inference: offline 10 s x 15 / 5, decoders 100 / 20 times on 8 s of logits;
-- streaming: 1000 / 100 chunks of 100 ms through each step backend, the
-  TFLite interpreter (`stream_chunk_ms_*`, what `asr stream` uses) and the
-  TensorFlow graph (`*_tf`), interleaved (`stream_tflite_x_tf` = ratio of p50);
+- streaming, in a child process: 1000 / 100 chunks of 100 ms through each
+  step backend, the TFLite interpreter (`stream_chunk_ms_*`, what `asr stream`
+  uses), the same with int8 weights (`*_int8`) and the TensorFlow graph
+  (`*_tf`), interleaved (`stream_tflite_x_tf`, `stream_int8_x_tflite`: ratios
+  of p50); then the algorithmic latency (chunk + look-ahead), finalize()'s
+  time and the endpointed final's delay;
 - transcribe: 1 h / 10 min of synthetic audio in a child process.
 """
 
@@ -471,27 +474,37 @@ def bench_decoding(quick: bool) -> dict:
 
 
 def bench_streaming(quick: bool) -> dict:
-    try:
-        from asr.streaming import StreamingRecognizer
-    except ImportError as e:
-        log(f"streaming skipped: {e}")
+    """In a child process: after the sections before, TensorFlow's thread
+    pools here slowed the single-threaded interpreter ~1.7x (5.3 vs 3.1 ms)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--streaming-child", "100" if quick else "1000"],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        log(f"streaming failed: {out.stderr.strip().splitlines()[-1:]}")
         return {}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def streaming_child(n: int) -> dict:
+    from asr.streaming import StreamingRecognizer
     from asr.transcribe import load_model
 
     # The bundled configs/streaming.yaml model: trained weights, whose
     # activations (unlike a random network's) are those of real use.
     recognizer = load_model("synth-en-streaming")
-    chunk = (0.1 * np.random.default_rng(3).standard_normal(1600)).astype(np.float32)
-    n = 100 if quick else 1000
+    rng = np.random.default_rng(3)
+    chunk = (0.1 * rng.standard_normal(1600)).astype(np.float32)
+    backends = ("tflite", "tflite-int8", "tf")
     recs = {
-        b: StreamingRecognizer(recognizer, chunk_ms=100, backend=b)
-        for b in ("tf", "tflite")
+        b: StreamingRecognizer(recognizer, chunk_ms=100, backend=b) for b in backends
     }
     times = {b: [] for b in recs}
     for rec in recs.values():
         for _ in range(10):
             rec.accept_waveform(chunk)
-    # Interleaved in blocks of 10 chunks, so both backends see the same machine
+    # Interleaved in blocks of 10 chunks, so the backends see the same machine
     # load while each keeps its weights in cache as it would when alone.
     for _ in range(n // 10):
         for b, rec in recs.items():
@@ -500,13 +513,34 @@ def bench_streaming(quick: bool) -> dict:
                 rec.accept_waveform(chunk)
                 times[b].append(time.perf_counter() - t0)
     out = {}
-    for b, suffix in (("tflite", ""), ("tf", "_tf")):
+    for b, suffix in (("tflite", ""), ("tflite-int8", "_int8"), ("tf", "_tf")):
         ms = 1e3 * np.array(times[b])
         out[f"stream_chunk_ms_p50{suffix}"] = float(np.percentile(ms, 50))
         out[f"stream_chunk_ms_p95{suffix}"] = float(np.percentile(ms, 95))
     out["stream_rtf"] = out["stream_chunk_ms_p50"] / 100.0
     out["stream_tflite_x_tf"] = (
         out["stream_chunk_ms_p50_tf"] / out["stream_chunk_ms_p50"]
+    )
+    out["stream_int8_x_tflite"] = (
+        out["stream_chunk_ms_p50"] / out["stream_chunk_ms_p50_int8"]
+    )
+    # End of speech to final text: at the end of a stream, finalize()'s compute
+    # (the last partial step and the look-ahead's steps on silence); with
+    # endpointing, the endpoint silence plus the algorithmic latency.
+    rec = recs["tflite"]
+    finals = []
+    for _ in range(10 if n <= 100 else 30):
+        rec.accept_waveform(np.tile(chunk, 7)[:11_000])
+        t0 = time.perf_counter()
+        rec.finalize()
+        finals.append(time.perf_counter() - t0)
+    algorithmic = 1e3 * (rec.step_samples / rec.sample_rate)
+    algorithmic += 1e3 * rec.lookahead * rec.frame_seconds
+    out["stream_lookahead_frames"] = rec.lookahead
+    out["stream_algorithmic_latency_ms"] = algorithmic
+    out["stream_finalize_ms"] = 1e3 * float(np.median(finals))
+    out["stream_endpoint_final_ms"] = (
+        recognizer.cfg.streaming.endpoint_silence_ms + algorithmic
     )
     return out
 
@@ -563,7 +597,11 @@ def main() -> int:
         default=None,
         help="training steps of the leak check (default 1000, 150 with --quick)",
     )
+    parser.add_argument("--streaming-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.streaming_child:
+        print(json.dumps(streaming_child(args.streaming_child)))
+        return 0
     leak_steps = args.leak_steps or (150 if args.quick else 1000)
     skip = set(filter(None, args.skip.split(",")))
     t_start = time.perf_counter()

@@ -35,7 +35,7 @@ def main() -> int:
     parser.add_argument("--chunk-ms", type=float, default=100.0)
     parser.add_argument(
         "--backend",
-        choices=("tf", "tflite", "auto"),
+        choices=("tf", "tflite", "tflite-int8", "auto"),
         default="tf",
         help="what runs each step (StreamingRecognizer backend)",
     )

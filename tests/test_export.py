@@ -120,7 +120,9 @@ def test_tflite_streaming_step_matches_keras(recognizer, waves, reference, tmp_p
 
 def test_lookahead_streaming_step_exports(tmp_path):
     model = lookahead_model(context=3)
-    recognizer = Recognizer(model, load_config(overrides=CAUSAL + ["model.lookahead=3"]))
+    recognizer = Recognizer(
+        model, load_config(overrides=CAUSAL + ["model.lookahead=3"])
+    )
     wave = speechlike(0.9, seed=12)
     ref = offline(model, wave)
     out = export_tflite(recognizer, tmp_path / "stream.tflite", streaming=True)
@@ -135,3 +137,24 @@ def test_lookahead_streaming_step_exports(tmp_path):
     saved = export_savedmodel(recognizer, tmp_path / "saved")
     step = tf.saved_model.load(str(saved)).signatures["stream_step"]
     np.testing.assert_allclose(run_stream_step(step, info, wave), ref, **TOL)
+
+
+def test_int8_streaming_step_is_smaller_and_close(
+    recognizer, waves, reference, tmp_path
+):
+    plain = export_tflite(recognizer, tmp_path / "f.tflite", streaming=True)
+    out = export_tflite(recognizer, tmp_path / "q.tflite", streaming=True, int8=True)
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["weights"] == "int8 (dynamic range)" and info["flex_ops"] == []
+    int8_weights = [
+        d["name"]
+        for d in interpreter(out).get_tensor_details()
+        if d["dtype"] == np.int8 and d["name"].startswith("conv")
+    ]
+    assert int8_weights  # conv kernels of > 1024 values are quantised
+    assert out.stat().st_size < plain.stat().st_size
+    streamed = run_stream_step(interpreter(out).get_signature_runner(), info, waves[1])
+    ref = reference[1]
+    # int8 weights: close to the float logits (which span about +-20), not equal
+    error = np.abs(streamed - ref).max()
+    assert 1e-6 < error < 0.05 * np.abs(ref).max()

@@ -37,3 +37,29 @@ def test_digits_on_the_shared_corpus_held_out_takes(tmp_path):
 def test_digits_model_ships_with_the_package():
     names = bundled_models()
     assert "digits" in names
+
+
+def test_streaming_int8_backend_keeps_the_float_texts():
+    pytest.importorskip("asr.datasets.synthetic")
+    import numpy as np
+
+    from asr import demo
+    from asr.metrics import error_rates
+    from asr.streaming import StreamingRecognizer
+
+    recognizer = load_model("synth-en-streaming")
+    recs = {
+        b: StreamingRecognizer(recognizer, backend=b) for b in ("tflite", "tflite-int8")
+    }
+    assert recs["tflite-int8"].backend == "tflite-int8"
+    texts = {b: [] for b in recs}
+    clips = demo.make_clips(6, seed=12)
+    for wave in clips.waves:
+        for b, rec in recs.items():
+            for i in range(0, len(wave), 1600):
+                rec.accept_waveform(np.asarray(wave[i : i + 1600], np.float32))
+            texts[b].append(rec.finalize())
+    # int8 weights change a few letters, not the accuracy (the model card
+    # scores both on the test split); int8 log-mel features would (+4 points)
+    cer = {b: error_rates(clips.texts, t)["cer"] for b, t in texts.items()}
+    assert cer["tflite-int8"] <= cer["tflite"] + 0.02, (cer, texts)

@@ -257,9 +257,10 @@ def test_lookahead_model_stream_equals_offline(backend):
             rec.accept_waveform(piece)
         assert len(text) >= 6 and rec.finalize() == text
         rec.accept_waveform(wave[:600])  # 3 output frames: all come from flushing
-        assert rec.finalize() == ctc.greedy_decode_batch(
-            offline(model, wave[:600])[None]
-        )[0]
+        assert (
+            rec.finalize()
+            == ctc.greedy_decode_batch(offline(model, wave[:600])[None])[0]
+        )
 
 
 def test_short_streams_and_reuse(rec, wave, reference):

@@ -267,7 +267,11 @@ def cmd_export(args) -> int:
             out = export_savedmodel(recognizer, args.out, chunk_ms=args.chunk_ms)
         else:
             out = export_tflite(
-                recognizer, args.out, streaming=args.streaming, chunk_ms=args.chunk_ms
+                recognizer,
+                args.out,
+                streaming=args.streaming,
+                chunk_ms=args.chunk_ms,
+                int8=args.int8,
             )
     except (StreamingError, FileExistsError) as e:
         if args.verbose:
