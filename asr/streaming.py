@@ -58,72 +58,18 @@ import collections
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from asr import text as text_lib
 from asr.config import StreamingConfig
 from asr.stream_layers import StreamingError, rnn_chunk, streaming_layers
+from asr.stream_state import StreamState
 
 __all__ = ["StreamState", "StreamingError", "StreamingRecognizer"]
 
 logger = logging.getLogger(__name__)
-
-_SPACE = text_lib.VOCAB.index(" ")
-_SYMBOLS = ["" if i == text_lib.BLANK else s for i, s in enumerate(text_lib.VOCAB)]
-
-
-@dataclass
-class StreamState:
-    """Everything carried between chunks of one stream.
-
-    Attributes:
-        audio: (n,) float32 samples received but not consumed by a step; the
-            first one is sample `frames * hop` of the stream (n < window).
-        conv: per conv layer, (1, k_t - 1, freq_in, channels_in) float32: its
-            last `k_t - 1` input frames (zeros at the start, as the offline
-            model pads).
-        rnn: per recurrent layer, `[h, c]` (LSTM) or `[h]`, each (1, units).
-        lookahead: (1, L, units) the recurrent stack's last `L` outputs, or
-            None without a look-ahead layer.
-        delay: leading output frames still to drop (they precede the stream).
-        samples: samples received since the stream started.
-        frames: feature frames consumed by steps; a multiple of the time
-            stride, so each step starts at stride phase 0.
-        outputs: output frames decoded.
-        last_id: argmax of the last decoded frame (repeat collapse).
-        text: greedy text of the whole stream so far.
-        utterance: greedy text since the last endpoint.
-        utt_start: output frame of the utterance's first letter, -1 if none.
-        utt_end: output frame after the utterance's last letter.
-        silent_frames: trailing frames whose best symbol is blank or space.
-        finals: endpointed utterances not yet popped.
-    """
-
-    audio: np.ndarray
-    conv: list[np.ndarray]
-    rnn: list[list[np.ndarray]]
-    lookahead: np.ndarray | None = None
-    delay: int = 0
-    samples: int = 0
-    frames: int = 0
-    outputs: int = 0
-    last_id: int = text_lib.BLANK
-    text: str = ""
-    utterance: str = ""
-    utt_start: int = -1
-    utt_end: int = 0
-    silent_frames: int = 0
-    finals: list[dict] = field(default_factory=list)
-
-    def flat(self) -> list[np.ndarray]:
-        """Model state in the compiled step's order: conv caches, RNN states,
-        look-ahead cache."""
-        rnn = [s for layer in self.rnn for s in layer]
-        return [*self.conv, *rnn, *([] if self.lookahead is None else [self.lookahead])]
 
 
 class StreamingRecognizer:
@@ -444,41 +390,12 @@ class StreamingRecognizer:
             state: updated in place (texts, counters, `finals`).
             logits: (frames, vocab) the stream's next output frames.
         """
-        if not len(logits):
-            return
-        for best in np.argmax(logits, axis=-1).tolist():
-            frame = state.outputs
-            state.outputs += 1
-            if best != state.last_id and best != text_lib.BLANK:
-                state.text += _SYMBOLS[best]
-                state.utterance += _SYMBOLS[best]
-            state.last_id = best
-            if best in (text_lib.BLANK, _SPACE):
-                state.silent_frames += 1
-            else:
-                state.silent_frames = 0
-                if state.utt_start < 0:
-                    state.utt_start = frame
-                state.utt_end = frame + 1
-            if (
-                self.endpoint_frames
-                and state.utt_start >= 0
-                and state.silent_frames >= self.endpoint_frames
-            ):
-                self._close_utterance(state)
-                if self.reset_state_on_endpoint:
-                    state.rnn = self.initial_state().rnn
 
-    def _close_utterance(self, state: StreamState) -> None:
-        if state.utt_start >= 0 and state.utterance.strip():
-            state.finals.append(
-                {
-                    "text": " ".join(state.utterance.split()),
-                    "start": round(state.utt_start * self.frame_seconds, 6),
-                    "end": round(state.utt_end * self.frame_seconds, 6),
-                }
-            )
-        state.utterance, state.utt_start, state.silent_frames = "", -1, 0
+        def reset_rnn() -> None:
+            state.rnn = self.initial_state().rnn
+
+        on_endpoint = reset_rnn if self.reset_state_on_endpoint else None
+        state.decode(logits, self.endpoint_frames, self.frame_seconds, on_endpoint)
 
     # -- public API -----------------------------------------------------------------
     def accept_waveform(self, samples: np.ndarray) -> str:
@@ -515,7 +432,7 @@ class StreamingRecognizer:
         """
         state = self.state
         self.decode_logits(state, self.compute_logits(state, np.zeros(0), flush=True))
-        self._close_utterance(state)
+        state.close_utterance(self.frame_seconds)
         self.state = dataclasses.replace(self.initial_state(), finals=state.finals)
         return state.text
 
