@@ -1,30 +1,60 @@
 #!/usr/bin/env bash
 # Reproduces the bundled `synth-en-streaming` model (configs/streaming.yaml: causal
-# convolutions, forward-only LSTMs) on the same corpus as `synth-en`, evaluates it
-# offline and in 100 ms chunks through StreamingRecognizer, and packs it.
-# Resumable. Stage 1 starts its front end (feature statistics and the two conv
-# blocks) from the offline stage-1 run (`--init-from`), so run synth_en.sh first;
-# stage 2 is a warm restart from stage 1 (fresh cosine from lr 1e-3), as for
-# synth-en. FT_EPOCHS=0 stops after stage 1.
-#   bash scripts/recipes/synth_en_streaming.sh [HOURS] [EPOCHS] [FT_EPOCHS]
+# convolutions, forward-only LSTMs, a 10-frame look-ahead convolution) on the
+# corpora of `synth-en`, evaluates it offline and in 100 ms chunks through
+# StreamingRecognizer, and packs it. Resumable.
+#   bash scripts/recipes/synth_en_streaming.sh [HOURS] [EPOCHS] [FT_EPOCHS] \
+#       [BIG_HOURS] [LA_EPOCHS]
+# Stage 1: EPOCHS (10) on the HOURS (2) corpus without the look-ahead, its front
+# end (feature statistics and the two conv blocks) from the offline stage-1 run
+# (`--init-from`), so run synth_en.sh's stage 1 first. Stage 2: FT_EPOCHS (6), a
+# warm restart from stage 1 (fresh cosine from lr 1e-3). Stage 3: LA_EPOCHS (13)
+# from stage 2 with the look-ahead added (it starts as the identity, so the model
+# starts where stage 2 ended) on the BIG_HOURS (4) corpus, lr 1e-3, averaging its
+# 4 best epochs (`train.average_best`). A stage with 0 epochs is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/recipes/warm_restart.sh
 HOURS=${1:-2}
 EPOCHS=${2:-10}
 FT_EPOCHS=${3:-6}
+BIG_HOURS=${4:-4}
+LA_EPOCHS=${5:-13}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 STAGE1=${STAGE1:-runs/synth_en_streaming}
-RUN=${RUN:-runs/synth_en_streaming_ft}
+STAGE2=${STAGE2:-runs/synth_en_streaming_ft}
+BIG=${BIG:-data/synth4}
+RUN=${RUN:-runs/synth_en_streaming_la}
+CONFIG=configs/streaming.yaml
+NO_LA="model.lookahead=0"
 $ASR prepare synthetic --out data/synth --hours "$HOURS" --seed 0
-$ASR train --config configs/streaming.yaml --epochs "$EPOCHS" \
+$ASR train --config $CONFIG --set $NO_LA --epochs "$EPOCHS" \
   --init-from runs/synth_en --out "$STAGE1"
-warm_restart configs/streaming.yaml "$STAGE1" "$RUN" "$FT_EPOCHS"
+if [ "$FT_EPOCHS" -gt 0 ]; then
+  $ASR train --config $CONFIG --set $NO_LA --init-from "$STAGE1" \
+    --epochs "$FT_EPOCHS" --set train.learning_rate=0.001 \
+    --set train.warmup_steps=200 --out "$STAGE2"
+  FINAL=$STAGE2
+else
+  FINAL=$STAGE1
+fi
+TEST=data/synth/test.jsonl
+if [ "$LA_EPOCHS" -gt 0 ]; then
+  $ASR prepare synthetic --out "$BIG" --hours "$BIG_HOURS" --seed 0
+  $ASR train --config $CONFIG --init-from "$FINAL" \
+    --train "$BIG"/train.jsonl --val "$BIG"/dev.jsonl --epochs "$LA_EPOCHS" \
+    --set train.learning_rate=0.001 --set train.warmup_steps=200 \
+    --set train.average_best=4 --out "$RUN"
+  FINAL=$RUN
+  TEST="$BIG"/test.jsonl
+fi
 RUN=$FINAL
-$ASR evaluate --model "$RUN" --manifest data/synth/test.jsonl --out "$RUN/test"
-$PY scripts/eval_streaming.py --model "$RUN" --manifest data/synth/test.jsonl \
-  --chunk-ms 100 --out "$RUN/test_streamed.json"
+$ASR evaluate --model "$RUN" --manifest "$TEST" --out "$RUN/test"
+$PY scripts/eval_streaming.py --model "$RUN" --manifest "$TEST" \
+  --chunk-ms 100 --backend tflite --out "$RUN/test_streamed.json"
+$PY scripts/eval_streaming.py --model "$RUN" --manifest "$TEST" \
+  --chunk-ms 100 --backend tflite-int8 --out "$RUN/test_streamed_int8.json"
 $PY scripts/pack_model.py "$RUN" asr/pretrained/synth-en-streaming \
-  --check-manifest data/synth/test.jsonl
+  --check-manifest "$TEST"
 cp "$RUN/learning_curve.png" asr/pretrained/synth-en-streaming/
