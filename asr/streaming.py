@@ -57,6 +57,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import os
 import time
 
 import keras
@@ -91,6 +92,8 @@ class StreamingRecognizer:
             (its weights quantised to int8: ~2.5x faster again, logits no
             longer equal offline; measure the WER) or "auto" (tflite, else tf
             with a warning).
+        num_threads: TFLite interpreter threads (default: 2, or 1 on a
+            one-core machine; see `asr.tflite_step.TFLiteStep`).
 
     Attributes:
         step_frames: feature frames per step (a multiple of `time_stride`).
@@ -114,6 +117,7 @@ class StreamingRecognizer:
         *,
         reset_state_on_endpoint: bool = False,
         backend: str = "tf",
+        num_threads: int | None = None,
     ):
         if isinstance(recognizer_or_model, keras.Model):
             network, streaming = recognizer_or_model, StreamingConfig()
@@ -156,6 +160,7 @@ class StreamingRecognizer:
             self.step_graph, input_signature=self.step_signature(), autograph=False
         )
         self.backend = backend
+        self.num_threads = num_threads or min(2, os.cpu_count() or 1)
         self.step = self._make_step(backend)
         self.step_times_ms: collections.deque[float] = collections.deque(maxlen=10_000)
         self.state = self.initial_state()
@@ -270,7 +275,8 @@ class StreamingRecognizer:
 
         try:
             flatbuffer = stream_step_flatbuffer(self, int8=backend == "tflite-int8")
-            return TFLiteStep(flatbuffer, [s.name for s in self.state_specs])
+            names = [s.name for s in self.state_specs]
+            return TFLiteStep(flatbuffer, names, num_threads=self.num_threads)
         except Exception as e:  # the converter raises several kinds
             raise StreamingError(
                 f"{self.network.name}: cannot run the step with TFLite "

@@ -33,11 +33,13 @@ class TFLiteStep:
     Args:
         flatbuffer: the step from `asr.export.stream_step_flatbuffer`.
         state_names: the state inputs' names, in `state_specs` order.
-        num_threads: interpreter threads; the step is a sequential chain, so
-            one is fastest here.
+        num_threads: interpreter threads. Two were 2.3x faster than one on
+            this 2-core machine (4.9 vs 2.1 ms per 100 ms chunk, float): the
+            step is bound by reading the recurrent matrices, which fit in two
+            cores' L2 caches but not one's.
     """
 
-    def __init__(self, flatbuffer: bytes, state_names: list[str], num_threads: int = 1):
+    def __init__(self, flatbuffer: bytes, state_names: list[str], num_threads: int = 2):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
             self._interp = _interpreter_class()(
