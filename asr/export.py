@@ -281,28 +281,24 @@ def _convert(function, int8: bool = False) -> bytes:
         return dict(zip(names, tf.nest.flatten(frozen(*args)), strict=True))
 
     named = named.get_concrete_function()
-    try:
-        converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [named], tf.Module()
-        )
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+
+    def converter(*ops):
+        c = tf.lite.TFLiteConverter.from_concrete_functions([named], tf.Module())
+        c.target_spec.supported_ops = list(ops)
         if int8:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        return converter.convert()
+            c.optimizations = [tf.lite.Optimize.DEFAULT]
+        return c
+
+    try:
+        return converter(tf.lite.OpsSet.TFLITE_BUILTINS).convert()
     except Exception as e:  # the converter raises ConverterError and others
         logger.info(
             "builtin ops are not enough, adding SELECT_TF_OPS (%s)",
             str(e).strip().splitlines()[-1][:200],
         )
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([named], tf.Module())
-    converter.target_spec.supported_ops = [
-        tf.lite.OpsSet.TFLITE_BUILTINS,
-        tf.lite.OpsSet.SELECT_TF_OPS,
-    ]
-    converter._experimental_lower_tensor_list_ops = False
-    if int8:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    return converter.convert()
+    flex = converter(tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS)
+    flex._experimental_lower_tensor_list_ops = False
+    return flex.convert()
 
 
 def stream_step_flatbuffer(rec: StreamingRecognizer, int8: bool = False) -> bytes:

@@ -57,7 +57,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-import os
 import time
 
 import keras
@@ -92,8 +91,8 @@ class StreamingRecognizer:
             (its weights quantised to int8: ~2.5x faster again, logits no
             longer equal offline; measure the WER) or "auto" (tflite, else tf
             with a warning).
-        num_threads: TFLite interpreter threads (default: 2, or 1 on a
-            one-core machine; see `asr.tflite_step.TFLiteStep`).
+        num_threads: TFLite interpreter threads (default: that of
+            `asr.tflite_step.TFLiteStep`, 2).
 
     Attributes:
         step_frames: feature frames per step (a multiple of `time_stride`).
@@ -160,7 +159,7 @@ class StreamingRecognizer:
             self.step_graph, input_signature=self.step_signature(), autograph=False
         )
         self.backend = backend
-        self.num_threads = num_threads or min(2, os.cpu_count() or 1)
+        self.num_threads = num_threads
         self.step = self._make_step(backend)
         self.step_times_ms: collections.deque[float] = collections.deque(maxlen=10_000)
         self.state = self.initial_state()

@@ -10,6 +10,7 @@ its static plan and XNNPACK kernels, about 2x faster on this CPU
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -33,17 +34,20 @@ class TFLiteStep:
     Args:
         flatbuffer: the step from `asr.export.stream_step_flatbuffer`.
         state_names: the state inputs' names, in `state_specs` order.
-        num_threads: interpreter threads. Two were 2.3x faster than one on
-            this 2-core machine (4.9 vs 2.1 ms per 100 ms chunk, float): the
-            step is bound by reading the recurrent matrices, which fit in two
-            cores' L2 caches but not one's.
+        num_threads: interpreter threads (default 2, 1 on one core). Two
+            were 2.3x faster than one on this 2-core machine (4.9 vs 2.1 ms per
+            100 ms chunk, float): the step is bound by reading the recurrent
+            matrices, which fit in two cores' L2 caches but not one's.
     """
 
-    def __init__(self, flatbuffer: bytes, state_names: list[str], num_threads: int = 2):
+    def __init__(
+        self, flatbuffer: bytes, state_names: list[str], num_threads: int | None = None
+    ):
+        self.num_threads = num_threads or min(2, os.cpu_count() or 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
             self._interp = _interpreter_class()(
-                model_content=flatbuffer, num_threads=num_threads
+                model_content=flatbuffer, num_threads=self.num_threads
             )
         self._interp.allocate_tensors()
         signature = self._interp._get_full_signature_list()["serving_default"]
