@@ -1,15 +1,9 @@
 """The bundled models load and recognise speech they never heard."""
 
-from pathlib import Path
-
 import pytest
 
 from asr.transcribe import bundled_models, load_model
-
-SHARED_FSDD = Path(__file__).resolve().parents[2] / "shared/data/fsdd_speech_commands"
-# Its held-out takes, as `asr prepare speech-commands` lists them (tests/datasets/
-# test_committed_manifests.py checks that the committed copy is what it writes).
-FSDD_TEST = Path(__file__).resolve().parents[1] / "data_manifests/fsdd/test.jsonl"
+from tests.shared_data import FSDD_MANIFESTS, SHARED_FSDD
 
 # Stated bounds (mean CER over fresh clips from voices held out of all training):
 CER_BOUND = {"digits": 0.5, "synth-en": 0.25, "synth-en-streaming": 0.3}
@@ -30,7 +24,9 @@ def test_bundled_model_recognises_fresh_synthetic_speech(name):
 def test_digits_on_the_shared_corpus_held_out_takes(tmp_path):
     from asr.evaluate import evaluate
 
-    summary = evaluate(load_model("digits"), FSDD_TEST, tmp_path / "eval")
+    summary = evaluate(
+        load_model("digits"), FSDD_MANIFESTS / "test.jsonl", tmp_path / "eval"
+    )
     assert summary["num_utterances"] == 200
     assert summary["wer"] <= 0.03
 

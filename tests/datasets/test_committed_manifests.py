@@ -5,15 +5,13 @@ from pathlib import Path
 import pytest
 
 from asr.manifest import read_manifest
+from tests.shared_data import FSDD_MANIFESTS, SHARED_FSDD
 
-ROOT = Path(__file__).resolve().parents[2]
-COMMITTED = ROOT / "data_manifests/fsdd"
-SHARED_FSDD = ROOT.parent / "shared/data/fsdd_speech_commands"
 DIGITS = set("zero one two three four five six seven eight nine".split())
 
 
 def _rows(split):
-    return read_manifest(COMMITTED / f"{split}.jsonl")
+    return read_manifest(FSDD_MANIFESTS / f"{split}.jsonl")
 
 
 def test_committed_fsdd_splits_are_disjoint_and_hold_the_stated_takes():
