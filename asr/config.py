@@ -79,7 +79,7 @@ class ModelConfig:
     causal: bool = False  # convolutions see no future frames
     rnn_cell: str = "lstm"  # "lstm", "gru" or "simple_rnn"
     # "fused" (asr.rnn.FusedRNN: faster on CPU) or "keras" (keras.layers.LSTM
-    # etc.: cuDNN on a GPU). Same function and weights; asr.rnn.fuse_model converts.
+    # etc.: cuDNN on a GPU). Same function and weights; asr.fuse.fuse_model converts.
     rnn_impl: str = "fused"
     rnn_units: int = 256
     rnn_layers: int = 3

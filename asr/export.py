@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from asr import text as text_lib
-from asr.rnn import unfuse_model
+from asr.fuse import unfuse_model
 from asr.streaming import StreamingError, StreamingRecognizer
 
 logger = logging.getLogger(__name__)

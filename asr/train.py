@@ -360,7 +360,8 @@ def _init_from(network: keras.Model, source: str) -> None:
     shapes), e.g. to fine-tune on new data. `source` is anything `load_model`
     takes (a bundled name too); its recurrent layers are first converted to
     this network's implementation (`model.rnn_impl`)."""
-    from asr.rnn import FusedRNN, fuse_model, unfuse_model
+    from asr.fuse import fuse_model, unfuse_model
+    from asr.rnn import FusedRNN
     from asr.transcribe import load_model
 
     src = load_model(source).network

@@ -181,7 +181,7 @@ class Recognizer:
         if self._predict_one is None:
             self._predict_one = self._predict
             if self.xla_loops:
-                from asr.rnn import fuse_model
+                from asr.fuse import fuse_model
 
                 try:
                     self.xla_network = fuse_model(self.network, jit_compile=True)
@@ -380,8 +380,8 @@ def pack_model(
     the fast one on CPU) whichever implementation the network was trained
     with: the weight layout must match the config it is rebuilt from."""
     from asr.config import dump_yaml
+    from asr.fuse import fuse_model
     from asr.manifest import atomic_write_text
-    from asr.rnn import fuse_model
 
     if any(
         isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional)

@@ -6,14 +6,13 @@ import pytest
 import tensorflow as tf
 
 from asr.config import load_config
+from asr.fuse import fuse_model, unfuse_model
 from asr.model import build_model
 from asr.rnn import (
     FusedRNN,
-    fuse_model,
     fused_to_keras_weights,
     keras_to_fused_weights,
     make_rnn,
-    unfuse_model,
 )
 from tests.conftest import speechlike
 
