@@ -2,19 +2,24 @@
 
     python scripts/pack_model.py runs/digits asr/pretrained/digits
 
-Checks that the packed model gives the same greedy text as the run's model on
-the given manifest (optional) before it reports success.
+The run's learning curve and n-gram LM (`learning_curve.png`, `lm.arpa`) go
+with it where the run has them. Checks that the packed model gives the same
+greedy text as the run's model on the given manifest (optional) before it
+reports success.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asr.transcribe import load_model, pack_model  # noqa: E402
+
+EXTRAS = ("learning_curve.png", "lm.arpa")  # copied from the run where present
 
 
 def main() -> int:
@@ -26,6 +31,11 @@ def main() -> int:
     source = load_model(args.run)
     path = pack_model(source.network, source.cfg, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    for name in EXTRAS:
+        extra = Path(args.run) / name
+        if extra.is_file():
+            shutil.copy2(extra, Path(args.out) / name)
+            print(f"copied {extra}")
     if args.check_manifest:
         from asr.manifest import read_manifest
 

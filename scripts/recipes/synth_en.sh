@@ -63,4 +63,3 @@ $PY scripts/make_lm.py --manifest "$TRAIN_TEXT" --order 3 --out "$RUN/lm.arpa"
 $ASR evaluate --model "$RUN" --manifest "$TEST" --decoder beam --out "$RUN/test_beam"
 $ASR evaluate --model "$RUN" --manifest "$TEST" --lm "$RUN/lm.arpa" --out "$RUN/test_lm"
 $PY scripts/pack_model.py "$RUN" asr/pretrained/synth-en --check-manifest "$TEST"
-cp "$RUN/lm.arpa" "$RUN/learning_curve.png" asr/pretrained/synth-en/

@@ -55,4 +55,3 @@ $PY scripts/eval_streaming.py --model "$RUN" --manifest "$TEST" \
   --chunk-ms 100 --backend tflite-int8 --out "$RUN/test_streamed_int8.json"
 $PY scripts/pack_model.py "$RUN" asr/pretrained/synth-en-streaming \
   --check-manifest "$TEST"
-cp "$RUN/learning_curve.png" asr/pretrained/synth-en-streaming/
