@@ -12,8 +12,9 @@
 # from stage 2 with the look-ahead added (it starts as the identity, so the model
 # starts where stage 2 ended) on the BIG_HOURS (4) corpus, lr 1e-3. Stage 4:
 # RE_EPOCHS (9), a warm restart from stage 3 on the same corpus, lr 7e-4. Stage 5:
-# RE2_EPOCHS (8), another from stage 4, lr 5e-4. Stages 3 to 5 keep the better of their best epoch and the mean of their 4 best
-# (`train.average_best`). A stage with 0 epochs is skipped.
+# RE2_EPOCHS (8), another from stage 4, lr 5e-4. Stages 3 to 5 keep the better
+# of their best epoch and the mean of their 4 best (`train.average_best`). A
+# stage with 0 epochs is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/recipes/warm_restart.sh
