@@ -147,6 +147,22 @@ class LookAhead(keras.layers.Layer):
             name="kernel",
         )
 
+    def extend_from(self, kernel) -> None:
+        """Takes the kernel of a LookAhead with less context (fewer rows): the
+        extra future taps start at zero, so the output is unchanged until
+        training uses them."""
+        kernel = np.asarray(kernel)
+        if kernel.shape[0] > self.context + 1 or kernel.shape[1:] != tuple(
+            self.kernel.shape[1:]
+        ):
+            raise ValueError(
+                f"{self.name}: cannot extend a {tuple(self.kernel.shape)} look-ahead "
+                f"kernel from {kernel.shape}"
+            )
+        grown = np.zeros(self.kernel.shape, kernel.dtype)
+        grown[: kernel.shape[0]] = kernel
+        self.kernel.assign(grown)
+
     def window(self, z):
         """(batch, frames + context, features) -> (batch, frames, features):
         output `t` from inputs `t .. t + context` (the streaming form)."""

@@ -46,7 +46,7 @@ from asr.config import ConfigError, ExperimentConfig, dump_yaml, from_dict
 from asr.distribute import Cluster, make_strategy, plan_steps
 from asr.features import compute_feature_stats
 from asr.manifest import atomic_write_text, read_manifest
-from asr.model import build_model, frontend_layers, set_normalization
+from asr.model import LookAhead, build_model, frontend_layers, set_normalization
 from asr.pipeline import Skipped, make_dataset, usable_paths
 from asr.trainer import Trainer
 
@@ -359,7 +359,9 @@ def _init_from(network: keras.Model, source: str) -> None:
     """Copies weights layer by layer from a trained model (matching names and
     shapes), e.g. to fine-tune on new data. `source` is anything `load_model`
     takes (a bundled name too); its recurrent layers are first converted to
-    this network's implementation (`model.rnn_impl`)."""
+    this network's implementation (`model.rnn_impl`). A look-ahead layer with
+    more context than the source's keeps the source's taps and starts the new
+    ones at zero (`LookAhead.extend_from`)."""
     from asr.fuse import fuse_model, unfuse_model
     from asr.rnn import FusedRNN
     from asr.transcribe import load_model
@@ -380,6 +382,12 @@ def _init_from(network: keras.Model, source: str) -> None:
         w_new, w_old = layer.get_weights(), other.get_weights()
         if w_new and [w.shape for w in w_new] == [w.shape for w in w_old]:
             layer.set_weights(w_old)
+            copied += 1
+        elif isinstance(layer, LookAhead) and isinstance(other, LookAhead):
+            layer.extend_from(w_old[0])
+            logger.info(
+                "look-ahead extended from %d to %d frames", other.context, layer.context
+            )
             copied += 1
     logger.info("initialised %d layers from %s", copied, source)
     if copied == 0:

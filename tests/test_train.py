@@ -168,3 +168,23 @@ def test_average_best_keeps_n_best_epochs_and_the_better_of_average_and_best(
     )
     for a, b in zip(again.get_weights(), averaged.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_init_from_a_shorter_look_ahead_keeps_the_models_output(tmp_path):
+    from tests.test_streaming import CAUSAL, lookahead_model, offline
+
+    source = tmp_path / "source_run"
+    source.mkdir()
+    src = lookahead_model(context=2)
+    src.save(source / "model.keras")
+    src_cfg = load_config(overrides=CAUSAL + ["model.lookahead=2"])
+    (source / "config.yaml").write_text(dump_yaml(src_cfg))
+
+    longer = asr.train.build_model(
+        load_config(overrides=CAUSAL + ["model.lookahead=5"])
+    )
+    asr.train._init_from(longer, str(source))
+    kernel = longer.get_layer("lookahead").get_weights()[0]
+    assert kernel.shape[0] == 6 and not kernel[3:].any()  # new taps start at zero
+    wave = speechlike(0.8, seed=3)
+    np.testing.assert_allclose(offline(longer, wave), offline(src, wave), atol=1e-5)
