@@ -3,6 +3,7 @@ measured in the same run (these machines are shared and noisy).
 
     python scripts/benchmark.py --quick          # < 3 min
     python scripts/benchmark.py                  # full run
+    python scripts/benchmark.py --only streaming # rerun one section, merged in
 
 Writes benchmarks/results.json and benchmarks/results.md (the README's table).
 Keys: matmul_gflops, features_x_librosa, train_audio_s_per_s,
@@ -592,6 +593,12 @@ def main() -> int:
         "features,train,leak,inference,streaming,transcribe",
     )
     parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated sections to run, merged into the existing "
+        "results.json (the other rows kept; `section_runs` says when each ran)",
+    )
+    parser.add_argument(
         "--leak-steps",
         type=int,
         default=None,
@@ -604,11 +611,19 @@ def main() -> int:
         return 0
     leak_steps = args.leak_steps or (150 if args.quick else 1000)
     skip = set(filter(None, args.skip.split(",")))
+    only = set(filter(None, args.only.split(",")))
     t_start = time.perf_counter()
+    out = Path(args.out)
     results: dict = {"quick": args.quick}
-    log("matmul peak")
-    peaks0 = matmul_gflops(5 if args.quick else 10)
-    peak0 = max(peaks0.values())
+    if only and (out / "results.json").exists():
+        results = json.loads((out / "results.json").read_text())
+    # The peak is the denominator of the training utilisation: measured in the
+    # same run as training, or not at all (a merged run keeps the old pair).
+    with_peak = not only or "train" in only
+    if with_peak:
+        log("matmul peak")
+        peaks0 = matmul_gflops(5 if args.quick else 10)
+    peak0 = max(peaks0.values()) if with_peak else 0.0
     sections = [
         ("features", lambda: bench_features(args.quick)),
         ("train", lambda: bench_training(args.quick, peak0)),
@@ -617,19 +632,24 @@ def main() -> int:
         ("streaming", lambda: bench_streaming(args.quick)),
         ("transcribe", lambda: bench_transcribe_long(args.quick)),
     ]
+    if unknown := (skip | only) - {name for name, _ in sections}:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    runs = results.setdefault("section_runs", {})
     for name, fn in sections:
-        if name in skip:
+        if name in skip or (only and name not in only):
             continue
         log(name)
         results.update(fn())
+        runs[name] = {"date": time.strftime("%Y-%m-%d"), "quick": args.quick}
         time.sleep(0.3)
-    peaks1 = matmul_gflops(5 if args.quick else 10)
-    for lib in ("numpy", "tf"):
-        results[f"matmul_gflops_{lib}"] = max(peaks0[lib], peaks1[lib])
-        results[f"matmul_gflops_{lib}_start_end"] = [peaks0[lib], peaks1[lib]]
-    results["matmul_gflops"] = max(
-        results["matmul_gflops_numpy"], results["matmul_gflops_tf"]
-    )
+    if with_peak:
+        peaks1 = matmul_gflops(5 if args.quick else 10)
+        for lib in ("numpy", "tf"):
+            results[f"matmul_gflops_{lib}"] = max(peaks0[lib], peaks1[lib])
+            results[f"matmul_gflops_{lib}_start_end"] = [peaks0[lib], peaks1[lib]]
+        results["matmul_gflops"] = max(
+            results["matmul_gflops_numpy"], results["matmul_gflops_tf"]
+        )
     results["numpy_blas"] = NUMPY_BLAS
     if "train_flop_utilisation" in results:
         results["train_flop_utilisation"] = (
@@ -649,8 +669,9 @@ def main() -> int:
         "numpy": np.__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
-    results["wall_s"] = time.perf_counter() - t_start
-    out = Path(args.out)
+    results["wall_s" if not only else f"wall_s_{'_'.join(sorted(only))}"] = (
+        time.perf_counter() - t_start
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(results))

@@ -1,0 +1,41 @@
+"""scripts/benchmark.py: a partial rerun (`--only`) merges into the table."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+
+
+def test_unknown_section_is_an_error(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--only", "stremaing", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "unknown sections: stremaing" in out.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_only_merges_one_section_into_the_existing_results(tmp_path):
+    old = {"quick": False, "train_audio_s_per_s": 14.7, "matmul_gflops": 227.0}
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--only", "streaming", "--quick"]
+        + ["--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    new = json.loads((tmp_path / "results.json").read_text())
+    # Rows of sections not rerun, and the peak that pairs with training, stay.
+    assert new["train_audio_s_per_s"] == 14.7 and new["matmul_gflops"] == 227.0
+    assert new["stream_chunk_ms_p50"] > 0 and new["stream_lookahead_frames"] >= 0
+    assert new["section_runs"]["streaming"]["quick"] is True
+    assert "streaming" in new["section_runs"] and "train" not in new["section_runs"]
+    assert "`stream_chunk_ms_p50`" in (tmp_path / "results.md").read_text()
