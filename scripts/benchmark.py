@@ -640,7 +640,11 @@ def main() -> int:
             continue
         log(name)
         results.update(fn())
-        runs[name] = {"date": time.strftime("%Y-%m-%d"), "quick": args.quick}
+        runs[name] = {
+            "date": time.strftime("%Y-%m-%d"),
+            "quick": args.quick,
+            "cpu": _cpu_name(),
+        }
         time.sleep(0.3)
     if with_peak:
         peaks1 = matmul_gflops(5 if args.quick else 10)
@@ -701,12 +705,29 @@ GOALS = {
 }
 
 
+def _measured_on(runs: dict) -> str:
+    """'features, train on CPU A, 2026-12-01 (--quick); streaming on CPU B, ...'
+    for a table merged from several runs (`--only`)."""
+    groups: dict = {}
+    for name, run in runs.items():
+        key = (run.get("cpu"), run.get("date"), run.get("quick"))
+        groups.setdefault(key, []).append(name)
+    return "; ".join(
+        f"{', '.join(names)} on {cpu}, {date}{' (--quick)' if quick else ''}"
+        for (cpu, date, quick), names in groups.items()
+    )
+
+
 def markdown_table(r: dict) -> str:
-    env = r.get("env", {})
+    env, runs = r.get("env", {}), r.get("section_runs", {})
+    machine = f"Machine: {env.get('cpu')}, {env.get('cores')} cores"
+    when = f"{env.get('date')}{' (--quick)' if r.get('quick') else ''}"
+    if len({(v.get("cpu"), v.get("date"), v.get("quick")) for v in runs.values()}) > 1:
+        machine = f"Machines: {env.get('cores')} cores"
+        when = f"sections measured in separate runs: {_measured_on(runs)}"
     lines = [
-        f"Machine: {env.get('cpu')}, {env.get('cores')} cores; TensorFlow "
-        f"{env.get('tensorflow')}, Keras {env.get('keras')}; {env.get('date')}"
-        f"{' (--quick)' if r.get('quick') else ''}.",
+        f"{machine}; TensorFlow {env.get('tensorflow')}, Keras {env.get('keras')}; "
+        f"{when}.",
         "",
         "| measure | value | goal |",
         "|---|---|---|",

@@ -37,5 +37,6 @@ def test_only_merges_one_section_into_the_existing_results(tmp_path):
     assert new["train_audio_s_per_s"] == 14.7 and new["matmul_gflops"] == 227.0
     assert new["stream_chunk_ms_p50"] > 0 and new["stream_lookahead_frames"] >= 0
     assert new["section_runs"]["streaming"]["quick"] is True
+    assert new["section_runs"]["streaming"]["cpu"]
     assert "streaming" in new["section_runs"] and "train" not in new["section_runs"]
     assert "`stream_chunk_ms_p50`" in (tmp_path / "results.md").read_text()
