@@ -705,26 +705,27 @@ GOALS = {
 }
 
 
-def _measured_on(runs: dict) -> str:
-    """'features, train on CPU A, 2026-12-01 (--quick); streaming on CPU B, ...'
-    for a table merged from several runs (`--only`)."""
+def _runs_by_machine(runs: dict) -> dict:
+    """{(cpu, date, quick): [section names]} of `section_runs`: more than one
+    key when the table was merged from several runs (`--only`)."""
     groups: dict = {}
     for name, run in runs.items():
         key = (run.get("cpu"), run.get("date"), run.get("quick"))
         groups.setdefault(key, []).append(name)
-    return "; ".join(
-        f"{', '.join(names)} on {cpu}, {date}{' (--quick)' if quick else ''}"
-        for (cpu, date, quick), names in groups.items()
-    )
+    return groups
 
 
 def markdown_table(r: dict) -> str:
     env, runs = r.get("env", {}), r.get("section_runs", {})
     machine = f"Machine: {env.get('cpu')}, {env.get('cores')} cores"
     when = f"{env.get('date')}{' (--quick)' if r.get('quick') else ''}"
-    if len({(v.get("cpu"), v.get("date"), v.get("quick")) for v in runs.values()}) > 1:
+    groups = _runs_by_machine(runs)
+    if len(groups) > 1:
         machine = f"Machines: {env.get('cores')} cores"
-        when = f"sections measured in separate runs: {_measured_on(runs)}"
+        when = "sections measured in separate runs: " + "; ".join(
+            f"{', '.join(names)} on {cpu}, {date}{' (--quick)' if quick else ''}"
+            for (cpu, date, quick), names in groups.items()
+        )
     lines = [
         f"{machine}; TensorFlow {env.get('tensorflow')}, Keras {env.get('keras')}; "
         f"{when}.",
