@@ -22,6 +22,7 @@ import tensorflow as tf
 from asr import text
 from asr.augment import SpecAugment
 from asr.config import ExperimentConfig, ModelConfig
+from asr.conv import Conv2D
 from asr.features import GlobalNormalization, LogMel, length_mask
 from asr.rnn import make_rnn
 
@@ -229,7 +230,7 @@ def build_model(cfg: ExperimentConfig, name: str = "asr") -> keras.Model:
             ),
             name=f"conv{i}_pad",
         )(x)
-        x = keras.layers.Conv2D(
+        x = Conv2D(
             filters,
             (kt, kf),
             strides=(st, sf),

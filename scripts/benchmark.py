@@ -19,7 +19,9 @@ What each run does (full / --quick):
   process: trace + 1 warm-up step / the trace step each, then 10 / 3 rounds of
   one step each in shuffled order (`train_fused_x_keras` = ratio of the
   medians); then a child process runs 3 / 1 fused steps on the same batch for
-  `train_peak_rss_mb` (its VmHWM);
+  `train_peak_rss_mb` (its VmHWM); and the second conv's kernel gradient,
+  oneDNN vs `asr.conv`'s XLA-compiled one, 10 / 5 interleaved rounds
+  (`conv_kernel_grad_xla_x_onednn`);
 - leak: a child process runs `--leak-steps` (1000 / 150) fused steps on
   16 x 0.5 s clips and reads its current RSS (/proc/self/statm) after step 100
   and after the last (`train_rss_growth`, goal <= 0.05);
@@ -319,6 +321,46 @@ def train_step(impl: str, batch: int, seconds: float):
     return (lambda: float(step(next(it))["loss"])), cfg
 
 
+def bench_conv_kernel_grad(cfg, batch: int, seconds: float, rounds: int) -> dict:
+    """The kernel gradient of ds2_small's second conv on a 16 x 10 s batch:
+    TensorFlow's oneDNN `conv2d_backprop_filter` against `asr.conv`'s
+    XLA-compiled one (what training runs), interleaved."""
+    import tensorflow as tf
+
+    from asr.conv import kernel_grad
+
+    m = cfg.model
+    (kt, kf), (st, sf) = m.conv_kernels[1], m.conv_strides[1]
+    frames = -(-int(seconds * 100) // m.conv_strides[0][0])  # 10 ms hop
+    f_in = -(-cfg.features.n_mels // m.conv_strides[0][1]) + kf - 1
+    out = (batch, -(-frames // st), (f_in - kf) // sf + 1, m.conv_filters[1])
+    x = tf.random.normal((batch, (out[1] - 1) * st + kt, f_in, m.conv_filters[0]))
+    dy = tf.random.normal(out)
+    shape, strides = (kt, kf, m.conv_filters[0], m.conv_filters[1]), (1, st, sf, 1)
+    fns = {
+        "onednn": tf.function(
+            lambda: tf.compat.v1.nn.conv2d_backprop_filter(
+                x, shape, dy, strides, "VALID"
+            )
+        ),
+        "xla": tf.function(lambda: kernel_grad(x, dy, shape, strides)),
+    }
+    times = {k: [] for k in fns}
+    for f in fns.values():
+        f().numpy()
+    for r in range(rounds):
+        for k in np.random.default_rng(r).permutation(list(fns)):
+            t0 = time.perf_counter()
+            fns[k]().numpy()
+            times[k].append(time.perf_counter() - t0)
+    ms = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+    return {
+        "conv_kernel_grad_ms_onednn": ms["onednn"],
+        "conv_kernel_grad_ms_xla": ms["xla"],
+        "conv_kernel_grad_xla_x_onednn": ms["onednn"] / ms["xla"],
+    }
+
+
 def bench_training(quick: bool, peak_gflops: float) -> dict:
     """Fused and stock-Keras recurrent layers, interleaved round by round (one
     step each, shuffled order), so both see the same load; then peak RSS."""
@@ -340,8 +382,10 @@ def bench_training(quick: bool, peak_gflops: float) -> dict:
     log(f"training FLOPs (analytic): {flops / 1e9:.4g} GFLOP per audio second")
     audio_per_s = batch * seconds / step_s
     del steps  # free both models before the child process
+    conv = bench_conv_kernel_grad(cfg, batch, seconds, 5 if quick else 10)
     rss = train_rss_child(batch, seconds, 1 if quick else 3)
     return {
+        **conv,
         "train_step_s": step_s,
         "train_step_s_keras_rnn": keras_s,
         "train_audio_s_per_s": audio_per_s,
