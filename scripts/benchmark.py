@@ -21,7 +21,9 @@ What each run does (full / --quick):
   medians); then a child process runs 3 / 1 fused steps on the same batch for
   `train_peak_rss_mb` (its VmHWM); and the second conv's kernel gradient,
   oneDNN vs `asr.conv`'s XLA-compiled one, 10 / 5 interleaved rounds
-  (`conv_kernel_grad_xla_x_onednn`);
+  (`conv_kernel_grad_xla_x_onednn`); and the CTC loss's gradient, ours
+  (TensorFlow's C++ kernel) vs `keras.ops.ctc_loss`, 10 / 3 rounds
+  (`ctc_sparse_x_dense`);
 - leak: a child process runs `--leak-steps` (1000 / 150) fused steps on
   16 x 0.5 s clips and reads its current RSS (/proc/self/statm) after step 100
   and after the last (`train_rss_growth`, goal <= 0.05);
@@ -345,6 +347,58 @@ def bench_conv_kernel_grad(cfg, batch: int, seconds: float, rounds: int) -> dict
         ),
         "xla": tf.function(lambda: kernel_grad(x, dy, shape, strides)),
     }
+    ms = _interleaved_ms(fns, rounds)
+    return {
+        "conv_kernel_grad_ms_onednn": ms["onednn"],
+        "conv_kernel_grad_ms_xla": ms["xla"],
+        "conv_kernel_grad_xla_x_onednn": ms["onednn"] / ms["xla"],
+    }
+
+
+def bench_ctc(batch: int, seconds: float, rounds: int) -> dict:
+    """CTC loss + logit gradient on a 16 x 10 s batch (500 frames, 150
+    labels): `asr.ctc.ctc_loss` (TensorFlow's C++ kernel, sparse labels)
+    against `keras.ops.ctc_loss` (dense labels: the pure-TF version)."""
+    import keras
+    import tensorflow as tf
+
+    from asr.ctc import ctc_loss
+
+    rng = np.random.default_rng(0)
+    frames, n_labels = int(seconds * 50), int(seconds * 15)
+    logits = tf.Variable(rng.standard_normal((batch, frames, 29)), dtype=tf.float32)
+    labels = rng.integers(1, 29, (batch, n_labels)).astype(np.int32)
+    label_lengths = np.full(batch, n_labels, np.int32)
+    logit_lengths = np.full(batch, frames, np.int32)
+
+    def grad(loss_fn):
+        @tf.function
+        def run():
+            with tf.GradientTape() as tape:
+                total = tf.reduce_sum(loss_fn())
+            return tape.gradient(total, logits)
+
+        return run
+
+    fns = {
+        "sparse": grad(lambda: ctc_loss(labels, logits, label_lengths, logit_lengths)),
+        "dense": grad(
+            lambda: keras.ops.ctc_loss(
+                labels, logits, label_lengths, logit_lengths, mask_index=0
+            )
+        ),
+    }
+    ms = _interleaved_ms(fns, rounds)
+    return {
+        "ctc_grad_ms": ms["sparse"],
+        "ctc_grad_ms_keras_dense": ms["dense"],
+        "ctc_sparse_x_dense": ms["dense"] / ms["sparse"],
+    }
+
+
+def _interleaved_ms(fns: dict, rounds: int) -> dict:
+    """Median ms of each tensor-returning callable: one warm-up call each, then
+    `rounds` rounds of one call each in shuffled order."""
     times = {k: [] for k in fns}
     for f in fns.values():
         f().numpy()
@@ -353,12 +407,7 @@ def bench_conv_kernel_grad(cfg, batch: int, seconds: float, rounds: int) -> dict
             t0 = time.perf_counter()
             fns[k]().numpy()
             times[k].append(time.perf_counter() - t0)
-    ms = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
-    return {
-        "conv_kernel_grad_ms_onednn": ms["onednn"],
-        "conv_kernel_grad_ms_xla": ms["xla"],
-        "conv_kernel_grad_xla_x_onednn": ms["onednn"] / ms["xla"],
-    }
+    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
 def bench_training(quick: bool, peak_gflops: float) -> dict:
@@ -383,6 +432,7 @@ def bench_training(quick: bool, peak_gflops: float) -> dict:
     audio_per_s = batch * seconds / step_s
     del steps  # free both models before the child process
     conv = bench_conv_kernel_grad(cfg, batch, seconds, 5 if quick else 10)
+    conv.update(bench_ctc(batch, seconds, 3 if quick else 10))
     rss = train_rss_child(batch, seconds, 1 if quick else 3)
     return {
         **conv,

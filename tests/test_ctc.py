@@ -140,3 +140,33 @@ def test_word_timestamps_from_greedy_alignment():
     assert [w["word"] for w in words] == ["aab", "bba"]
     assert words[1] == {"word": "bba", "start": 0.28, "end": 0.44}
     assert ctc.word_timestamps(_peaky([0, SPACE, 0]), None, 0.02) == []
+
+
+def test_ctc_loss_and_gradient_equal_keras_dense_ctc():
+    """ctc_loss runs TensorFlow's C++ kernel (sparse labels); keras.ops.ctc_loss
+    (dense labels) the pure-TF one: same losses and logit gradients."""
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    logits = 3 * rng.standard_normal((4, 120, 29))
+    labels = rng.integers(1, 29, (4, 40)).astype(np.int32)
+    label_lengths = np.array([40, 31, 20, 1], np.int32)
+    logit_lengths = np.array([120, 100, 64, 3], np.int32)
+
+    def loss_and_grad(fn):
+        v = tf.Variable(logits.astype(np.float32))
+        with tf.GradientTape() as tape:
+            loss = fn(v)
+            total = tf.reduce_sum(loss)
+        return np.asarray(loss), np.asarray(tape.gradient(total, v))
+
+    want = loss_and_grad(
+        lambda v: keras.ops.ctc_loss(
+            labels, v, label_lengths, logit_lengths, mask_index=0
+        )
+    )
+    got = loss_and_grad(lambda v: ctc.ctc_loss(labels, v, label_lengths, logit_lengths))
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    np.testing.assert_allclose(got[1], want[1], atol=1e-3)
+    assert np.abs(got[1]).max() > 0.1  # a real gradient, not zeros
