@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from asr.ctc import ctc_loss
+from asr.loss import ctc_loss
 
 
 class Trainer(keras.Model):

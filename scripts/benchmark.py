@@ -156,6 +156,27 @@ def matmul_gflops(repeats: int) -> dict:
     return {"numpy": numpy_gflops, "tf": tf_gflops}
 
 
+def interleaved_times(fns: dict, rounds: int, warmup: int = 2) -> dict:
+    """Seconds per call of each of `fns`, over `rounds` rounds in which all
+    run back to back, so they see the same load (here it drifts 2x within
+    seconds: blocks of repeats compare different loads). The order is
+    shuffled every round: TF right after librosa runs ~1.5x slower (its
+    threads asleep, OpenBLAS's spinning), so a fixed order is biased.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    names = list(fns)
+    times = {name: [] for name in names}
+    order = np.random.default_rng(0)
+    for _ in range(rounds):
+        for i in order.permutation(len(names)):
+            t0 = time.perf_counter()
+            fns[names[i]]()
+            times[names[i]].append(time.perf_counter() - t0)
+    return {name: np.array(t) for name, t in times.items()}
+
+
 # -- features -----------------------------------------------------------------------
 def bench_features(quick: bool) -> dict:
     """Log-mel of 60 s of audio: `LogMel.frames` against librosa.
@@ -181,26 +202,6 @@ def bench_features(quick: bool) -> dict:
         np.float32
     )
     reps = 15 if quick else 40
-
-    def interleaved_times(fns: dict, warmup: int = 2) -> dict:
-        """Seconds per call of each of `fns`, over `reps` rounds in which all
-        run back to back, so they see the same load (here it drifts 2x within
-        seconds: blocks of repeats compare different loads). The order is
-        shuffled every round: TF right after librosa runs ~1.5x slower (its
-        threads asleep, OpenBLAS's spinning), so a fixed order is biased.
-        """
-        for fn in fns.values():
-            for _ in range(warmup):
-                fn()
-        names = list(fns)
-        times = {name: [] for name in names}
-        order = np.random.default_rng(0)
-        for _ in range(reps):
-            for i in order.permutation(len(names)):
-                t0 = time.perf_counter()
-                fns[names[i]]()
-                times[names[i]].append(time.perf_counter() - t0)
-        return {name: np.array(t) for name, t in times.items()}
 
     def lib():
         mel = librosa.feature.melspectrogram(
@@ -246,7 +247,7 @@ def bench_features(quick: bool) -> dict:
 
     fns = {"librosa": lib, "ours": run(ours), "xla": run(xla)}
     fns.update({name: run(f, fetch=False) for name, f in prefixes.items()})
-    t = interleaved_times(fns)
+    t = interleaved_times(fns, reps)
 
     def x_librosa(name):
         return float(np.median(t["librosa"] / t[name]))
@@ -357,12 +358,12 @@ def bench_conv_kernel_grad(cfg, batch: int, seconds: float, rounds: int) -> dict
 
 def bench_ctc(batch: int, seconds: float, rounds: int) -> dict:
     """CTC loss + logit gradient on a 16 x 10 s batch (500 frames, 150
-    labels): `asr.ctc.ctc_loss` (TensorFlow's C++ kernel, sparse labels)
+    labels): `asr.loss.ctc_loss` (TensorFlow's C++ kernel, sparse labels)
     against `keras.ops.ctc_loss` (dense labels: the pure-TF version)."""
     import keras
     import tensorflow as tf
 
-    from asr.ctc import ctc_loss
+    from asr.loss import ctc_loss
 
     rng = np.random.default_rng(0)
     frames, n_labels = int(seconds * 50), int(seconds * 15)
@@ -397,17 +398,10 @@ def bench_ctc(batch: int, seconds: float, rounds: int) -> dict:
 
 
 def _interleaved_ms(fns: dict, rounds: int) -> dict:
-    """Median ms of each tensor-returning callable: one warm-up call each, then
-    `rounds` rounds of one call each in shuffled order."""
-    times = {k: [] for k in fns}
-    for f in fns.values():
-        f().numpy()
-    for r in range(rounds):
-        for k in np.random.default_rng(r).permutation(list(fns)):
-            t0 = time.perf_counter()
-            fns[k]().numpy()
-            times[k].append(time.perf_counter() - t0)
-    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+    """Median ms per call of each tensor-returning callable (`interleaved_times`)."""
+    fetched = {k: (lambda f=f: f().numpy()) for k, f in fns.items()}
+    times = interleaved_times(fetched, rounds, warmup=1)
+    return {k: 1e3 * float(np.median(t)) for k, t in times.items()}
 
 
 def bench_training(quick: bool, peak_gflops: float) -> dict:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from asr import ctc, text
+from asr.loss import ctc_loss
 
 A, B, SPACE = text.encode("a")[0], text.encode("b")[0], text.encode(" ")[0]
 V = text.vocab_size()
@@ -42,7 +43,7 @@ def test_ctc_loss_equals_brute_force_path_sum():
     logits = rng.normal(size=(3, 4, 3)).astype(np.float32)
     labels = np.array([[1, 2], [1, 1], [2, 0]], np.int32)
     label_lengths = np.array([2, 2, 1], np.int32)
-    loss = np.asarray(ctc.ctc_loss(labels, logits, label_lengths, np.full(3, 4)))
+    loss = np.asarray(ctc_loss(labels, logits, label_lengths, np.full(3, 4)))
     lp = ctc.log_softmax(logits.astype(np.float64))
     for b in range(3):
         want = -_brute_force(lp[b])[tuple(labels[b, : label_lengths[b]])]
@@ -54,12 +55,12 @@ def test_ctc_loss_ignores_padding_frames_and_labels():
     logits = rng.normal(size=(2, 4, 3)).astype(np.float32)
     labels = np.array([[1, 2], [2, 1]], np.int32)
     lengths = np.array([2, 1], np.int32)
-    base = np.asarray(ctc.ctc_loss(labels, logits, lengths, np.array([4, 3])))
+    base = np.asarray(ctc_loss(labels, logits, lengths, np.array([4, 3])))
     # Garbage frames after logit_lengths and garbage labels after label_lengths.
     padded = np.concatenate([logits, 50 * rng.normal(size=(2, 5, 3))], axis=1)
     padded[1, 3:] = 50 * rng.normal(size=(6, 3))
     labels_padded = np.array([[1, 2, 2, 1], [2, 2, 1, 1]], np.int32)
-    got = np.asarray(ctc.ctc_loss(labels_padded, padded, lengths, np.array([4, 3])))
+    got = np.asarray(ctc_loss(labels_padded, padded, lengths, np.array([4, 3])))
     np.testing.assert_allclose(got, base, rtol=1e-6)
     lp = ctc.log_softmax(logits.astype(np.float64))
     assert base[1] == pytest.approx(-_brute_force(lp[1, :3])[(2,)], rel=1e-5)
@@ -166,7 +167,7 @@ def test_ctc_loss_and_gradient_equal_keras_dense_ctc():
             labels, v, label_lengths, logit_lengths, mask_index=0
         )
     )
-    got = loss_and_grad(lambda v: ctc.ctc_loss(labels, v, label_lengths, logit_lengths))
+    got = loss_and_grad(lambda v: ctc_loss(labels, v, label_lengths, logit_lengths))
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
     np.testing.assert_allclose(got[1], want[1], atol=1e-3)
     assert np.abs(got[1]).max() > 0.1  # a real gradient, not zeros
