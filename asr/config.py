@@ -116,6 +116,16 @@ class TrainConfig:
     # > 1: keep the weights of the N best epochs (validation WER) and, at the
     # end, average them; the average becomes model.keras if its WER is better.
     average_best: int = 0
+    # Knowledge distillation: a teacher model (anything `load_model` takes)
+    # whose per-frame posteriors the student also matches, KL(teacher ||
+    # student) at `distill_temperature`, weighted by `distill_weight`, with the
+    # student's frame t against the teacher's frame t - `distill_shift` (a
+    # causal student emits later than a bidirectional teacher:
+    # scripts/spike_offset.py measures by how much).
+    distill_from: str | None = None
+    distill_weight: float = 1.0
+    distill_shift: int = 0
+    distill_temperature: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -326,6 +336,14 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         _check(t.steps_per_epoch >= 1, "train.steps_per_epoch", "must be >= 1")
     _check(t.val_max_utterances >= 0, "train.val_max_utterances", "must be >= 0")
     _check(t.average_best >= 0, "train.average_best", "must be >= 0")
+    _check(t.distill_weight >= 0, "train.distill_weight", "must be >= 0")
+    _check(t.distill_shift >= 0, "train.distill_shift", "must be >= 0 (frames)")
+    _check(t.distill_temperature > 0, "train.distill_temperature", "must be > 0")
+    _check(
+        not t.distill_from or m.head == "ctc",
+        "train.distill_from",
+        "distillation needs model.head: ctc (frame posteriors)",
+    )
 
     s = cfg.streaming
     _check(s.chunk_ms > 0, "streaming.chunk_ms", "must be > 0")

@@ -71,12 +71,21 @@ def greedy_decode(logits: np.ndarray, length: int | None = None) -> list[int]:
     Returns:
         Label ids, blank never among them (`asr.text.decode` gives the text).
     """
+    return greedy_spikes(logits, length)[0]
+
+
+def greedy_spikes(
+    logits: np.ndarray, length: int | None = None
+) -> tuple[list[int], list[int]]:
+    """The greedy path's labels and the frame where each one first appears:
+    where a model "fires" each label (e.g. to compare two models' timing,
+    `scripts/spike_offset.py`)."""
     logits = _check_matrix(logits, "logits")
     n = _trim(length, logits.shape[0])
     best = np.argmax(logits[:n], axis=-1)
     keep = best != _BLANK
     keep[1:] &= best[1:] != best[:-1]
-    return best[keep].tolist()
+    return best[keep].tolist(), np.flatnonzero(keep).tolist()
 
 
 def greedy_decode_batch(

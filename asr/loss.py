@@ -1,4 +1,5 @@
-"""The CTC loss, in the graph, on TensorFlow's C++ CTC kernel (blank id 0)."""
+"""Training losses in the graph: CTC on TensorFlow's C++ CTC kernel (blank id
+0), and the frame-level distillation loss from a teacher model."""
 
 from __future__ import annotations
 
@@ -40,3 +41,37 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths):
         logits_time_major=False,
         blank_index=text.BLANK,
     )
+
+
+def distillation_loss(
+    teacher_logits, student_logits, lengths, shift: int = 0, temperature=1.0
+):
+    """Per-utterance KL(teacher || student) of the frame posteriors, summed
+    over frames, times temperature^2 (so that its gradient keeps its scale).
+
+    The student's frame t is compared with the teacher's frame t - `shift`: a
+    causal student emits each label later than a bidirectional teacher, and
+    matching unshifted peaks would teach it to guess the future. The gradient
+    with respect to the student's logits is p_student - p_teacher per frame,
+    the same form as CTC's (p_student - the alignment posterior), so the
+    weight interpolates between the two targets.
+
+    Args:
+        teacher_logits, student_logits: (batch, frames, vocab), same shape.
+        lengths: (batch,) valid frames of each utterance (both models').
+        shift: frames the student lags the teacher, >= 0.
+        temperature: > 0; softens both distributions.
+
+    Returns:
+        (batch,) float32.
+    """
+    t = tf.stop_gradient(tf.cast(teacher_logits, tf.float32)) / temperature
+    s = tf.cast(student_logits, tf.float32) / temperature
+    if shift:
+        t, s = t[:, :-shift], s[:, shift:]
+    mask = tf.sequence_mask(
+        tf.cast(lengths, tf.int32) - shift, tf.shape(s)[1], tf.float32
+    )
+    log_t = tf.nn.log_softmax(t)
+    kl = tf.reduce_sum(tf.exp(log_t) * (log_t - tf.nn.log_softmax(s)), axis=-1)
+    return tf.reduce_sum(kl * mask, axis=1) * temperature**2

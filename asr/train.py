@@ -216,12 +216,17 @@ def _fit(
         if cfg.train.freeze_frontend:
             for layer in frontend_layers(network):
                 layer.trainable = False
+        t = cfg.train
         trainer = Trainer(
             network,
             head=cfg.model.head,
-            clip_norm=cfg.train.clip_norm,
+            clip_norm=t.clip_norm,
             paths=paths,
             multi_worker=cluster.num_workers > 1,
+            teacher=_load_teacher(t.distill_from, network) if t.distill_from else None,
+            distill_weight=t.distill_weight,
+            distill_shift=t.distill_shift,
+            distill_temperature=t.distill_temperature,
         )
         trainer.compile(optimizer=_optimizer(cfg, steps))
         trainer.optimizer.build(network.trainable_variables)
@@ -353,6 +358,27 @@ def _load_noise(cfg: ExperimentConfig) -> np.ndarray | None:
     if not files:
         raise ConfigError(f"augment.noise_dir: no audio files in {a.noise_dir}")
     return np.concatenate([load_audio(p) for p in files])
+
+
+def _load_teacher(source: str, network: keras.Model) -> keras.Model:
+    """The distillation teacher's network (`train.distill_from`), frozen, with
+    fused recurrent layers (inference speed); it must read the same audio and
+    give the same frames and vocabulary as `network`."""
+    from asr.fuse import fuse_model
+    from asr.transcribe import load_model
+
+    teacher = fuse_model(load_model(source).network)
+    teacher.trainable = False
+    probe = [np.zeros((1, 16000), np.float32), np.array([16000], np.int32)]
+    (t_logits, t_len), (s_logits, s_len) = (m(probe) for m in (teacher, network))
+    if t_logits.shape[-1] != s_logits.shape[-1] or int(t_len[0]) != int(s_len[0]):
+        raise ConfigError(
+            f"train.distill_from: {source} gives {int(t_len[0])} frames x "
+            f"{t_logits.shape[-1]} labels for 16,000 samples, this model "
+            f"{int(s_len[0])} x {s_logits.shape[-1]}; they must match"
+        )
+    logger.info("distilling from %s", source)
+    return teacher
 
 
 def _init_from(network: keras.Model, source: str) -> None:

@@ -1,6 +1,7 @@
 """The train step: `Trainer` wraps a `build_model` network with a CTC (or
 cross-entropy) loss that is correct under any tf.distribute strategy, with
-global-norm clipping and a non-finite-step guard. `asr.train.fit` drives it.
+global-norm clipping, a non-finite-step guard and, optionally, distillation
+from a frozen teacher. `asr.train.fit` drives it.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from asr.loss import ctc_loss
+from asr.loss import ctc_loss, distillation_loss
 
 
 class Trainer(keras.Model):
@@ -22,6 +23,11 @@ class Trainer(keras.Model):
     would clip each replica's share before the sum). Steps whose loss or
     gradients are not finite never touch the weights, on every replica alike;
     the guard callback then stops or continues as `train.nan_policy` says.
+
+    With a `teacher` (a frozen network with the same inputs and output
+    frames), the training loss adds `distill_weight` x
+    `asr.loss.distillation_loss` against its posteriors; the validation loss
+    stays plain CTC, comparable with runs without a teacher.
     """
 
     def __init__(
@@ -31,9 +37,17 @@ class Trainer(keras.Model):
         clip_norm: float = 0.0,
         paths: list[str] | None = None,
         multi_worker: bool = False,
+        teacher: keras.Model | None = None,
+        distill_weight: float = 1.0,
+        distill_shift: int = 0,
+        distill_temperature: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.teacher = teacher
+        if teacher is not None:
+            teacher.trainable = False
+        self.distill = (float(distill_weight), int(distill_shift), distill_temperature)
         self.multi_worker = multi_worker
         self.network = network
         self.head = head
@@ -86,18 +100,35 @@ class Trainer(keras.Model):
             )
         return ctc_loss(y["labels"], logits, y["label_lengths"], logit_lengths)
 
-    def _replica_loss(self, y, y_pred, global_n, may_be_empty=False):
+    def _distill_loss(self, x, y_pred):
+        weight, shift, temperature = self.distill
+        teacher_logits, teacher_lengths = self.teacher(x, training=False)
+        logits, lengths = y_pred
+        per_utt = distillation_loss(
+            teacher_logits,
+            logits,
+            tf.minimum(lengths, teacher_lengths + shift),
+            shift,
+            temperature,
+        )
+        return weight * tf.reduce_sum(per_utt)
+
+    def _replica_loss(self, y, y_pred, global_n, may_be_empty=False, x=None):
         """This replica's share of the global mean loss: sum / global batch.
 
         Summed over replicas it is the global mean, whatever the split (an
         uneven last batch included), so summed gradients are the right ones.
         `may_be_empty`: the batch may have no rows (a replica without data at
         the end of a finite dataset); CTC fails on those, so they give 0.
+        `x`: the inputs, given in training when there is a teacher.
         """
 
         def total():
             per_utt = self._per_utterance_loss(y, y_pred)
-            return tf.reduce_sum(tf.cast(per_utt, tf.float32))
+            loss = tf.reduce_sum(tf.cast(per_utt, tf.float32))
+            if x is not None and self.teacher is not None:
+                loss += self._distill_loss(x, y_pred)
+            return loss
 
         if may_be_empty:
             rows = tf.shape(y_pred[1])[0]
@@ -118,7 +149,7 @@ class Trainer(keras.Model):
         variables = self.network.trainable_variables
         with tf.GradientTape() as tape:
             y_pred = self.network(x, training=True)
-            loss = self._replica_loss(y, y_pred, global_n)
+            loss = self._replica_loss(y, y_pred, global_n, x=x)
             scaled = self.optimizer.scale_loss(loss)
         pairs = [
             (g, v)

@@ -1,9 +1,11 @@
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from asr import ctc, text
+from asr.ctc import greedy_spikes
 from asr.loss import ctc_loss
 
 A, B, SPACE = text.encode("a")[0], text.encode("b")[0], text.encode(" ")[0]
@@ -171,3 +173,21 @@ def test_ctc_loss_and_gradient_equal_keras_dense_ctc():
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
     np.testing.assert_allclose(got[1], want[1], atol=1e-3)
     assert np.abs(got[1]).max() > 0.1  # a real gradient, not zeros
+
+
+def test_greedy_spikes_and_the_frame_offset_between_two_models():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "spike_offset.py"
+    spec = importlib.util.spec_from_file_location("spike_offset", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    a, b = text.encode("a")[0], text.encode("b")[0]
+    path_ids = [0, a, a, 0, b, b, 0, a, 0, 0, 0, 0]
+    logits = np.eye(text.vocab_size())[path_ids] * 5
+    assert greedy_spikes(logits) == ([a, b, a], [1, 4, 7])
+    assert greedy_spikes(logits, length=5) == ([a, b], [1, 4])
+    later = np.concatenate([np.eye(text.vocab_size())[[0] * 3] * 5, logits[:-3]])
+    other = np.eye(text.vocab_size())[[0, b, 0, 0]] * 5  # other labels: no pairs
+    assert script.spike_offsets([logits, logits], [later, other]) == [3, 3, 3]

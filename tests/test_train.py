@@ -9,7 +9,7 @@ import asr.train
 import asr.trainer
 from asr.averaging import average_run_snapshots
 from asr.callbacks import NonFiniteLossError
-from asr.config import dump_yaml, load_config
+from asr.config import ConfigError, dump_yaml, load_config
 from asr.manifest import Utterance, write_manifest
 from asr.train import fit
 from tests.conftest import TINY, speechlike
@@ -188,3 +188,87 @@ def test_init_from_a_shorter_look_ahead_keeps_the_models_output(tmp_path):
     assert kernel.shape[0] == 6 and not kernel[3:].any()  # new taps start at zero
     wave = speechlike(0.8, seed=3)
     np.testing.assert_allclose(offline(longer, wave), offline(src, wave), atol=1e-5)
+
+
+def _log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_distillation_loss_is_the_shifted_frame_kl_within_lengths(rng):
+    from asr.loss import distillation_loss
+
+    teacher, student = rng.normal(size=(2, 3, 12, 5)) * 3
+    lengths, shift, temperature = np.array([12, 7, 2]), 3, 2.0
+    got = distillation_loss(teacher, student, lengths, shift, temperature).numpy()
+    want = []
+    for t, s, n in zip(teacher, student, lengths):
+        lt, ls = _log_softmax(t / temperature), _log_softmax(s / temperature)
+        want.append(
+            sum(
+                (np.exp(lt[i - shift]) * (lt[i - shift] - ls[i])).sum()
+                for i in range(shift, n)
+            )
+            * temperature**2
+        )
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert got[2] == 0  # shorter than the shift: no frame pair
+    same = distillation_loss(student, student, lengths).numpy()
+    np.testing.assert_allclose(same, 0, atol=1e-5)
+
+
+def _teacher_run(tmp_path, manifest, *extra):
+    teacher_dir = tmp_path / "teacher"
+    teacher_dir.mkdir()
+    cfg = config(manifest, *extra)
+    keras.utils.set_random_seed(11)
+    asr.train.build_model(cfg).save(teacher_dir / "model.keras")
+    (teacher_dir / "config.yaml").write_text(dump_yaml(cfg))
+    return teacher_dir
+
+
+def _mean_kl(teacher_dir, student_path, manifest):
+    from asr.audio import load_audio
+    from asr.manifest import read_manifest
+    from asr.transcribe import load_model
+
+    waves = [load_audio(r.audio_filepath) for r in read_manifest(manifest)]
+    t, s = (load_model(p).logits_batch(waves) for p in (teacher_dir, student_path))
+    kls = []
+    for a, b in zip(t, s):
+        la, lb = _log_softmax(a), _log_softmax(b)
+        kls.append((np.exp(la) * (la - lb)).sum(-1).mean())
+    return float(np.mean(kls))
+
+
+def test_distillation_pulls_the_student_toward_the_teacher(tmp_path):
+    manifest = corpus(tmp_path)
+    teacher = _teacher_run(tmp_path, manifest)
+    kl = {}
+    for weight in (0, 20):
+        cfg = config(
+            manifest,
+            "train.epochs=3",
+            "train.learning_rate=0.01",
+            f"train.distill_from={teacher}",
+            f"train.distill_weight={weight}",
+        )
+        fit(cfg, tmp_path / f"run{weight}", verbose=0)
+        student = tmp_path / f"run{weight}" / "last.keras"
+        kl[weight] = _mean_kl(teacher, student, manifest)
+    assert kl[20] < 0.5 * kl[0], kl
+
+
+def test_distillation_teacher_with_other_frames_is_a_config_error(tmp_path):
+    manifest = corpus(tmp_path, n=1)
+    teacher = _teacher_run(tmp_path, manifest, "model.conv_strides=[[4,2],[1,2]]")
+    cfg = config(manifest, f"train.distill_from={teacher}")
+    with pytest.raises(ConfigError, match="train.distill_from: .* frames"):
+        fit(cfg, tmp_path / "run", verbose=0)
+
+
+def test_distillation_needs_a_ctc_head():
+    with pytest.raises(ConfigError, match="train.distill_from: .*model.head: ctc"):
+        load_config(
+            overrides=TINY + ["model.head=classifier", "train.distill_from=synth-en"]
+        )
