@@ -3,7 +3,7 @@
 # repository: synthesises the corpora, trains in five stages, evaluates (greedy,
 # beam, beam + LM), packs. Resumable: rerun the same command after an interruption.
 #   bash scripts/recipes/synth_en.sh [HOURS] [EPOCHS] [FT_EPOCHS] [FT2_EPOCHS] \
-#       [FT3_EPOCHS] [BIG_HOURS] [BIG_EPOCHS]
+#       [FT3_EPOCHS] [BIG_HOURS] [BIG_EPOCHS] [SP_EPOCHS]
 # Stage 1: EPOCHS (10) under one cosine schedule from lr 1.5e-3 on the HOURS (2)
 # corpus. Stage 2: FT_EPOCHS (12) more from stage 1's weights (`--init-from`), a
 # fresh cosine from lr 1e-3 (a warm restart: stage 1 ended at lr 0 with
@@ -12,8 +12,10 @@
 # and last checkpoints of stages 3 and 4 are then averaged. Stage 5: BIG_EPOCHS
 # (11) from that average on the BIG_HOURS (4) corpus (same seed: its dev and
 # test splits extend the small corpus's, whose test split is their first half),
-# lr 6e-4, averaging its 5 best epochs (`train.average_best`). A stage with 0
-# epochs is skipped.
+# lr 6e-4, averaging its 5 best epochs (`train.average_best`). Stage 6:
+# SP_EPOCHS (8) from stage 5 on the same corpus with speed perturbation (0.9,
+# 1.0, 1.1), lr 1.5e-4, again averaging its 5 best. A stage with 0 epochs is
+# skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/recipes/warm_restart.sh
@@ -24,6 +26,7 @@ FT2_EPOCHS=${4:-14}
 FT3_EPOCHS=${5:-7}
 BIG_HOURS=${6:-4}
 BIG_EPOCHS=${7:-11}
+SP_EPOCHS=${8:-8}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 STAGE1=${STAGE1:-runs/synth_en}
@@ -33,6 +36,7 @@ STAGE4=${STAGE4:-runs/synth_en_ft3}
 AVG=${AVG:-runs/synth_en_avg}
 BIG=${BIG:-data/synth4}
 RUN=${RUN:-runs/synth_en_4h}
+SPEED=${SPEED:-runs/synth_en_speed}
 $ASR prepare synthetic --out data/synth --hours "$HOURS" --seed 0
 $ASR train --config configs/ds2_small.yaml --epochs "$EPOCHS" --out "$STAGE1"
 warm_restart configs/ds2_small.yaml "$STAGE1" "$STAGE2" "$FT_EPOCHS"
@@ -56,6 +60,9 @@ if [ "$BIG_EPOCHS" -gt 0 ]; then
   TRAIN_TEXT="$BIG"/train.jsonl
   # The small corpus's test split (the first half of this one), for comparison.
   $ASR evaluate --model "$RUN" --manifest data/synth/test.jsonl --out "$RUN/test_small"
+  warm_restart configs/ds2_small.yaml "$FINAL" "$SPEED" "$SP_EPOCHS" 0.00015 100 \
+    --train "$BIG"/train.jsonl --val "$BIG"/dev.jsonl --set train.average_best=5 \
+    --set "augment.speed_factors=[0.9, 1.0, 1.1]"
 fi
 RUN=$FINAL
 $ASR evaluate --model "$RUN" --manifest "$TEST" --out "$RUN/test"
