@@ -361,14 +361,13 @@ def _load_noise(cfg: ExperimentConfig) -> np.ndarray | None:
 
 
 def _load_teacher(source: str, network: keras.Model) -> keras.Model:
-    """The distillation teacher's network (`train.distill_from`), frozen, with
-    fused recurrent layers (inference speed); it must read the same audio and
+    """The distillation teacher's network (`train.distill_from`), with fused
+    recurrent layers (inference speed); it must read the same audio and
     give the same frames and vocabulary as `network`."""
     from asr.fuse import fuse_model
     from asr.transcribe import load_model
 
-    teacher = fuse_model(load_model(source).network)
-    teacher.trainable = False
+    teacher = fuse_model(load_model(source).network)  # Trainer freezes it
     probe = [np.zeros((1, 16000), np.float32), np.array([16000], np.int32)]
     (t_logits, t_len), (s_logits, s_len) = (m(probe) for m in (teacher, network))
     if t_logits.shape[-1] != s_logits.shape[-1] or int(t_len[0]) != int(s_len[0]):

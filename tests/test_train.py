@@ -10,6 +10,7 @@ import asr.trainer
 from asr.averaging import average_run_snapshots
 from asr.callbacks import NonFiniteLossError
 from asr.config import ConfigError, dump_yaml, load_config
+from asr.ctc import log_softmax
 from asr.manifest import Utterance, write_manifest
 from asr.train import fit
 from tests.conftest import TINY, speechlike
@@ -190,11 +191,6 @@ def test_init_from_a_shorter_look_ahead_keeps_the_models_output(tmp_path):
     np.testing.assert_allclose(offline(longer, wave), offline(src, wave), atol=1e-5)
 
 
-def _log_softmax(x):
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
 def test_distillation_loss_is_the_shifted_frame_kl_within_lengths(rng):
     from asr.loss import distillation_loss
 
@@ -203,7 +199,7 @@ def test_distillation_loss_is_the_shifted_frame_kl_within_lengths(rng):
     got = distillation_loss(teacher, student, lengths, shift, temperature).numpy()
     want = []
     for t, s, n in zip(teacher, student, lengths):
-        lt, ls = _log_softmax(t / temperature), _log_softmax(s / temperature)
+        lt, ls = log_softmax(t / temperature), log_softmax(s / temperature)
         want.append(
             sum(
                 (np.exp(lt[i - shift]) * (lt[i - shift] - ls[i])).sum()
@@ -236,7 +232,7 @@ def _mean_kl(teacher_dir, student_path, manifest):
     t, s = (load_model(p).logits_batch(waves) for p in (teacher_dir, student_path))
     kls = []
     for a, b in zip(t, s):
-        la, lb = _log_softmax(a), _log_softmax(b)
+        la, lb = log_softmax(a), log_softmax(b)
         kls.append((np.exp(la) * (la - lb)).sum(-1).mean())
     return float(np.mean(kls))
 
