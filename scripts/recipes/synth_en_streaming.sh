@@ -5,7 +5,7 @@
 # StreamingRecognizer, and packs it. Resumable.
 #   bash scripts/recipes/synth_en_streaming.sh [HOURS] [EPOCHS] [FT_EPOCHS] \
 #       [BIG_HOURS] [LA_EPOCHS] [RE_EPOCHS] [RE2_EPOCHS] [LA20_EPOCHS] \
-#       [LA20_RE_EPOCHS] [SP_EPOCHS]
+#       [LA20_RE_EPOCHS] [SP_EPOCHS] [SP2_EPOCHS]
 # Stage 1: EPOCHS (10) on the HOURS (2) corpus without the look-ahead, its front
 # end (feature statistics and the two conv blocks) from the offline stage-1 run
 # (`--init-from`), so run synth_en.sh's stage 1 first. Stage 2: FT_EPOCHS (6), a
@@ -17,9 +17,10 @@
 # stage 5 with the look-ahead grown to the config's 20 frames (new taps start at
 # zero), lr 5e-4. Stage 7: LA20_RE_EPOCHS (7), a warm restart from stage 6, lr
 # 3e-4. Stage 8: SP_EPOCHS (8) from stage 7 with speed perturbation (0.9, 1.0,
-# 1.1), lr 1.5e-4. Stages 3 to 7 keep the better of their best epoch and the
-# mean of their 4 best (`train.average_best`), stage 8 of its 5 best. A stage
-# with 0 epochs is skipped.
+# 1.1), lr 1.5e-4. Stage 9: SP2_EPOCHS (8), a warm restart from stage 8 with
+# the same speed perturbation, lr 1e-4. Stages 3 to 7 keep the better of their
+# best epoch and the mean of their 4 best (`train.average_best`), stages 8 and
+# 9 of their 5 best. A stage with 0 epochs is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/recipes/warm_restart.sh
@@ -33,6 +34,7 @@ RE2_EPOCHS=${7:-8}
 LA20_EPOCHS=${8:-8}
 LA20_RE_EPOCHS=${9:-7}
 SP_EPOCHS=${10:-8}
+SP2_EPOCHS=${11:-8}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 STAGE1=${STAGE1:-runs/synth_en_streaming}
@@ -43,6 +45,7 @@ STAGE5=${STAGE5:-runs/synth_en_streaming_la3}
 STAGE6=${STAGE6:-runs/synth_en_streaming_la20}
 STAGE7=${STAGE7:-runs/synth_en_streaming_s7}
 STAGE8=${STAGE8:-runs/synth_en_streaming_speed}
+STAGE9=${STAGE9:-runs/synth_en_streaming_s9}
 BIG=${BIG:-data/synth4}
 CONFIG=configs/streaming.yaml
 NO_LA="model.lookahead=0"
@@ -52,7 +55,7 @@ $ASR train --config $CONFIG --set $NO_LA --epochs "$EPOCHS" \
   --init-from runs/synth_en --out "$STAGE1"
 warm_restart $CONFIG "$STAGE1" "$STAGE2" "$FT_EPOCHS" 0.001 200 --set $NO_LA
 TEST=data/synth/test.jsonl
-if [ $((LA_EPOCHS + RE_EPOCHS + RE2_EPOCHS + LA20_EPOCHS + LA20_RE_EPOCHS + SP_EPOCHS)) -gt 0 ]; then
+if [ $((LA_EPOCHS + RE_EPOCHS + RE2_EPOCHS + LA20_EPOCHS + LA20_RE_EPOCHS + SP_EPOCHS + SP2_EPOCHS)) -gt 0 ]; then
   $ASR prepare synthetic --out "$BIG" --hours "$BIG_HOURS" --seed 0
   TEST="$BIG"/test.jsonl
 fi
@@ -63,6 +66,8 @@ warm_restart $CONFIG "$FINAL" "$STAGE5" "$RE2_EPOCHS" 0.0005 100 "${ON_BIG[@]}" 
 warm_restart $CONFIG "$FINAL" "$STAGE6" "$LA20_EPOCHS" 0.0005 100 "${ON_BIG[@]}"
 warm_restart $CONFIG "$FINAL" "$STAGE7" "$LA20_RE_EPOCHS" 0.0003 100 "${ON_BIG[@]}"
 warm_restart $CONFIG "$FINAL" "$STAGE8" "$SP_EPOCHS" 0.00015 100 "${ON_BIG[@]}" \
+  --set train.average_best=5 --set "augment.speed_factors=[0.9, 1.0, 1.1]"
+warm_restart $CONFIG "$FINAL" "$STAGE9" "$SP2_EPOCHS" 0.0001 100 "${ON_BIG[@]}" \
   --set train.average_best=5 --set "augment.speed_factors=[0.9, 1.0, 1.1]"
 RUN=$FINAL
 $ASR evaluate --model "$RUN" --manifest "$TEST" --out "$RUN/test"
