@@ -65,10 +65,9 @@ warm_restart $CONFIG "$FINAL" "$STAGE4" "$RE_EPOCHS" 0.0007 100 "${ON_BIG[@]}" -
 warm_restart $CONFIG "$FINAL" "$STAGE5" "$RE2_EPOCHS" 0.0005 100 "${ON_BIG[@]}" --set $LA10
 warm_restart $CONFIG "$FINAL" "$STAGE6" "$LA20_EPOCHS" 0.0005 100 "${ON_BIG[@]}"
 warm_restart $CONFIG "$FINAL" "$STAGE7" "$LA20_RE_EPOCHS" 0.0003 100 "${ON_BIG[@]}"
-warm_restart $CONFIG "$FINAL" "$STAGE8" "$SP_EPOCHS" 0.00015 100 "${ON_BIG[@]}" \
-  --set train.average_best=5 --set "augment.speed_factors=[0.9, 1.0, 1.1]"
-warm_restart $CONFIG "$FINAL" "$STAGE9" "$SP2_EPOCHS" 0.0001 100 "${ON_BIG[@]}" \
-  --set train.average_best=5 --set "augment.speed_factors=[0.9, 1.0, 1.1]"
+SPEED=(--set train.average_best=5 --set "augment.speed_factors=[0.9, 1.0, 1.1]")
+warm_restart $CONFIG "$FINAL" "$STAGE8" "$SP_EPOCHS" 0.00015 100 "${ON_BIG[@]}" "${SPEED[@]}"
+warm_restart $CONFIG "$FINAL" "$STAGE9" "$SP2_EPOCHS" 0.0001 100 "${ON_BIG[@]}" "${SPEED[@]}"
 RUN=$FINAL
 $ASR evaluate --model "$RUN" --manifest "$TEST" --out "$RUN/test"
 $PY scripts/eval_streaming.py --model "$RUN" --manifest "$TEST" \
