@@ -5,8 +5,11 @@ import pytest
 from asr.transcribe import bundled_models, load_model
 from tests.shared_data import FSDD_MANIFESTS, SHARED_FSDD
 
-# Stated bounds (mean CER over fresh clips from voices held out of all training):
-CER_BOUND = {"digits": 0.5, "synth-en": 0.25, "synth-en-streaming": 0.3}
+# Stated bounds (mean CER over 8 fresh clips from voices held out of all
+# training). Measured 2026-12-03 with clip seeds 11 and 1-5: synth-en 0-1.0 %,
+# synth-en-streaming 0-1.9 %, digits 0 %; the bounds leave ~4x room for other
+# espeak-ng builds and CPUs, and still fail a model that lost its training.
+CER_BOUND = {"digits": 0.1, "synth-en": 0.05, "synth-en-streaming": 0.08}
 
 
 @pytest.mark.parametrize("name", bundled_models())
