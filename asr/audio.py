@@ -14,7 +14,6 @@ that is there).
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+
+from asr.files import atomic_path
 
 SAMPLE_RATE = 16000
 MIN_FILE_RATE = 1000  # Hz; outside [MIN_FILE_RATE, MAX_FILE_RATE] is a bad header
@@ -291,13 +292,5 @@ def save_audio(
             f"{path}: unknown audio format {path.suffix!r} (use .wav, .flac, .ogg "
             "or .mp3)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         sf.write(str(tmp), np.asarray(samples), rate, format=fmt)
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

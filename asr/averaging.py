@@ -24,7 +24,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from asr.manifest import atomic_write_text
+from asr.checkpoint import load_keras_model, resolve_model_path, save_model
+from asr.files import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +83,8 @@ class NBestSnapshots(keras.callbacks.Callback):
         if all(e["epoch"] != epoch + 1 for e in keep):
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        # The temp name is one `callbacks.remove_stale_temp_files` knows.
-        tmp = self.folder / f".tmp{os.getpid()}.weights.h5"
-        try:
+        with atomic_path(self.folder / snapshot_name(epoch + 1), ".weights.h5") as tmp:
             self.network.save_weights(tmp)
-            os.replace(tmp, self.folder / snapshot_name(epoch + 1))
-        finally:
-            tmp.unlink(missing_ok=True)
         # The index changes before any file goes, so it never names a missing one.
         self.kept = sorted(keep, key=lambda e: e["epoch"])
         atomic_write_text(self.folder / INDEX, json.dumps(self.kept))
@@ -136,8 +132,6 @@ def average_run_snapshots(
     Raises:
         ValueError: fewer than two snapshots kept.
     """
-    from asr.transcribe import load_keras_model
-
     run = Path(run_dir)
     network = load_keras_model(run / "model.keras")
     epochs = average_snapshots(network, run / "epochs")
@@ -155,8 +149,6 @@ def average_models(
     Raises:
         ValueError: fewer than two models, or different architectures.
     """
-    from asr.transcribe import load_keras_model, resolve_model_path
-
     files = [resolve_model_path(p) for p in paths]
     if len(files) < 2:
         raise ValueError("average_models: give at least two models")
@@ -173,11 +165,9 @@ def average_models(
 
 def _write_run(network, source: Path, out_dir, averaged_from) -> Path:
     """`OUT_DIR/model.keras` + `source`'s config and vocabulary + provenance."""
-    from asr.callbacks import save_model_atomic
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_model_atomic(network, out / "model.keras")
+    save_model(network, out / "model.keras")
     for name in ("config.yaml", "vocab.txt"):
         if (source / name).exists():
             shutil.copyfile(source / name, out / name)

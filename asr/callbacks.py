@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
 import jiwer
@@ -16,9 +15,10 @@ import keras
 import numpy as np
 
 from asr import text
+from asr.checkpoint import save_model
 from asr.config import ExperimentConfig
 from asr.ctc import greedy_decode_batch
-from asr.manifest import atomic_write_text
+from asr.files import atomic_path, atomic_write_text, remove_stale_temp_files
 from asr.model import make_predict_fn
 
 logger = logging.getLogger(__name__)
@@ -75,16 +75,6 @@ class ValidationMetrics(keras.callbacks.Callback):
         return logs
 
 
-def save_model_atomic(model: keras.Model, path: Path) -> None:
-    """Saves to a temp file in the same folder, then renames over `path`."""
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class BestModelCheckpoint(keras.callbacks.Callback):
     """Keeps `model.keras` = the network with the best validation WER so far
     (train loss without validation data). The best value survives resumes."""
@@ -107,7 +97,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         if value is None or not np.isfinite(value) or value >= self.best:
             return
         self.best = float(value)
-        save_model_atomic(self.network, self.run_dir / "model.keras")
+        save_model(self.network, self.run_dir / "model.keras")
         atomic_write_text(
             self.state_path,
             json.dumps(
@@ -120,49 +110,6 @@ class BestModelCheckpoint(keras.callbacks.Callback):
             self.monitor,
             self.best,
         )
-
-
-# Temp files of `save_model_atomic`, `AtomicBackupAndRestore`, the learning
-# curve and `manifest.atomic_write_text`, each with its writer's process id.
-_TEMP_NAME = re.compile(
-    r"^\.(?:.+\.tmp(?P<a>\d+)\.(?:keras|png)|tmp(?P<b>\d+)\.weights\.h5"
-    r"|.+\.(?P<c>\d+)\.[0-9a-f]{8}\.tmp)$"
-)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. EPERM: it exists, owned by someone else
-        return True
-    return True
-
-
-def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
-    """Removes temp files that a killed writer left in `folder` (those whose
-    process is gone); returns them. Files of live processes are kept."""
-    removed = []
-    folder = Path(folder)
-    if not folder.is_dir():
-        return removed
-    for path in folder.iterdir():
-        m = _TEMP_NAME.match(path.name)
-        if not m or not path.is_file():
-            continue
-        pid = int(m["a"] or m["b"] or m["c"])
-        if pid == os.getpid() or _alive(pid):
-            continue
-        path.unlink(missing_ok=True)
-        removed.append(path)
-    if removed:
-        logger.info(
-            "removed %d temp file(s) left by an interrupted run in %s",
-            len(removed),
-            folder,
-        )
-    return removed
 
 
 def trim_history(history_csv: str | os.PathLike, epochs: int) -> None:
@@ -267,9 +214,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         os.makedirs(self.write_dir, exist_ok=True)
         weights = os.path.join(self.write_dir, "latest.weights.h5")
-        tmp = os.path.join(self.write_dir, f".tmp{os.getpid()}.weights.h5")
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, weights)
+        with atomic_path(weights, ".weights.h5") as tmp:
+            self.model.save_weights(tmp, overwrite=True)
         atomic_write_text(
             Path(self.write_dir) / "training_metadata.json",
             json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}),
@@ -394,7 +340,8 @@ def plot_learning_curve(history_csv: Path, png: Path) -> None:
     if ax2.lines:
         ax2.legend()
     fig.tight_layout()
-    tmp = png.with_name(f".{png.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, png)
+    try:
+        with atomic_path(png) as tmp:
+            fig.savefig(tmp, dpi=90, format="png")
+    finally:
+        plt.close(fig)

@@ -67,7 +67,7 @@ def make_clips(n: int = 5, digits: bool = False, seed: int = 0) -> DemoClips:
 def bundled_lm(name: str) -> Path | None:
     """The n-gram LM bundled beside a model (`lm.arpa`), if the `[lm]` extra
     that decodes with it is installed."""
-    from asr.transcribe import PRETRAINED_DIR
+    from asr.checkpoint import PRETRAINED_DIR
 
     path = PRETRAINED_DIR / name / "lm.arpa"
     try:

@@ -30,8 +30,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from asr import text as text_lib
+from asr.files import atomic_path, atomic_write_bytes, atomic_write_text
 from asr.fuse import unfuse_model
 from asr.streaming import StreamingError, StreamingRecognizer
 
@@ -139,12 +138,6 @@ def _info(network: keras.Model, rec: StreamingRecognizer | None, **extra) -> dic
     return info
 
 
-def _write_json(path: Path, info: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def export_savedmodel(
     recognizer, out: str | os.PathLike, chunk_ms: float | None = None
 ) -> Path:
@@ -175,31 +168,12 @@ def export_savedmodel(
     if rec is not None:
         module.stream_step = _stream_function(rec)
         signatures["stream_step"] = module.stream_step.get_concrete_function()
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-    try:
+    info = _info(network, rec, format="savedmodel")
+    with atomic_path(out) as tmp:  # an earlier SavedModel is replaced whole
         tf.saved_model.save(module, str(tmp), signatures=signatures)
-        _write_json(tmp / SAVEDMODEL_INFO, _info(network, rec, format="savedmodel"))
-        _replace_dir(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        atomic_write_text(tmp / SAVEDMODEL_INFO, json.dumps(info, indent=2) + "\n")
     logger.info("SavedModel: %s (signatures: %s)", out, ", ".join(signatures))
     return out
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    if out.exists():
-        if not (out / "saved_model.pb").exists():
-            raise FileExistsError(
-                f"{out}: exists and is not a SavedModel; not replacing"
-            )
-        old = out.with_name(f".{out.name}.{secrets.token_hex(4)}.old")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
 
 
 def _dft_frames(layer, audio, keep_float: bool = False):
@@ -349,13 +323,7 @@ def export_tflite(
     builtin, flex = _ops(flatbuffer)
     if flex:
         logger.warning("%s needs the Flex delegate for: %s", out, ", ".join(flex))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_bytes(flatbuffer)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(out, flatbuffer)
     info = _info(
         network,
         rec,
@@ -371,7 +339,7 @@ def export_tflite(
         info.pop("streaming", None)
     else:
         info.pop("offline")
-    _write_json(out.with_suffix(".json"), info)
+    atomic_write_text(out.with_suffix(".json"), json.dumps(info, indent=2) + "\n")
     logger.info(
         "TFLite: %s (%d KiB, %d Flex ops)", out, len(flatbuffer) // 1024, len(flex)
     )

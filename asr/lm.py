@@ -22,7 +22,7 @@ import numpy as np
 
 from asr import text as text_lib
 from asr.ctc import log_softmax
-from asr.manifest import atomic_write_text
+from asr.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ import json
 import logging
 import math
 import os
-import secrets
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from asr.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -101,33 +101,6 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
             extra = tuple((k, v) for k, v in obj.items() if k not in REQUIRED_KEYS)
             rows.append(Utterance(audio, float(duration), obj["text"], extra))
     return rows
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Writes `text` to `path` so that readers see the old file or the new one.
-
-    The temp file sits beside `path` and is removed on any failure. The new file
-    keeps the old file's permissions, or gets the usual ones (0666 less umask).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        old_mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        old_mode = None
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if old_mode is not None:
-            os.chmod(tmp, old_mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _json_default(value):

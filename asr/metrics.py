@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from asr.manifest import atomic_write_text
+from asr.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ import importlib
 import logging
 import os
 import queue
-import secrets
 import signal
 import threading
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, iter_audio_blocks
+from asr.files import AtomicFile
 from asr.streaming import StreamingRecognizer
 
 logger = logging.getLogger(__name__)
@@ -263,22 +263,23 @@ class _Recording:
                 f"{path}: unknown audio format {path.suffix!r} for the recording "
                 "(use .wav or .flac)"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        self.pending = AtomicFile(path)
         subtype = "FLOAT" if fmt == "WAV" else None
-        self.file = sf.SoundFile(str(self.tmp), "w", rate, 1, subtype, format=fmt)
+        self.file = sf.SoundFile(
+            str(self.pending.tmp), "w", rate, 1, subtype, format=fmt
+        )
 
     def write(self, block: np.ndarray) -> None:
         self.file.write(block)
 
     def commit(self) -> None:
         self.file.close()
-        os.replace(self.tmp, self.path)
+        self.pending.commit()
 
     def discard(self) -> None:
         self.file.close()
-        self.tmp.unlink(missing_ok=True)
+        self.pending.discard()
 
 
 @contextlib.contextmanager

@@ -40,12 +40,13 @@ from asr.callbacks import (
     NonFiniteLossError,
     NonFiniteLossGuard,
     ValidationMetrics,
-    save_model_atomic,
 )
+from asr.checkpoint import load_network, save_model
 from asr.config import ConfigError, ExperimentConfig, dump_yaml, from_dict
 from asr.distribute import Cluster, make_strategy, plan_steps
 from asr.features import compute_feature_stats
-from asr.manifest import atomic_write_text, read_manifest
+from asr.files import atomic_write_text
+from asr.manifest import read_manifest
 from asr.model import LookAhead, build_model, frontend_layers, set_normalization
 from asr.pipeline import Skipped, make_dataset, usable_paths
 from asr.trainer import Trainer
@@ -290,9 +291,9 @@ def _fit(
             f"{guard.error}. The weights of the last good step are kept in "
             f"{run_dir / 'backup'} and {run_dir / 'model.keras'}"
         )
-    save_model_atomic(network, out_dir / "last.keras")
+    save_model(network, out_dir / "last.keras")
     if not (out_dir / "model.keras").exists():
-        save_model_atomic(network, out_dir / "model.keras")
+        save_model(network, out_dir / "model.keras")
     if averaging:
         _keep_average_if_better(network, validation, out_dir, cfg)
     return history
@@ -306,7 +307,7 @@ def _keep_average_if_better(network, validation, out_dir: Path, cfg) -> None:
         return
     logs = validation.evaluate()
     monitor = BestModelCheckpoint.monitor_name(cfg)
-    save_model_atomic(network, out_dir / "averaged.keras")
+    save_model(network, out_dir / "averaged.keras")
     best_path = out_dir / "best.json"
     best = json.loads(best_path.read_text()) if best_path.exists() else {}
     value = logs[monitor]
@@ -318,7 +319,7 @@ def _keep_average_if_better(network, validation, out_dir: Path, cfg) -> None:
         best.get("value", float("nan")),
     )
     if value < best.get("value", float("inf")):
-        save_model_atomic(network, out_dir / "model.keras")
+        save_model(network, out_dir / "model.keras")
         best = {"monitor": monitor, "value": value, "averaged_epochs": epochs}
         atomic_write_text(best_path, json.dumps(best))
         logger.info("model.keras = the average of epochs %s", epochs)
@@ -365,9 +366,8 @@ def _load_teacher(source: str, network: keras.Model) -> keras.Model:
     recurrent layers (inference speed); it must read the same audio and
     give the same frames and vocabulary as `network`."""
     from asr.fuse import fuse_model
-    from asr.transcribe import load_model
 
-    teacher = fuse_model(load_model(source).network)  # Trainer freezes it
+    teacher = fuse_model(load_network(source)[0])  # Trainer freezes it
     probe = [np.zeros((1, 16000), np.float32), np.array([16000], np.int32)]
     (t_logits, t_len), (s_logits, s_len) = (m(probe) for m in (teacher, network))
     if t_logits.shape[-1] != s_logits.shape[-1] or int(t_len[0]) != int(s_len[0]):
@@ -382,16 +382,16 @@ def _load_teacher(source: str, network: keras.Model) -> keras.Model:
 
 def _init_from(network: keras.Model, source: str) -> None:
     """Copies weights layer by layer from a trained model (matching names and
-    shapes), e.g. to fine-tune on new data. `source` is anything `load_model`
-    takes (a bundled name too); its recurrent layers are first converted to
-    this network's implementation (`model.rnn_impl`). A look-ahead layer with
+    shapes), e.g. to fine-tune on new data. `source` is anything
+    `asr.checkpoint.load_network` takes (a bundled name too); its recurrent
+    layers are first converted to this network's implementation
+    (`model.rnn_impl`). A look-ahead layer with
     more context than the source's keeps the source's taps and starts the new
     ones at zero (`LookAhead.extend_from`)."""
     from asr.fuse import fuse_model, unfuse_model
     from asr.rnn import FusedRNN
-    from asr.transcribe import load_model
 
-    src = load_model(source).network
+    src, _ = load_network(source)
     convert = (
         fuse_model
         if any(isinstance(x, FusedRNN) for x in network.layers)

@@ -20,12 +20,10 @@ not win back. Larger batches are matmul-bound and keep the plain graph.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -33,70 +31,16 @@ import tensorflow as tf
 
 from asr import ctc
 from asr.audio import SAMPLE_RATE, iter_audio_blocks, load_audio
-from asr.config import ConfigError, ExperimentConfig, load_config
+from asr.checkpoint import load_network
+from asr.config import ExperimentConfig
 from asr.features import num_frames
 from asr.model import make_predict_fn, output_lengths, time_stride
 
 logger = logging.getLogger(__name__)
 
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL = "synth-en"
 BEAM_WIDTH = 16  # prefix beam search without an LM
 LM_BEAM_WIDTH = 32  # with an LM or hotwords
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """A model name or path does not point at a trained model."""
-
-
-PACKED_WEIGHTS = "weights.npz"  # float16 weights + config.yaml: bundled models
-_MODEL_FILES = ("model.keras", PACKED_WEIGHTS)
-
-
-def bundled_models() -> list[str]:
-    if not PRETRAINED_DIR.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in PRETRAINED_DIR.iterdir()
-        if any((p / name).is_file() for name in _MODEL_FILES)
-    )
-
-
-def resolve_model_path(model: str | os.PathLike) -> Path:
-    """A bundled name, a run directory or a `.keras` file -> the model file
-    (`model.keras`, or `weights.npz` for a packed model)."""
-    path = Path(model)
-    if path.suffix in (".keras", ".npz") and path.is_file():
-        return path
-    if path.is_dir():
-        for name in _MODEL_FILES:
-            if (path / name).is_file():
-                return path / name
-        raise ModelNotFoundError(
-            f"{path}: no model.keras in this folder (not trained yet?)"
-        )
-    for name in _MODEL_FILES:
-        if (PRETRAINED_DIR / str(model) / name).is_file():
-            return PRETRAINED_DIR / str(model) / name
-    names = ", ".join(bundled_models()) or "none installed"
-    raise ModelNotFoundError(
-        f"{model}: not a bundled model ({names}), a run directory or a .keras file"
-    )
-
-
-def load_keras_model(path: Path) -> keras.Model:
-    """Loads with `safe_mode=True`; a damaged file raises a clear error."""
-    import asr.augment  # noqa: F401  (registers the custom layers)
-    import asr.model  # noqa: F401
-
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as e:  # zip, h5 and deserialisation errors differ by cause
-        raise ModelNotFoundError(
-            f"{path}: cannot load the model (truncated, tampered or not a Keras "
-            f"model file): {type(e).__name__}: {e}"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -344,89 +288,8 @@ def _split(wave: np.ndarray, block: int = 30 * SAMPLE_RATE) -> Iterator[np.ndarr
         yield wave[i : i + block]
 
 
-def load_config_for(model_path: Path) -> ExperimentConfig:
-    """The resolved `config.yaml` beside a model file.
-
-    Raises:
-        ModelNotFoundError: it is missing.
-        ConfigError: it is empty, not YAML or not a valid config; the message
-            names the file.
-    """
-    cfg_path = model_path.parent / "config.yaml"
-    if not cfg_path.exists():
-        raise ModelNotFoundError(f"{cfg_path}: missing (every model folder has one)")
-    try:
-        empty = not cfg_path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{cfg_path}: cannot read the model's config ({e})") from None
-    if empty:
-        raise ConfigError(f"{cfg_path}: empty (it should hold the model's config)")
-    try:
-        return load_config(cfg_path)
-    except ConfigError as e:
-        message = str(e)
-        if not message.startswith(str(cfg_path)):
-            message = f"{cfg_path}: {message}"
-        raise ConfigError(message) from None
-
-
-def pack_model(
-    network: keras.Model, cfg: ExperimentConfig, out_dir: str | os.PathLike
-) -> Path:
-    """Writes `config.yaml` + float16 `weights.npz` (half the size of a
-    `.keras` file); `load_model(out_dir)` rebuilds the network from them.
-
-    The recurrent layers are packed as `FusedRNN` (`model.rnn_impl: fused`,
-    the fast one on CPU) whichever implementation the network was trained
-    with: the weight layout must match the config it is rebuilt from."""
-    from asr.config import dump_yaml
-    from asr.fuse import fuse_model
-    from asr.manifest import atomic_write_text
-
-    if any(
-        isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional)
-        for layer in network.layers
-    ):
-        network = fuse_model(network)
-    cfg = dataclasses.replace(
-        cfg, model=dataclasses.replace(cfg.model, rnn_impl="fused")
-    )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = {
-        f"w{i:03d}": w.astype(np.float16) if w.dtype.kind == "f" else w
-        for i, w in enumerate(network.get_weights())
-    }
-    tmp = out_dir / f".{PACKED_WEIGHTS}.tmp.npz"
-    np.savez_compressed(tmp, **weights)
-    os.replace(tmp, out_dir / PACKED_WEIGHTS)
-    atomic_write_text(out_dir / "config.yaml", dump_yaml(cfg))
-    return out_dir / PACKED_WEIGHTS
-
-
-def _load_packed(path: Path, cfg: ExperimentConfig) -> keras.Model:
-    from asr.model import build_model
-
-    network = build_model(cfg)
-    try:
-        with np.load(path) as data:
-            weights = [
-                data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k]
-                for k in sorted(data.files)
-            ]
-        network.set_weights(weights)
-    except Exception as e:
-        raise ModelNotFoundError(
-            f"{path}: cannot load the packed weights (truncated or not made for "
-            f"this config): {type(e).__name__}: {e}"
-        ) from None
-    return network
-
-
 def load_model(model: str | os.PathLike = DEFAULT_MODEL) -> Recognizer:
-    """A bundled model name, a run directory or a `.keras` file -> Recognizer."""
-    path = resolve_model_path(model)
-    cfg = load_config_for(path)
-    if path.suffix == ".npz":
-        return Recognizer(_load_packed(path, cfg), cfg, name=str(model))
-    return Recognizer(load_keras_model(path), cfg, name=str(model))
+    """A bundled model name, a run directory or a `.keras` file -> Recognizer
+    (see `asr.checkpoint.load_network`)."""
+    network, cfg = load_network(model)
+    return Recognizer(network, cfg, name=str(model))

@@ -529,8 +529,9 @@ def bench_decoding(quick: bool) -> dict:
     held-out voice (random logits would be far less peaky than a trained model's,
     and beam search time depends on how many characters each frame leaves open)."""
     from asr import ctc
+    from asr.checkpoint import PRETRAINED_DIR
     from asr.datasets.synthetic import generate_sentences, held_out_voices, synthesize
-    from asr.transcribe import PRETRAINED_DIR, load_model
+    from asr.transcribe import load_model
 
     recognizer = load_model("synth-en")
     sentences = iter(generate_sentences(40, seed="benchmark"))

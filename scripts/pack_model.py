@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr.transcribe import load_model, pack_model  # noqa: E402
+from asr.checkpoint import pack_model  # noqa: E402
+from asr.transcribe import load_model  # noqa: E402
 
 EXTRAS = ("learning_curve.png", "lm.arpa")  # copied from the run where present
 

@@ -12,9 +12,10 @@ from asr.averaging import (
     average_weights,
     read_index,
 )
+from asr.checkpoint import load_keras_model
 from asr.config import dump_yaml, load_config
 from asr.model import build_model
-from asr.transcribe import load_keras_model, load_model
+from asr.transcribe import load_model
 from tests.conftest import TINY
 
 

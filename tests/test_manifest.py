@@ -1,10 +1,9 @@
-"""JSON-lines manifests: round trips, relative paths, errors, atomic writes."""
+"""JSON-lines manifests: round trips, relative paths, errors, atomic writes
+(the write helper itself: tests/test_files.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,6 @@ from asr import manifest as manifest_mod
 from asr.manifest import (
     ManifestError,
     Utterance,
-    atomic_write_text,
     read_manifest,
     write_manifest,
 )
@@ -257,21 +255,6 @@ def test_failing_row_generator_leaves_the_old_file(root):
     assert sorted(p.name for p in root.iterdir()) == ["m.jsonl"]
 
 
-def test_failure_during_the_write_removes_the_temp_file(root, monkeypatch):
-    path = root / "m.jsonl"
-    write_manifest(path, _rows(root))
-    before = path.read_bytes()
-
-    def broken_fsync(fd):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(manifest_mod.os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="No space left"):
-        write_manifest(path, [Utterance(str(root / "new.wav"), 3.0, "new")])
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in root.iterdir()) == ["m.jsonl"]
-
-
 def test_failure_mid_json_dumps_leaves_the_old_file(root, monkeypatch):
     path = root / "m.jsonl"
     write_manifest(path, _rows(root))
@@ -290,24 +273,3 @@ def test_failure_mid_json_dumps_leaves_the_old_file(root, monkeypatch):
         write_manifest(path, _rows(root))
     assert path.read_bytes() == before
     assert sorted(p.name for p in root.iterdir()) == ["m.jsonl"]
-
-
-def test_atomic_write_creates_parents_and_replaces(root):
-    path = root / "a" / "b" / "f.txt"
-    atomic_write_text(path, "one\n")
-    atomic_write_text(path, "two\n")
-    assert path.read_text() == "two\n"
-    assert os.listdir(path.parent) == ["f.txt"]
-
-
-def test_atomic_write_gives_normal_permissions_and_keeps_existing_ones(root):
-    old_umask = os.umask(0o022)
-    try:
-        path = root / "new.txt"
-        atomic_write_text(path, "x")
-        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
-        os.chmod(path, 0o640)
-        atomic_write_text(path, "y")
-        assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    finally:
-        os.umask(old_umask)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from asr.transcribe import bundled_models, load_model
+from asr.checkpoint import bundled_models
+from asr.transcribe import load_model
 from tests.shared_data import FSDD_MANIFESTS, SHARED_FSDD
 
 # Stated bounds (mean CER over 8 fresh clips from voices held out of all

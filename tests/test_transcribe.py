@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from asr.checkpoint import ModelNotFoundError, pack_model
 from asr.config import dump_yaml, load_config
 from asr.model import build_model
-from asr.transcribe import ModelNotFoundError, Recognizer, load_model
+from asr.transcribe import Recognizer, load_model
 from tests.conftest import speechlike
 
 TINY = ["model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]"]
@@ -102,8 +103,6 @@ def test_recognizer_is_exported_in_the_package():
 
 
 def test_packed_float16_model_gives_the_same_text(run_dir, tmp_path):
-    from asr.transcribe import pack_model
-
     rec = load_model(run_dir)
     packed = pack_model(rec.network, rec.cfg, tmp_path / "packed")
     assert packed.stat().st_size < (run_dir / "model.keras").stat().st_size

@@ -26,18 +26,36 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "bad input", reported in one line (imported
+    here, not at the top: `asr --help` stays instant)."""
+    from asr.audio import AudioLoadError
+    from asr.config import ConfigError
+    from asr.datasets.download import DownloadError
+    from asr.manifest import ManifestError
+
+    return (
+        AudioLoadError,
+        ConfigError,
+        ManifestError,
+        DownloadError,
+        FileNotFoundError,  # includes asr.checkpoint.ModelNotFoundError
+        NotADirectoryError,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
-    from asr.errors import USER_ERRORS
+    bad_input = user_errors()
 
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("asr: interrupted", file=sys.stderr)
         return 130
-    except USER_ERRORS as e:
+    except bad_input as e:
         if args.verbose:
             raise
         print(f"asr {args.command}: error: {e}", file=sys.stderr)

@@ -301,7 +301,7 @@ def cmd_demo(args) -> int:
         print(f"learning curve: {run / 'learning_curve.png'}")
         return 0
 
-    from asr.transcribe import bundled_models
+    from asr.checkpoint import bundled_models
 
     installed = set(bundled_models())
     if not installed:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.manifest import atomic_write_text
+from asr.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

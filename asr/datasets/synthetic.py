@@ -63,7 +63,8 @@ __all__ = [  # with what it re-exports, so one import serves a user
     "split_voices",
     "synthesize",
 ]
-from asr.manifest import Utterance, atomic_write_text, write_manifest
+from asr.files import atomic_write_text
+from asr.manifest import Utterance, write_manifest
 
 logger = logging.getLogger(__name__)
 

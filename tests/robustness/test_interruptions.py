@@ -13,7 +13,7 @@ import time
 import keras
 import pytest
 
-from asr.callbacks import remove_stale_temp_files, trim_history
+from asr.callbacks import trim_history
 from tests.conftest import TINY, tiny_corpus
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -81,7 +81,7 @@ def _rerun_to_the_end(manifest, run, epochs):
     assert _metadata_epoch(run) == epochs
     keras.saving.load_model(run / "model.keras", safe_mode=True)
     keras.saving.load_model(run / "last.keras", safe_mode=True)
-    assert not list(run.glob(".*tmp*")) and not list((run / "backup").glob(".tmp*"))
+    assert not list(run.glob(".*.tmp*")) and not list((run / "backup").glob(".*.tmp*"))
     return done
 
 
@@ -113,11 +113,11 @@ def test_kill_9_mid_epoch_then_rerun_resumes_and_finishes(tmp_path):
     "method, prefix, nth, resumed_at",
     [
         # The backup of the last epoch (the second): the first one's is kept.
-        ("save_weights", ".tmp", 2, 1),
+        ("save_weights", ".latest.weights.h5.", 2, 1),
         # The first model.keras (after epoch 1, before its backup is committed).
-        pytest.param("save", ".model.tmp", 1, 0, marks=pytest.mark.slow),
+        pytest.param("save", ".model.keras.", 1, 0, marks=pytest.mark.slow),
         # last.keras, after the final backup: the rerun trains nothing.
-        pytest.param("save", ".last.tmp", 1, 2, marks=pytest.mark.slow),
+        pytest.param("save", ".last.keras.", 1, 2, marks=pytest.mark.slow),
     ],
     ids=["backup-weights", "model.keras", "last.keras"],
 )
@@ -135,7 +135,7 @@ def test_kill_9_during_a_checkpoint_write_then_rerun_resumes(
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     # A half-written temp file is there, and no corrupt model beside it.
-    assert list(run.glob(".*tmp*")) or list((run / "backup").glob(".tmp*"))
+    assert list(run.glob(".*.tmp*")) or list((run / "backup").glob(".*.tmp*"))
     _assert_whole_models_only(run)
     meta = run / "backup" / "training_metadata.json"
     assert (_metadata_epoch(run) if meta.exists() else 0) == resumed_at
@@ -153,23 +153,3 @@ def test_trim_history_keeps_completed_epochs_and_drops_a_cut_row(tmp_path):
     assert path.read_text() == "epoch,loss\n0,3.0\n1,2.0\n"
     trim_history(path, 0)
     assert not path.exists()
-
-
-def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    names = [
-        f".model.tmp{dead}.keras",
-        f".tmp{dead}.weights.h5",
-        f".history.csv.{dead}.0badc0de.tmp",
-        f".learning_curve.png.tmp{dead}.png",
-    ]
-    live = [f".model.tmp{os.getpid()}.keras", "model.keras", ".hidden"]
-    for name in names + live:
-        (tmp_path / name).write_bytes(b"x")
-    removed = remove_stale_temp_files(tmp_path)
-    assert sorted(p.name for p in removed) == sorted(names)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(live)

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from asr.checkpoint import ModelNotFoundError, pack_model
 from asr.cli import main
 from asr.config import ConfigError, dump_yaml, load_config
 from asr.manifest import Utterance, write_manifest
 from asr.model import build_model
-from asr.transcribe import ModelNotFoundError, load_model, pack_model
+from asr.transcribe import load_model
 from tests.conftest import speechlike
 
 
