@@ -27,8 +27,8 @@ import numpy as np
 
 from asr.config import ConfigError, ExperimentConfig, dump_yaml, load_config
 from asr.files import atomic_path, atomic_write_text
-from asr.fuse import fuse_model
 from asr.model import build_model
+from asr.rnn.convert import fuse_model
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 PACKED_WEIGHTS = "weights.npz"  # float16 weights + config.yaml: bundled models

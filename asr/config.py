@@ -77,8 +77,8 @@ class ModelConfig:
     conv_activation: str = "relu"  # "relu" or "clipped_relu" (min(relu, 20))
     causal: bool = False  # convolutions see no future frames
     rnn_cell: str = "lstm"  # "lstm", "gru" or "simple_rnn"
-    # "fused" (asr.rnn.FusedRNN: faster on CPU) or "keras" (keras.layers.LSTM
-    # etc.: cuDNN on a GPU). Same function and weights; asr.fuse.fuse_model converts.
+    # "fused" (asr.rnn.layer.FusedRNN: faster on CPU) or "keras" (keras.layers.LSTM
+    # etc.: cuDNN on a GPU). Same function and weights; asr.rnn.convert converts.
     rnn_impl: str = "fused"
     rnn_units: int = 256
     rnn_layers: int = 3

@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from asr.recurrence import bucketed_steps
+from asr.rnn.recurrence import bucketed_steps
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from asr import text as text_lib
 from asr.files import atomic_path, atomic_write_bytes, atomic_write_text
-from asr.fuse import unfuse_model
+from asr.rnn.convert import unfuse_model
 from asr.streaming import StreamingError, StreamingRecognizer
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from asr.augment import SpecAugment
 from asr.config import ExperimentConfig, ModelConfig
 from asr.conv import Conv2D
 from asr.features import GlobalNormalization, LogMel, length_mask
-from asr.rnn import make_rnn
+from asr.rnn.layer import make_rnn
 
 
 def conv_time_padding(kernel: int, causal: bool) -> tuple[int, int]:

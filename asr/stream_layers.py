@@ -4,19 +4,20 @@
 activations) and recurrent layers of an `asr.model.build_model` network and
 checks it can stream (causal, unidirectional, CTC head); `rnn_chunk` runs one
 recurrent layer over a chunk from carried states with the layer's own
-variables, for Keras and `asr.rnn.FusedRNN` layers alike.
+variables and the cell maths of `asr.rnn.recurrence`, for Keras and
+`asr.rnn.layer.FusedRNN` layers alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from asr.rnn import FusedRNN
+from asr.rnn.layer import FusedRNN, keras_cell_name
+from asr.rnn.recurrence import gru_step, lstm_step, simple_step
 
 
 class StreamingError(ValueError):
@@ -43,10 +44,10 @@ class RnnLayer:
     def n_states(self) -> int:
         return 2 if self.cell == "lstm" else 1
 
-    def weights(self) -> tuple[Any, Any, Any, Any, Callable, Callable]:
+    def weights(self) -> tuple[Any, Any, Any, Any]:
         """The layer's own variables, in one layout for Keras and fused layers:
         (kernel (in, G*H), recurrent (H, G*H), input bias (G*H,) or None,
-        recurrent bias (G*H,) or None, activation, recurrent activation)."""
+        recurrent bias (G*H,) or None)."""
         layer = self.layer
         if isinstance(layer, FusedRNN):
             kernel, rec, bias = (
@@ -54,23 +55,21 @@ class RnnLayer:
                 layer.recurrent_kernel[0],
                 layer.bias[0],
             )
-            act, gate = tf.tanh, tf.sigmoid
         else:
             cell = layer.cell
             kernel, rec, bias = cell.kernel, cell.recurrent_kernel, cell.bias
-            act = cell.activation
-            gate = getattr(cell, "recurrent_activation", None)
         if self.cell == "gru" and bias is not None:
-            return kernel, rec, bias[0], bias[1], act, gate
-        return kernel, rec, bias, None, act, gate
+            return kernel, rec, bias[0], bias[1]
+        return kernel, rec, bias, None
 
 
 def rnn_chunk(rnn: RnnLayer, x, states: list) -> tuple[Any, list]:
     """Runs one recurrent layer over a chunk, from carried states.
 
-    The input projection of every frame is one matmul; the recurrence then
-    follows Keras's cells (gate order i, f, c, o for the LSTM; z, r, h with the
-    reset gate after the matmul for the GRU), with the layer's own variables.
+    The input projection of every frame is one matmul; each frame then takes
+    one step of `asr.rnn.recurrence` (`lstm_step`, `gru_step`, `simple_step`:
+    the cell maths the offline `FusedRNN` runs), with the layer's own
+    variables.
 
     Args:
         rnn: the layer.
@@ -80,30 +79,24 @@ def rnn_chunk(rnn: RnnLayer, x, states: list) -> tuple[Any, list]:
     Returns:
         ((1, frames, units) outputs, new states).
     """
-    kernel, rec, bias, rec_bias, act, gate = rnn.weights()
+    kernel, rec, bias, rec_bias = rnn.weights()
     dtype = x.dtype
     kernel, rec = tf.cast(kernel, dtype), tf.cast(rec, dtype)
     xp = tf.matmul(x[0], kernel)  # (frames, G*H)
     if bias is not None:
         xp += tf.cast(bias, dtype)
-    units = rec.shape[0]
     h, outputs = states[0], []
     c = states[1] if rnn.cell == "lstm" else None
     for t in range(x.shape[1]):
         r = tf.matmul(h, rec)
         if rnn.cell == "lstm":
-            i, f, g, o = tf.split(xp[t : t + 1] + r, 4, axis=-1)
-            c = gate(f) * c + gate(i) * act(g)
-            h = gate(o) * act(c)
+            h, c, _ = lstm_step(xp[t : t + 1] + r, c, g_doubled=False)
         elif rnn.cell == "gru":
             if rec_bias is not None:
                 r += tf.cast(rec_bias, dtype)
-            zr = gate(xp[t : t + 1, : 2 * units] + r[:, : 2 * units])
-            z, reset = zr[:, :units], zr[:, units:]
-            hh = act(xp[t : t + 1, 2 * units :] + reset * r[:, 2 * units :])
-            h = z * h + (1.0 - z) * hh
+            h = gru_step(xp[t : t + 1], r, h)[0]
         else:
-            h = act(xp[t : t + 1] + r)
+            h = simple_step(xp[t : t + 1], r)
         outputs.append(h)
     return tf.stack(outputs, axis=1), ([h, c] if rnn.cell == "lstm" else [h])
 
@@ -156,18 +149,13 @@ def streaming_layers(
         norm = by_name.get(f"rnn{i}_bn") or by_name.get(f"rnn{i}_ln")
         if isinstance(layer, FusedRNN):
             cell = layer.cell
-        elif isinstance(layer, keras.layers.GRU) and not layer.cell.reset_after:
-            raise StreamingError(f"{network.name}: rnn{i}: GRU needs reset_after=True")
-        else:
-            cell = {
-                keras.layers.LSTM: "lstm",
-                keras.layers.GRU: "gru",
-                keras.layers.SimpleRNN: "simple_rnn",
-            }.get(type(layer))
-            if cell is None:
+        else:  # the cell maths of asr.rnn.recurrence: tanh/sigmoid, reset_after
+            try:
+                cell = keras_cell_name(layer)
+            except ValueError as e:
                 raise StreamingError(
-                    f"{network.name}: rnn{i}: cannot stream a {type(layer).__name__}"
-                )
+                    f"{network.name}: rnn{i}: cannot stream it: {e}"
+                ) from None
         rnns.append(RnnLayer(layer, norm, cell))
     if "logits" not in by_name or not rnns:
         raise StreamingError(f"{network.name}: not a CTC model from asr.model")

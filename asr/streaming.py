@@ -22,7 +22,7 @@ window as explicit state (`StreamState`):
   sees feature frames up to `j * stride`) comes out of the same step whatever
   the chunking: chunked logits equal the offline model's;
 - per recurrent layer its `[h, c]` (LSTM) or `[h]` (GRU, SimpleRNN), Keras
-  layers or unidirectional `asr.rnn.FusedRNN`;
+  layers or unidirectional `asr.rnn.layer.FusedRNN`;
 - with `model.lookahead = L` (`asr.model.LookAhead`), the last `L` outputs
   of the recurrent stack: a step's logits are those of the `L` frames before
   its own last ones, so the stream's logits lag by `L` output frames (the

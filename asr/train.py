@@ -365,7 +365,7 @@ def _load_teacher(source: str, network: keras.Model) -> keras.Model:
     """The distillation teacher's network (`train.distill_from`), with fused
     recurrent layers (inference speed); it must read the same audio and
     give the same frames and vocabulary as `network`."""
-    from asr.fuse import fuse_model
+    from asr.rnn.convert import fuse_model
 
     teacher = fuse_model(load_network(source)[0])  # Trainer freezes it
     probe = [np.zeros((1, 16000), np.float32), np.array([16000], np.int32)]
@@ -388,8 +388,8 @@ def _init_from(network: keras.Model, source: str) -> None:
     (`model.rnn_impl`). A look-ahead layer with
     more context than the source's keeps the source's taps and starts the new
     ones at zero (`LookAhead.extend_from`)."""
-    from asr.fuse import fuse_model, unfuse_model
-    from asr.rnn import FusedRNN
+    from asr.rnn.convert import fuse_model, unfuse_model
+    from asr.rnn.layer import FusedRNN
 
     src, _ = load_network(source)
     convert = (

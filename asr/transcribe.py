@@ -12,7 +12,7 @@ file's length and the stitched output matches a single pass.
 A batch of one (a single file, each window of a long one) is dispatch-bound:
 thousands of tiny per-step ops. On CPU, from `xla_min_seconds` (8 s) of audio
 up, it therefore runs a copy of the network whose recurrences are XLA-compiled
-loops (`asr.rnn.FusedRNN` with `jit_compile`), about 3.5x faster
+loops (`asr.rnn.layer.FusedRNN` with `jit_compile`), about 3.5x faster
 (`scripts/benchmark.py`: `offline_rtf` vs `offline_rtf_graph`). XLA compiles
 once per length bucket (0.5-2 s, once per process), which a shorter clip would
 not win back. Larger batches are matmul-bound and keep the plain graph.
@@ -125,7 +125,7 @@ class Recognizer:
         if self._predict_one is None:
             self._predict_one = self._predict
             if self.xla_loops:
-                from asr.fuse import fuse_model
+                from asr.rnn.convert import fuse_model
 
                 try:
                     self.xla_network = fuse_model(self.network, jit_compile=True)

@@ -1,4 +1,4 @@
-"""Forward + backward time of the recurrent stack, stock Keras vs `asr.rnn.FusedRNN`.
+"""Forward + backward time of the recurrent stack: stock Keras vs `FusedRNN`.
 
     python scripts/bench_rnn.py                     # 3 x BiLSTM 256 on 16 x 500 frames
     python scripts/bench_rnn.py --train-step        # also the whole ds2_small step
@@ -106,7 +106,7 @@ def bench_stack(args, impls: list[str]) -> dict:
     import keras
     import tensorflow as tf
 
-    from asr.rnn import FusedRNN, make_rnn
+    from asr.rnn.layer import FusedRNN, make_rnn
 
     rng = np.random.default_rng(0)
     b, t, f = args.batch, args.frames, args.features
@@ -179,7 +179,7 @@ def bench_train_step(args, impls: list[str]) -> dict:
 
     import asr.model
     from asr.config import load_config
-    from asr.rnn import FusedRNN, make_rnn
+    from asr.rnn.layer import FusedRNN, make_rnn
     from asr.train import _optimizer
     from asr.trainer import Trainer
 

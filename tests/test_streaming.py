@@ -5,9 +5,9 @@ import pytest
 from asr import ctc
 from asr import text as text_lib
 from asr.config import load_config
-from asr.fuse import fuse_model
 from asr.model import build_model, make_predict_fn
-from asr.rnn import FusedRNN
+from asr.rnn.convert import fuse_model
+from asr.rnn.layer import FusedRNN
 from asr.streaming import StreamingError, StreamingRecognizer
 from tests.conftest import speechlike
 

@@ -58,7 +58,7 @@ def test_batch_results_do_not_depend_on_batch_companions(run_dir):
 
 @pytest.mark.parametrize("rnn_impl", ["keras", "fused"])
 def test_single_utterances_run_xla_loops_with_the_same_logits(rnn_impl):
-    from asr.rnn import FusedRNN
+    from asr.rnn.layer import FusedRNN
 
     keras.utils.set_random_seed(4)
     cfg = load_config(overrides=[*TINY, f"model.rnn_impl={rnn_impl}"])

@@ -1,4 +1,4 @@
-"""Whole-model conversion between Keras recurrent layers and `asr.rnn.FusedRNN`.
+"""Whole-model conversion between Keras recurrent layers and `asr.rnn.layer.FusedRNN`.
 
 `fuse_model` swaps every Keras LSTM / GRU / SimpleRNN (or `Bidirectional` of
 one) for the equivalent `FusedRNN` (faster on CPU); `unfuse_model` goes back
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from asr.rnn import FusedRNN, make_rnn
+from asr.rnn.layer import FusedRNN, make_rnn
 
 
 def fuse_model(model: keras.Model, jit_compile: bool = False) -> keras.Model:

@@ -39,7 +39,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from asr.recurrence import CELLS, bucketed_steps, recurrence
+from asr.rnn.recurrence import CELLS, bucketed_steps, recurrence
 
 IMPLS = ("keras", "fused")
 
@@ -282,7 +282,7 @@ class FusedRNN(keras.layers.Layer):
         `Bidirectional` of one, with its weights. `kwargs` override the config."""
         bidirectional = isinstance(layer, keras.layers.Bidirectional)
         rnn = layer.forward_layer if bidirectional else layer
-        cell = _keras_cell_name(rnn)
+        cell = keras_cell_name(rnn)
         if bidirectional and layer.merge_mode != "concat":
             raise ValueError(f"{layer.name}: merge_mode must be 'concat'")
         c = rnn.cell
@@ -307,8 +307,13 @@ class FusedRNN(keras.layers.Layer):
         return fused
 
 
-def _keras_cell_name(layer: keras.layers.Layer) -> str:
-    """The `cell` name for a Keras RNN layer that FusedRNN can replace."""
+def keras_cell_name(layer: keras.layers.Layer) -> str:
+    """The `cell` name for a Keras RNN layer that FusedRNN can replace (and
+    `asr.rnn.recurrence` computes: tanh/sigmoid, GRU `reset_after`).
+
+    Raises:
+        ValueError: any other layer or setting.
+    """
     if isinstance(layer, keras.layers.LSTM):
         name = "lstm"
     elif isinstance(layer, keras.layers.GRU):

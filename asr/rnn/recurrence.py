@@ -1,4 +1,11 @@
-"""The recurrences of `asr.rnn.FusedRNN`, with hand-written gradients.
+"""The cell maths, once: one time step of each cell, and the recurrences of
+`asr.rnn.layer.FusedRNN` with hand-written gradients.
+
+`lstm_step`, `gru_step` and `simple_step` are one time step of a Keras LSTM,
+GRU (`reset_after=True`) and SimpleRNN cell (tanh and sigmoid activations),
+from the step's input projection and recurrent product. The whole-sequence
+loops below run them, and so does the streaming step
+(`asr.streaming.layers.rnn_chunk`), chunk by chunk from carried states.
 
 `recurrence(cell, xp, u)` runs an LSTM, GRU (reset gate after the matmul) or
 tanh RNN over time-major input projections, both directions at once as one
@@ -16,6 +23,66 @@ import numpy as np
 import tensorflow as tf
 
 CELLS = {"lstm": 4, "gru": 3, "simple_rnn": 1}  # gates per cell
+
+# -- one time step ------------------------------------------------------------------
+# Gate order as Keras's: LSTM i, f, g (the candidate), o; GRU z, r, h with the
+# reset gate applied after the recurrent matmul. Shapes (..., G*H) and (..., H).
+
+
+def lstm_step(
+    z: tf.Tensor, c: tf.Tensor, g_doubled: bool = True
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+    """One LSTM step.
+
+    Args:
+        z: (..., 4H) pre-activations x W + b + h U.
+        c: (..., H) cell state.
+        g_doubled: the g block of `z` is doubled (its weights pre-scaled by 2,
+            as `FusedRNN` does): one sigmoid then gives every gate, as
+            tanh(x) = 2 sigmoid(2x) - 1. False: `z` as Keras has it.
+    Returns:
+        (h, c, a): the new output and cell state, (..., H) each, and with
+        `g_doubled` the sigmoid of `z` (..., 4H), which the gradient reuses
+        (None otherwise).
+    """
+    if g_doubled:
+        a = tf.sigmoid(z)
+        i, f, g, o = tf.split(a, 4, axis=-1)
+        g = 2.0 * g - 1.0
+    else:
+        a = None
+        i, f, g, o = tf.split(z, 4, axis=-1)
+        i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+    c = f * c + i * g
+    return o * tf.tanh(c), c, a
+
+
+def gru_step(
+    x: tf.Tensor, rec: tf.Tensor, h: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """One GRU step (`reset_after=True`).
+
+    Args:
+        x: (..., 3H) input projection plus input bias.
+        rec: (..., 3H) h U plus recurrent bias.
+        h: (..., H) state.
+    Returns:
+        (h, s, hh, rh): the new state, sigmoid(z, r) (..., 2H), the candidate
+        hh and the recurrent candidate input rh (..., H): what the gradient
+        reuses.
+    """
+    hidden = h.shape[-1] if h.shape[-1] is not None else tf.shape(h)[-1]
+    s = tf.sigmoid(x[..., : 2 * hidden] + rec[..., : 2 * hidden])
+    z, r = tf.split(s, 2, axis=-1)
+    rh = rec[..., 2 * hidden :]
+    hh = tf.tanh(x[..., 2 * hidden :] + r * rh)
+    return hh + z * (h - hh), s, hh, rh
+
+
+def simple_step(x: tf.Tensor, rec: tf.Tensor) -> tf.Tensor:
+    """One tanh-RNN step: (..., H) input projection plus bias, and h U."""
+    return tf.tanh(x + rec)
+
 
 # -- the recurrences ---------------------------------------------------------------
 # Shapes: D directions, T time steps, B batch, H units, G gates.
@@ -96,10 +163,7 @@ def _lstm_forward(xp, u, parallel_iterations):
 
     def body(t, carry):
         h, c = carry
-        a = tf.sigmoid(tf.gather(xp, t, axis=1) + tf.matmul(h, u))
-        i, f, g, o = tf.split(a, 4, axis=-1)
-        c = f * c + i * (2.0 * g - 1.0)
-        h = o * tf.tanh(c)
+        h, c, a = lstm_step(tf.gather(xp, t, axis=1) + tf.matmul(h, u), c)
         return (h, c), (h, a, c)
 
     return _loop(
@@ -143,13 +207,7 @@ def _gru_forward(xp, u, br, parallel_iterations):
 
     def body(t, carry):
         (h,) = carry
-        x_t = tf.gather(xp, t, axis=1)
-        rec = tf.matmul(h, u) + br
-        s = tf.sigmoid(x_t[..., : 2 * hidden] + rec[..., : 2 * hidden])
-        z, r = tf.split(s, 2, axis=-1)
-        rh = rec[..., 2 * hidden :]
-        hh = tf.tanh(x_t[..., 2 * hidden :] + r * rh)
-        h = hh + z * (h - hh)
+        h, s, hh, rh = gru_step(tf.gather(xp, t, axis=1), tf.matmul(h, u) + br, h)
         return (h,), (h, s, hh, rh)
 
     return _loop(
@@ -191,7 +249,7 @@ def _simple_forward(xp, u, parallel_iterations):
     zeros = tf.zeros_like(xp[:, 0])
 
     def body(t, carry):
-        h = tf.tanh(tf.gather(xp, t, axis=1) + tf.matmul(carry[0], u))
+        h = simple_step(tf.gather(xp, t, axis=1), tf.matmul(carry[0], u))
         return (h,), (h,)
 
     return _loop(body, steps, (zeros,), (zeros,), False, parallel_iterations)
