@@ -17,7 +17,7 @@ import numpy as np
 from asr import text
 from asr.checkpoint import save_model
 from asr.config import ExperimentConfig
-from asr.ctc import greedy_decode_batch
+from asr.decoding.ctc import greedy_decode_batch
 from asr.files import atomic_path, atomic_write_text, remove_stale_temp_files
 from asr.model import make_predict_fn
 

@@ -29,10 +29,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from asr import ctc
 from asr.audio import SAMPLE_RATE, iter_audio_blocks, load_audio
 from asr.checkpoint import load_network
 from asr.config import ExperimentConfig
+from asr.decoding import ctc
 from asr.features import num_frames
 from asr.model import make_predict_fn, output_lengths, time_stride
 
@@ -213,10 +213,11 @@ class Recognizer:
         beam_width: int | None = None,
         hotwords: tuple[str, ...] = (),
     ):
-        """The (cached) `asr.lm.LMDecoder` that `decode` uses for these options."""
+        """The (cached) `asr.decoding.ngram.LMDecoder` that `decode` uses for
+        these options."""
         key = (lm, beam_width or LM_BEAM_WIDTH, tuple(hotwords))
         if key not in self._lm_decoders:
-            from asr.lm import LMDecoder
+            from asr.decoding.ngram import LMDecoder
 
             self._lm_decoders[key] = LMDecoder(
                 lm, beam_width=key[1], hotwords=list(hotwords) or None

@@ -528,9 +528,9 @@ def bench_decoding(quick: bool) -> dict:
     """Decoder times on real logits: the bundled synth-en model on about 8 s of a
     held-out voice (random logits would be far less peaky than a trained model's,
     and beam search time depends on how many characters each frame leaves open)."""
-    from asr import ctc
     from asr.checkpoint import PRETRAINED_DIR
     from asr.datasets.synthetic import generate_sentences, held_out_voices, synthesize
+    from asr.decoding import ctc
     from asr.transcribe import load_model
 
     recognizer = load_model("synth-en")
@@ -548,7 +548,7 @@ def bench_decoding(quick: bool) -> dict:
         "beam_decode_ms": 1e3 * median_time(lambda: ctc.beam_search(logits, 16), reps),
     }
     try:
-        from asr.lm import LMDecoder
+        from asr.decoding.ngram import LMDecoder
 
         arpa = PRETRAINED_DIR / "synth-en" / "lm.arpa"
         for backend, key in (

@@ -4,7 +4,8 @@
     python scripts/make_lm.py --manifest a.jsonl --manifest b.jsonl --text extra.txt \\
         --order 4 --out lm.arpa
 
-Pure Python (modified Kneser-Ney, `asr.lm.build_arpa`): no KenLM binaries needed.
+Pure Python (modified Kneser-Ney, `asr.decoding.arpa.build_arpa`): no KenLM
+binaries needed.
 For a large corpus use KenLM's `lmplz -o 3 < text.txt > lm.arpa` instead, and
 `build_binary lm.arpa lm.bin` for a faster-loading model. Use the result with
 `asr evaluate ... --decoder beam --lm lm.arpa`.
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from asr.lm import build_arpa
+from asr.decoding.arpa import build_arpa
 from asr.manifest import ManifestError, read_manifest
 
 

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asr.audio import load_audio  # noqa: E402
-from asr.ctc import greedy_spikes  # noqa: E402
+from asr.decoding.ctc import greedy_spikes  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
 from asr.transcribe import load_model  # noqa: E402
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from asr import ctc
 from asr.config import load_config
+from asr.decoding import ctc
 from asr.export import SAVEDMODEL_INFO, export_savedmodel, export_tflite
 from asr.transcribe import Recognizer
 from tests.conftest import speechlike

@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from asr import ctc
 from asr import text as text_lib
 from asr.config import load_config
+from asr.decoding import ctc
 from asr.model import build_model, make_predict_fn
 from asr.rnn.convert import fuse_model
 from asr.rnn.layer import FusedRNN

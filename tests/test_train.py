@@ -10,7 +10,7 @@ import asr.trainer
 from asr.averaging import average_run_snapshots
 from asr.callbacks import NonFiniteLossError
 from asr.config import ConfigError, dump_yaml, load_config
-from asr.ctc import log_softmax
+from asr.decoding.ctc import log_softmax
 from asr.manifest import Utterance, write_manifest
 from asr.train import fit
 from tests.conftest import TINY, speechlike

@@ -5,7 +5,7 @@ synth-en model's dev set (beam 32: 10.8 % vs 10.9 %, 9 vs 41 ms per 8 s of audio
 which is what brings LM decoding into a real-time budget. The price is the lexicon:
 output words come from the LM's unigram list (a word the LM has never seen cannot
 be produced; pyctcdecode can, with a penalty) and hotwords are not supported, so
-`asr.lm.LMDecoder` routes hotword requests to pyctcdecode.
+`asr.decoding.ngram.LMDecoder` routes hotword requests to pyctcdecode.
 
 `flashlight-text` is part of the `[lm]` extra and imported only here.
 """

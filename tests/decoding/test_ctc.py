@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr import ctc, text
-from asr.ctc import greedy_spikes
+from asr import text
+from asr.decoding import ctc
+from asr.decoding.ctc import greedy_spikes
 from asr.loss import ctc_loss
 
 A, B, SPACE = text.encode("a")[0], text.encode("b")[0], text.encode(" ")[0]
@@ -178,7 +179,7 @@ def test_ctc_loss_and_gradient_equal_keras_dense_ctc():
 def test_greedy_spikes_and_the_frame_offset_between_two_models():
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "spike_offset.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "spike_offset.py"
     spec = importlib.util.spec_from_file_location("spike_offset", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
