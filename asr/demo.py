@@ -134,7 +134,7 @@ def train_small(
     Returns (history, run folder)."""
     from asr.config import load_config
     from asr.datasets.synthetic import prepare_synthetic
-    from asr.train import fit
+    from asr.training.fit import fit
 
     out_dir = Path(out_dir)
     data = prepare_synthetic(out_dir / "data", hours=hours, seed=7, progress=False)

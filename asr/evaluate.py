@@ -21,7 +21,7 @@ from asr import text
 from asr.audio import SAMPLE_RATE, AudioLoadError, load_audio
 from asr.manifest import ManifestError, Utterance, read_manifest
 from asr.metrics import write_results
-from asr.pipeline import too_short
+from asr.model import too_short
 from asr.transcribe import BEAM_WIDTH, Recognizer
 
 logger = logging.getLogger(__name__)

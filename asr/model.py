@@ -23,7 +23,7 @@ from asr import text
 from asr.augment import SpecAugment
 from asr.config import ExperimentConfig, ModelConfig
 from asr.conv import Conv2D
-from asr.features import GlobalNormalization, LogMel, length_mask
+from asr.features import GlobalNormalization, LogMel, length_mask, num_frames
 from asr.rnn.layer import make_rnn
 
 
@@ -50,6 +50,21 @@ def output_lengths(frame_lengths, cfg: ModelConfig):
 def time_stride(cfg: ModelConfig) -> int:
     """Feature frames per output frame."""
     return int(np.prod([s[0] for s in cfg.conv_strides], dtype=int))
+
+
+def too_short(num_samples: int, ids: list[int], cfg: ExperimentConfig) -> str | None:
+    """Why `num_samples` of audio cannot carry the label `ids` under CTC (fewer
+    output frames than the labels and their repeats need), or None."""
+    frames = output_lengths(num_frames(num_samples, cfg.features), cfg.model)
+    need = max(1, text.ctc_min_frames(ids))
+    if need <= frames:
+        return None
+    seconds = num_samples / cfg.features.sample_rate
+    return (
+        f"too short for its transcript: {seconds:.3f} s of "
+        f"audio gives {frames} output frames, the transcript needs {need} CTC "
+        "frames"
+    )
 
 
 @keras.saving.register_keras_serializable(package="asr")

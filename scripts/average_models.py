@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr.averaging import average_models, average_run_snapshots  # noqa: E402
+from asr.training.averaging import average_models, average_run_snapshots  # noqa: E402
 
 
 def main() -> int:

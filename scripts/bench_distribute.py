@@ -37,8 +37,8 @@ import numpy as np
 RUNNER = """
 import json, sys, time
 import keras
-from asr import train
 from asr.cli import main
+from asr.training.step import Trainer
 
 times = []
 class Timer(keras.callbacks.Callback):
@@ -49,8 +49,8 @@ class Timer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         times.append((self.t - self.t0) / max(self.n, 1))
 
-fit = train.Trainer.fit
-train.Trainer.fit = lambda self, *a, callbacks=(), **k: fit(
+fit = Trainer.fit
+Trainer.fit = lambda self, *a, callbacks=(), **k: fit(
     self, *a, callbacks=[Timer(), *callbacks], **k
 )
 code = main(sys.argv[1:])

@@ -180,8 +180,8 @@ def bench_train_step(args, impls: list[str]) -> dict:
     import asr.model
     from asr.config import load_config
     from asr.rnn.layer import FusedRNN, make_rnn
-    from asr.train import _optimizer
-    from asr.trainer import Trainer
+    from asr.training.fit import _optimizer
+    from asr.training.step import Trainer
 
     cfg = load_config(ROOT / "configs/ds2_small.yaml", ["model.dropout=0.0"])
     batch, seconds = 16, 10

@@ -301,8 +301,8 @@ def train_step(impl: str, batch: int, seconds: float):
 
     from asr.config import load_config
     from asr.model import build_model
-    from asr.train import _optimizer
-    from asr.trainer import Trainer
+    from asr.training.fit import _optimizer
+    from asr.training.step import Trainer
 
     cfg = load_config(
         ROOT / "configs/ds2_small.yaml", ["model.dropout=0.0", f"model.rnn_impl={impl}"]
@@ -358,12 +358,12 @@ def bench_conv_kernel_grad(cfg, batch: int, seconds: float, rounds: int) -> dict
 
 def bench_ctc(batch: int, seconds: float, rounds: int) -> dict:
     """CTC loss + logit gradient on a 16 x 10 s batch (500 frames, 150
-    labels): `asr.loss.ctc_loss` (TensorFlow's C++ kernel, sparse labels)
+    labels): `asr.training.loss.ctc_loss` (TensorFlow's C++ kernel, sparse labels)
     against `keras.ops.ctc_loss` (dense labels: the pure-TF version)."""
     import keras
     import tensorflow as tf
 
-    from asr.loss import ctc_loss
+    from asr.training.loss import ctc_loss
 
     rng = np.random.default_rng(0)
     frames, n_labels = int(seconds * 50), int(seconds * 15)

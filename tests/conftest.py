@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -64,3 +65,25 @@ def tiny_corpus(folder, n: int = 8, seconds: float = 0.5):
         rows.append(Utterance(str(path), seconds, ["ab", "ba"][i % 2]))
     write_manifest(folder / "train.jsonl", rows)
     return folder / "train.jsonl"
+
+
+def _collapse_ctc_path(path) -> tuple[int, ...]:
+    out = []
+    prev = None
+    for s in path:
+        if s != prev and s != 0:  # blank
+            out.append(s)
+        prev = s
+    return tuple(out)
+
+
+def brute_force_ctc(log_probs: np.ndarray) -> dict[tuple[int, ...], float]:
+    """CTC by enumeration: the log-probability of every label sequence of a
+    (frames, vocab) log-prob matrix, summing all vocab^frames paths."""
+    frames, vocab = log_probs.shape
+    probs: dict[tuple[int, ...], float] = {}
+    for path in itertools.product(range(vocab), repeat=frames):
+        p = np.exp(sum(log_probs[t, s] for t, s in enumerate(path)))
+        key = _collapse_ctc_path(path)
+        probs[key] = probs.get(key, 0.0) + p
+    return {k: float(np.log(p)) for k, p in probs.items()}

@@ -63,9 +63,9 @@ def cmd_prepare(args) -> int:
 
 # -- train ----------------------------------------------------------------------
 def cmd_train(args) -> int:
-    from asr.callbacks import NonFiniteLossError
     from asr.config import load_config
-    from asr.train import fit
+    from asr.training.callbacks import NonFiniteLossError
+    from asr.training.fit import fit
 
     overrides = list(args.set or [])
     for key, value in (

@@ -1,4 +1,4 @@
-"""CTC decoders without a language model (the loss: `asr.loss`).
+"""CTC decoders without a language model (the loss: `asr.training.loss`).
 
 Blank is id 0 everywhere (see `asr.text`). The decoders are plain numpy on one
 utterance's `(frames, vocab)` matrix and accept either unnormalised logits or

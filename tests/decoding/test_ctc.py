@@ -1,4 +1,5 @@
-import itertools
+"""CTC decoders without an LM: greedy, prefix beam search, word timestamps."""
+
 from pathlib import Path
 
 import numpy as np
@@ -7,31 +8,10 @@ import pytest
 from asr import text
 from asr.decoding import ctc
 from asr.decoding.ctc import greedy_spikes
-from asr.loss import ctc_loss
+from tests.conftest import brute_force_ctc
 
 A, B, SPACE = text.encode("a")[0], text.encode("b")[0], text.encode(" ")[0]
 V = text.vocab_size()
-
-
-def _collapse(path) -> tuple[int, ...]:
-    out = []
-    prev = None
-    for s in path:
-        if s != prev and s != text.BLANK:
-            out.append(s)
-        prev = s
-    return tuple(out)
-
-
-def _brute_force(log_probs: np.ndarray) -> dict[tuple[int, ...], float]:
-    """Log-probability of every label sequence, summing all V^T paths."""
-    frames, vocab = log_probs.shape
-    probs: dict[tuple[int, ...], float] = {}
-    for path in itertools.product(range(vocab), repeat=frames):
-        p = np.exp(sum(log_probs[t, s] for t, s in enumerate(path)))
-        key = _collapse(path)
-        probs[key] = probs.get(key, 0.0) + p
-    return {k: float(np.log(p)) for k, p in probs.items()}
 
 
 def _peaky(symbols: list[int], vocab: int = V, high: float = 8.0) -> np.ndarray:
@@ -39,34 +19,6 @@ def _peaky(symbols: list[int], vocab: int = V, high: float = 8.0) -> np.ndarray:
     x = np.zeros((len(symbols), vocab), np.float32)
     x[np.arange(len(symbols)), symbols] = high
     return x
-
-
-def test_ctc_loss_equals_brute_force_path_sum():
-    rng = np.random.default_rng(0)
-    logits = rng.normal(size=(3, 4, 3)).astype(np.float32)
-    labels = np.array([[1, 2], [1, 1], [2, 0]], np.int32)
-    label_lengths = np.array([2, 2, 1], np.int32)
-    loss = np.asarray(ctc_loss(labels, logits, label_lengths, np.full(3, 4)))
-    lp = ctc.log_softmax(logits.astype(np.float64))
-    for b in range(3):
-        want = -_brute_force(lp[b])[tuple(labels[b, : label_lengths[b]])]
-        assert loss[b] == pytest.approx(want, rel=1e-5)
-
-
-def test_ctc_loss_ignores_padding_frames_and_labels():
-    rng = np.random.default_rng(1)
-    logits = rng.normal(size=(2, 4, 3)).astype(np.float32)
-    labels = np.array([[1, 2], [2, 1]], np.int32)
-    lengths = np.array([2, 1], np.int32)
-    base = np.asarray(ctc_loss(labels, logits, lengths, np.array([4, 3])))
-    # Garbage frames after logit_lengths and garbage labels after label_lengths.
-    padded = np.concatenate([logits, 50 * rng.normal(size=(2, 5, 3))], axis=1)
-    padded[1, 3:] = 50 * rng.normal(size=(6, 3))
-    labels_padded = np.array([[1, 2, 2, 1], [2, 2, 1, 1]], np.int32)
-    got = np.asarray(ctc_loss(labels_padded, padded, lengths, np.array([4, 3])))
-    np.testing.assert_allclose(got, base, rtol=1e-6)
-    lp = ctc.log_softmax(logits.astype(np.float64))
-    assert base[1] == pytest.approx(-_brute_force(lp[1, :3])[(2,)], rel=1e-5)
 
 
 def test_greedy_decode_collapses_repeats_and_drops_blanks():
@@ -88,11 +40,11 @@ def test_greedy_decode_batch_uses_true_lengths():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_beam_search_matches_brute_force(seed):
+def test_beam_search_matchesbrute_force_ctc(seed):
     rng = np.random.default_rng(seed)
     frames, vocab = (4, 3) if seed % 2 else (5, 4)
     logits = rng.normal(scale=1.5, size=(frames, vocab))
-    truth = _brute_force(ctc.log_softmax(logits))
+    truth = brute_force_ctc(ctc.log_softmax(logits))
     best = max(truth, key=truth.get)
     # Wide enough to hold every prefix, no pruning: exact prefix probabilities.
     results = ctc.beam_search(
@@ -111,7 +63,7 @@ def test_beam_search_matches_brute_force(seed):
 def test_beam_search_prefers_summed_paths_over_best_path():
     # Best path is "_ _" (empty), but "a" has more total mass over its paths.
     p = np.array([[0.4, 0.35, 0.25], [0.4, 0.35, 0.25]])
-    truth = _brute_force(np.log(p))
+    truth = brute_force_ctc(np.log(p))
     assert truth[()] == pytest.approx(np.log(0.16))
     assert truth[(1,)] > truth[()]
     assert ctc.greedy_decode(np.log(p)) == []
@@ -144,36 +96,6 @@ def test_word_timestamps_from_greedy_alignment():
     assert [w["word"] for w in words] == ["aab", "bba"]
     assert words[1] == {"word": "bba", "start": 0.28, "end": 0.44}
     assert ctc.word_timestamps(_peaky([0, SPACE, 0]), None, 0.02) == []
-
-
-def test_ctc_loss_and_gradient_equal_keras_dense_ctc():
-    """ctc_loss runs TensorFlow's C++ kernel (sparse labels); keras.ops.ctc_loss
-    (dense labels) the pure-TF one: same losses and logit gradients."""
-    import keras
-    import tensorflow as tf
-
-    rng = np.random.default_rng(1)
-    logits = 3 * rng.standard_normal((4, 120, 29))
-    labels = rng.integers(1, 29, (4, 40)).astype(np.int32)
-    label_lengths = np.array([40, 31, 20, 1], np.int32)
-    logit_lengths = np.array([120, 100, 64, 3], np.int32)
-
-    def loss_and_grad(fn):
-        v = tf.Variable(logits.astype(np.float32))
-        with tf.GradientTape() as tape:
-            loss = fn(v)
-            total = tf.reduce_sum(loss)
-        return np.asarray(loss), np.asarray(tape.gradient(total, v))
-
-    want = loss_and_grad(
-        lambda v: keras.ops.ctc_loss(
-            labels, v, label_lengths, logit_lengths, mask_index=0
-        )
-    )
-    got = loss_and_grad(lambda v: ctc_loss(labels, v, label_lengths, logit_lengths))
-    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
-    np.testing.assert_allclose(got[1], want[1], atol=1e-3)
-    assert np.abs(got[1]).max() > 0.1  # a real gradient, not zeros
 
 
 def test_greedy_spikes_and_the_frame_offset_between_two_models():

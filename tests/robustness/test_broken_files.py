@@ -15,7 +15,7 @@ from asr.cli import main
 from asr.config import dump_yaml, load_config
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.model import build_model
-from asr.pipeline import Skipped, make_dataset
+from asr.training.pipeline import Skipped, make_dataset
 from tests.conftest import TINY
 from tests.robustness.conftest import BAD, MESSY, USABLE, make_messy_corpus, write_clip
 

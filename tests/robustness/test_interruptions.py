@@ -13,7 +13,7 @@ import time
 import keras
 import pytest
 
-from asr.callbacks import trim_history
+from asr.training.callbacks import trim_history
 from tests.conftest import TINY, tiny_corpus
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-import asr.pipeline
-import asr.train
-from asr.callbacks import NonFiniteLossError
+import asr.training.fit
+import asr.training.pipeline
 from asr.config import load_config
-from asr.train import fit
+from asr.training.callbacks import NonFiniteLossError
+from asr.training.fit import fit
 from tests.conftest import TINY as BASE
 from tests.conftest import tiny_corpus
 
@@ -42,14 +42,14 @@ class WeightsAfterEachStep(keras.callbacks.Callback):
 @pytest.fixture
 def poisoned_corpus(tmp_path, monkeypatch):
     tiny_corpus(tmp_path)
-    load = asr.pipeline.load_audio
+    load = asr.training.pipeline.load_audio
 
     def corrupt(path):  # finite samples whose power overflows float32
         audio = load(path)
         return audio * np.float32(1e30) if str(path).endswith(POISON) else audio
 
-    monkeypatch.setattr(asr.pipeline, "load_audio", corrupt)
-    monkeypatch.setattr(asr.train, "LearningCurvePlot", WeightsAfterEachStep)
+    monkeypatch.setattr(asr.training.pipeline, "load_audio", corrupt)
+    monkeypatch.setattr(asr.training.fit, "LearningCurvePlot", WeightsAfterEachStep)
     return tmp_path / "train.jsonl"
 
 

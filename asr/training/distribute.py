@@ -1,6 +1,6 @@
 """Where a training process stands in a `tf.distribute` run, and how the
 global batch, the data and the learning rate are split across replicas and
-workers (`train.strategy`; see `asr.train`)."""
+workers (`train.strategy`; see `asr.training.fit`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from asr.config import ConfigError, ExperimentConfig
 
-logger = logging.getLogger("asr.train")
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@ import soundfile as sf
 
 from asr.config import load_config
 from asr.manifest import Utterance, write_manifest
-from asr.train import fit
+from asr.training.fit import fit
 from asr.transcribe import load_model
 
 SENTENCES = ["yes", "no thanks", "open the door", "seven dogs"]

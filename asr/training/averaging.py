@@ -6,7 +6,7 @@ with averaging, fairseq's `average_checkpoints.py`): the epochs sit around one
 basin, and their mean generalises better than any one of them. It only makes
 sense for checkpoints of one trajectory (one run, or a fine-tune of it).
 
-`NBestSnapshots` keeps the N best epochs' weights during training; `asr.train`
+`NBestSnapshots` keeps the N best epochs' weights during training; `asr.training.fit`
 averages them at the end and keeps the average as `model.keras` only if its
 validation WER is better than the best single epoch. `average_models` averages
 model files after the fact (`scripts/average_models.py`).

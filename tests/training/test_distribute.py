@@ -27,8 +27,8 @@ import soundfile as sf
 
 from asr.config import load_config
 from asr.manifest import Utterance, write_manifest
-from asr.pipeline import make_dataset, usable_paths
-from asr.train import fit
+from asr.training.fit import fit
+from asr.training.pipeline import make_dataset, usable_paths
 from tests.conftest import speechlike
 
 RTOL = 1e-5  # relative; float32 sums in a different order agree to ~1e-7
@@ -52,7 +52,7 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2
 )
 from asr.config import load_config
-from asr.train import fit
+from asr.training.fit import fit
 
 cfg = load_config(sys.argv[1], [f"train.strategy=mirrored", *sys.argv[3:]])
 history = fit(cfg, sys.argv[2], verbose=0)

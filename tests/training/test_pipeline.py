@@ -3,7 +3,7 @@ import soundfile as sf
 
 from asr.config import load_config
 from asr.manifest import Utterance, write_manifest
-from asr.pipeline import Skipped, bucket_boundaries, check_rows, make_dataset
+from asr.training.pipeline import Skipped, bucket_boundaries, check_rows, make_dataset
 from tests.conftest import speechlike
 
 

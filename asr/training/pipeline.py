@@ -28,9 +28,8 @@ from asr import text
 from asr.audio import SAMPLE_RATE, AudioLoadError, load_audio
 from asr.augment import waveform_augmenter
 from asr.config import ExperimentConfig
-from asr.features import num_frames
 from asr.manifest import ManifestError, Utterance, read_manifest
-from asr.model import output_lengths
+from asr.model import too_short
 
 logger = logging.getLogger(__name__)
 
@@ -94,20 +93,6 @@ def check_rows(
             continue
         keep.append((row, ids))
     return keep
-
-
-def too_short(num_samples: int, ids: list[int], cfg: ExperimentConfig) -> str | None:
-    """Why `num_samples` of audio cannot carry the label `ids` under CTC (fewer
-    output frames than the labels and their repeats need), or None."""
-    frames = output_lengths(num_frames(num_samples, cfg.features), cfg.model)
-    need = max(1, text.ctc_min_frames(ids))
-    if need <= frames:
-        return None
-    return (
-        f"too short for its transcript: {num_samples / SAMPLE_RATE:.3f} s of "
-        f"audio gives {frames} output frames, the transcript needs {need} CTC "
-        "frames"
-    )
 
 
 def bucket_boundaries(durations: list[float], num_buckets: int) -> list[int]:

@@ -12,8 +12,8 @@ Data parallelism (`train.strategy`): "mirrored" keeps one replica per local
 GPU, "multiworker" one worker per `TF_CONFIG` task (each mirroring its GPUs).
 `data.batch_size` is the global batch; each worker reads its own shard of the
 file list, batches at the per-replica size and runs the same number of steps;
-only the chief writes the run folder. See `fit`, `asr.distribute` and
-`asr.trainer.Trainer`.
+only the chief writes the run folder. See `fit`, `asr.training.distribute` and
+`asr.training.step.Trainer`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,14 @@ import tensorflow as tf
 
 from asr import text
 from asr.audio import load_audio
-from asr.averaging import NBestSnapshots, average_snapshots
-from asr.callbacks import (
+from asr.checkpoint import load_network, save_model
+from asr.config import ConfigError, ExperimentConfig, dump_yaml, from_dict
+from asr.features import compute_feature_stats
+from asr.files import atomic_write_text
+from asr.manifest import read_manifest
+from asr.model import LookAhead, build_model, frontend_layers, set_normalization
+from asr.training.averaging import NBestSnapshots, average_snapshots
+from asr.training.callbacks import (
     AtomicBackupAndRestore,
     BestModelCheckpoint,
     LearningCurvePlot,
@@ -41,15 +47,9 @@ from asr.callbacks import (
     NonFiniteLossGuard,
     ValidationMetrics,
 )
-from asr.checkpoint import load_network, save_model
-from asr.config import ConfigError, ExperimentConfig, dump_yaml, from_dict
-from asr.distribute import Cluster, make_strategy, plan_steps
-from asr.features import compute_feature_stats
-from asr.files import atomic_write_text
-from asr.manifest import read_manifest
-from asr.model import LookAhead, build_model, frontend_layers, set_normalization
-from asr.pipeline import Skipped, make_dataset, usable_paths
-from asr.trainer import Trainer
+from asr.training.distribute import Cluster, make_strategy, plan_steps
+from asr.training.pipeline import Skipped, make_dataset, usable_paths
+from asr.training.step import Trainer
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
-"""Keras callbacks used by `asr.train`: validation WER, best-model checkpoint,
-atomic backup for resuming, the non-finite-loss guard and the learning curve."""
+"""Keras callbacks used by `asr.training.fit`: validation WER, best-model
+checkpoint, atomic backup for resuming, the non-finite-loss guard and the
+learning curve."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import logging
 import os
 from pathlib import Path
 
-import jiwer
 import keras
 import numpy as np
 
@@ -19,6 +19,7 @@ from asr.checkpoint import save_model
 from asr.config import ExperimentConfig
 from asr.decoding.ctc import greedy_decode_batch
 from asr.files import atomic_path, atomic_write_text, remove_stale_temp_files
+from asr.metrics import error_rates
 from asr.model import make_predict_fn
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,9 @@ class NonFiniteLossError(RuntimeError):
 
 
 class ValidationMetrics(keras.callbacks.Callback):
-    """Adds `val_wer` and `val_cer` (greedy decoding) to the epoch logs; for the
-    classifier head `val_accuracy`, with `val_wer` = 1 - accuracy."""
+    """Adds `val_wer` and `val_cer` (greedy decoding, `asr.metrics.error_rates`:
+    the rates `asr evaluate` reports) to the epoch logs; for the classifier
+    head `val_accuracy`, with `val_wer` = 1 - accuracy."""
 
     def __init__(self, network, val_ds, cfg: ExperimentConfig, max_utterances=500):
         super().__init__()
@@ -70,8 +72,8 @@ class ValidationMetrics(keras.callbacks.Callback):
             logs["val_accuracy"] = correct / max(seen, 1)
             logs["val_wer"] = 1.0 - logs["val_accuracy"]
         else:
-            logs["val_wer"] = float(jiwer.wer(refs, hyps)) if refs else 1.0
-            logs["val_cer"] = float(jiwer.cer(refs, hyps)) if refs else 1.0
+            rates = error_rates(refs, hyps) if refs else {"wer": 1.0, "cer": 1.0}
+            logs["val_wer"], logs["val_cer"] = rates["wer"], rates["cer"]
         return logs
 
 

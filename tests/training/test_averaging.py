@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 
 from asr import text
-from asr.averaging import (
+from asr.checkpoint import load_keras_model
+from asr.config import dump_yaml, load_config
+from asr.model import build_model
+from asr.training.averaging import (
     NBestSnapshots,
     average_models,
     average_snapshots,
     average_weights,
     read_index,
 )
-from asr.checkpoint import load_keras_model
-from asr.config import dump_yaml, load_config
-from asr.model import build_model
 from asr.transcribe import load_model
 from tests.conftest import TINY
 

@@ -1,7 +1,7 @@
 """The train step: `Trainer` wraps a `build_model` network with a CTC (or
 cross-entropy) loss that is correct under any tf.distribute strategy, with
 global-norm clipping, a non-finite-step guard and, optionally, distillation
-from a frozen teacher. `asr.train.fit` drives it.
+from a frozen teacher. `asr.training.fit.fit` drives it.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from asr.loss import ctc_loss, distillation_loss
+from asr.training.loss import ctc_loss, distillation_loss
 
 
 class Trainer(keras.Model):
@@ -26,7 +26,7 @@ class Trainer(keras.Model):
 
     With a `teacher` (a frozen network with the same inputs and output
     frames), the training loss adds `distill_weight` x
-    `asr.loss.distillation_loss` against its posteriors; the validation loss
+    `asr.training.loss.distillation_loss` against its posteriors; the validation loss
     stays plain CTC, comparable with runs without a teacher.
     """
 

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import asr.train
-import asr.trainer
-from asr.averaging import average_run_snapshots
-from asr.callbacks import NonFiniteLossError
+import asr.training.fit
+import asr.training.step
 from asr.config import ConfigError, dump_yaml, load_config
 from asr.decoding.ctc import log_softmax
 from asr.manifest import Utterance, write_manifest
-from asr.train import fit
+from asr.training.averaging import average_run_snapshots
+from asr.training.callbacks import NonFiniteLossError
+from asr.training.fit import fit
 from tests.conftest import TINY, speechlike
 
 
@@ -63,13 +63,13 @@ def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, monkeypatch):
             if epoch == 1:
                 raise KeyboardInterrupt  # as if killed after epoch 1's backup
 
-    original = asr.train.LearningCurvePlot
-    monkeypatch.setattr(asr.train, "LearningCurvePlot", lambda *a, **k: Crash())
+    original = asr.training.fit.LearningCurvePlot
+    monkeypatch.setattr(asr.training.fit, "LearningCurvePlot", lambda *a, **k: Crash())
     with pytest.raises(KeyboardInterrupt):
         fit(cfg, run, verbose=0)
     meta = json.loads((run / "backup" / "training_metadata.json").read_text())
     assert meta["epoch"] == 1
-    monkeypatch.setattr(asr.train, "LearningCurvePlot", original)
+    monkeypatch.setattr(asr.training.fit, "LearningCurvePlot", original)
     fit(cfg, run, verbose=0)
     epochs = [
         line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()
@@ -94,7 +94,7 @@ def test_non_finite_loss_stops_naming_files_and_keeps_weights(tmp_path, monkeypa
     def poisoned(labels, logits, label_lengths, logit_lengths):
         return keras.ops.sum(logits, axis=(1, 2)) * np.inf
 
-    monkeypatch.setattr(asr.trainer, "ctc_loss", poisoned)
+    monkeypatch.setattr(asr.training.step, "ctc_loss", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"u\d\.wav"):
         fit(cfg, run, verbose=0)
     meta = run / "backup"
@@ -118,16 +118,16 @@ def test_init_from_copies_weights_across_rnn_implementations(tmp_path, source_im
     source.mkdir()
     src_cfg = config(manifest, f"model.rnn_impl={source_impl}")
     keras.utils.set_random_seed(5)
-    src = asr.train.build_model(src_cfg)
+    src = asr.training.fit.build_model(src_cfg)
     src.save(source / "model.keras")
     (source / "config.yaml").write_text(dump_yaml(src_cfg))
     rnn = src.get_layer("bi_rnn0")
     want = rnn.get_keras_weights() if source_impl == "fused" else rnn.get_weights()
 
     keras.utils.set_random_seed(6)  # other initial weights
-    network = asr.train.build_model(config(manifest))  # fused by default
+    network = asr.training.fit.build_model(config(manifest))  # fused by default
     assert not np.allclose(network.get_layer("bi_rnn0").get_keras_weights()[0], want[0])
-    asr.train._init_from(network, str(source))
+    asr.training.fit._init_from(network, str(source))
     got = network.get_layer("bi_rnn0").get_keras_weights()
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
@@ -181,36 +181,14 @@ def test_init_from_a_shorter_look_ahead_keeps_the_models_output(tmp_path):
     src_cfg = load_config(overrides=CAUSAL + ["model.lookahead=2"])
     (source / "config.yaml").write_text(dump_yaml(src_cfg))
 
-    longer = asr.train.build_model(
+    longer = asr.training.fit.build_model(
         load_config(overrides=CAUSAL + ["model.lookahead=5"])
     )
-    asr.train._init_from(longer, str(source))
+    asr.training.fit._init_from(longer, str(source))
     kernel = longer.get_layer("lookahead").get_weights()[0]
     assert kernel.shape[0] == 6 and not kernel[3:].any()  # new taps start at zero
     wave = speechlike(0.8, seed=3)
     np.testing.assert_allclose(offline(longer, wave), offline(src, wave), atol=1e-5)
-
-
-def test_distillation_loss_is_the_shifted_frame_kl_within_lengths(rng):
-    from asr.loss import distillation_loss
-
-    teacher, student = rng.normal(size=(2, 3, 12, 5)) * 3
-    lengths, shift, temperature = np.array([12, 7, 2]), 3, 2.0
-    got = distillation_loss(teacher, student, lengths, shift, temperature).numpy()
-    want = []
-    for t, s, n in zip(teacher, student, lengths):
-        lt, ls = log_softmax(t / temperature), log_softmax(s / temperature)
-        want.append(
-            sum(
-                (np.exp(lt[i - shift]) * (lt[i - shift] - ls[i])).sum()
-                for i in range(shift, n)
-            )
-            * temperature**2
-        )
-    np.testing.assert_allclose(got, want, rtol=1e-5)
-    assert got[2] == 0  # shorter than the shift: no frame pair
-    same = distillation_loss(student, student, lengths).numpy()
-    np.testing.assert_allclose(same, 0, atol=1e-5)
 
 
 def _teacher_run(tmp_path, manifest, *extra):
@@ -218,7 +196,7 @@ def _teacher_run(tmp_path, manifest, *extra):
     teacher_dir.mkdir()
     cfg = config(manifest, *extra)
     keras.utils.set_random_seed(11)
-    asr.train.build_model(cfg).save(teacher_dir / "model.keras")
+    asr.training.fit.build_model(cfg).save(teacher_dir / "model.keras")
     (teacher_dir / "config.yaml").write_text(dump_yaml(cfg))
     return teacher_dir
 
