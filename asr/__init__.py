@@ -18,7 +18,7 @@ def load_model(model="synth-en"):
 def __getattr__(name):
     # Heavy classes load on first use: `import asr` stays instant.
     if name == "StreamingRecognizer":
-        from asr.streaming import StreamingRecognizer
+        from asr.streaming.recognizer import StreamingRecognizer
 
         return StreamingRecognizer
     if name == "Recognizer":

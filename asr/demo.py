@@ -92,7 +92,7 @@ def score_model(name: str, clips: DemoClips, lm: Path | None = None) -> ModelRes
         if lm:
             name = f"{name} + {lm.name} (beam search)"
     else:
-        from asr.streaming import StreamingRecognizer
+        from asr.streaming.recognizer import StreamingRecognizer
 
         stream = StreamingRecognizer(recognizer)
         stream.accept_waveform(clips.waves[0][:1600])
@@ -113,7 +113,7 @@ def streaming_partials(
 ) -> Iterator[tuple[float, str]]:
     """(seconds into the clip, partial text) each time the partial changes,
     then (-1, final text)."""
-    from asr.streaming import StreamingRecognizer
+    from asr.streaming.recognizer import StreamingRecognizer
     from asr.transcribe import load_model
 
     stream = StreamingRecognizer(load_model(name), chunk_ms=chunk_ms)

@@ -17,30 +17,28 @@ Beside each artifact a small JSON (`asr_export.json` inside a SavedModel,
 framing, vocabulary, and for TFLite the builtin ops and the ops that needed
 SELECT_TF_OPS (Flex; the app then needs the Flex delegate).
 
-TFLite's RFFT2D only takes power-of-two lengths (a 400-sample window is not),
-so TFLite graphs compute the same power spectrum as a DFT matrix product, one
-path for every window length (`dft: "matmul"` in the JSON; logits agree with
-Keras to ~1e-4; XNNPACK runs it as two dense layers). SavedModels keep the
-model's own graph.
+TFLite graphs compute the log-mel's power spectrum as a DFT matrix product
+(`asr.tflite.matmul_dft`; `dft: "matmul"` in the JSON; logits agree with Keras
+to ~1e-4). SavedModels keep the model's own graph.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from asr import text as text_lib
 from asr.files import atomic_path, atomic_write_bytes, atomic_write_text
 from asr.rnn.convert import unfuse_model
-from asr.streaming import StreamingError, StreamingRecognizer
+from asr.streaming import StreamingError
+from asr.streaming.recognizer import StreamingRecognizer
+from asr.streaming.tflite import stream_step_flatbuffer
+from asr.tflite import convert, matmul_dft, op_names
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +79,6 @@ def _streamer(recognizer, chunk_ms: float | None) -> StreamingRecognizer | None:
     except StreamingError as e:
         logger.info("no streaming step exported: %s", e)
         return None
-
-
-def _stream_function(
-    rec: StreamingRecognizer,
-) -> tf.types.experimental.PolymorphicFunction:
-    """A fresh compiled step (traced under the current log-mel implementation)."""
-    return tf.function(
-        rec.step_graph, input_signature=rec.step_signature(), autograph=False
-    )
 
 
 def _info(network: keras.Model, rec: StreamingRecognizer | None, **extra) -> dict:
@@ -166,7 +155,7 @@ def export_savedmodel(
     signatures = {"serving_default": module.offline.get_concrete_function()}
     rec = _streamer(recognizer, chunk_ms)
     if rec is not None:
-        module.stream_step = _stream_function(rec)
+        module.stream_step = rec.new_step_function()
         signatures["stream_step"] = module.stream_step.get_concrete_function()
     info = _info(network, rec, format="savedmodel")
     with atomic_path(out) as tmp:  # an earlier SavedModel is replaced whole
@@ -174,113 +163,6 @@ def export_savedmodel(
         atomic_write_text(tmp / SAVEDMODEL_INFO, json.dumps(info, indent=2) + "\n")
     logger.info("SavedModel: %s (signatures: %s)", out, ", ".join(signatures))
     return out
-
-
-def _dft_frames(layer, audio, keep_float: bool = False):
-    """`LogMel.frames` with the real DFT as a matrix product (TFLite-friendly).
-
-    `keep_float`: the two matrices are multiplied by a one computed from the
-    audio, so they are no longer constants and int8 quantisation leaves these
-    products alone: quantised to int8, frames and power spectra lose their
-    quiet bands (the streaming model's CER went from 6.1 % to 10.8 % on
-    held-out clips; 5.9 % with float features).
-    """
-    cfg = layer.cfg
-    n = cfg.win_length
-    k = np.arange(n // 2 + 1)
-    angle = 2 * np.pi * np.outer(np.arange(n), k) / n
-    window = np.hanning(n + 1)[:-1][:, None]
-    # Windowed cos and sin side by side: one product gives re and im, and
-    # [re^2, im^2] @ [M; M] = |X|^2 @ M, the mel of the power spectrum.
-    dft = np.concatenate([np.cos(angle) * window, np.sin(angle) * window], axis=1)
-    mel_twice = tf.concat([layer._mel, layer._mel], axis=0)
-    dft = tf.constant(dft.astype(np.float32))
-    audio = tf.cast(audio, tf.float32)
-    if keep_float:
-        one = tf.cast(tf.reduce_max(audio[:1, :1]) > -np.inf, tf.float32)
-        dft, mel_twice = dft * one, mel_twice * one
-    framed = tf.signal.frame(audio, n, cfg.hop_length)
-    parts = tf.matmul(framed, dft)
-    mel = tf.matmul(tf.square(parts), mel_twice)
-    return tf.math.log(mel + cfg.log_floor)
-
-
-@contextlib.contextmanager
-def _matmul_dft(network: keras.Model, keep_float: bool = False) -> Iterator[None]:
-    """While tracing inside, the network's log-mel uses `_dft_frames`."""
-    layer = network.get_layer("log_mel")
-    layer.frames = lambda audio: _dft_frames(layer, audio, keep_float)
-    try:
-        yield
-    finally:
-        del layer.frames
-
-
-def _ops(flatbuffer: bytes) -> tuple[list[str], list[str]]:
-    """(builtin op names, Flex op names) used by a TFLite model."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
-    builtin, flex = set(), set()
-    for code in model.operatorCodes or []:
-        op = max(code.builtinCode, code.deprecatedBuiltinCode)
-        if op == schema.BuiltinOperator.CUSTOM:
-            custom = (code.customCode or b"").decode()
-            (flex if custom.startswith("Flex") else builtin).add(custom)
-        else:
-            builtin.add(names.get(op, str(op)))
-    return sorted(builtin), sorted(flex)
-
-
-def _convert(function, int8: bool = False) -> bytes:
-    """Builtins only if possible, else builtins plus the ops that need Flex.
-
-    The weights are frozen into constants first (also inside loop bodies, where
-    the converter would leave uninitialised resource variables); a wrapper
-    keeps the input and output names for the TFLite signature. `int8`:
-    dynamic-range quantisation (int8 weights, float activations).
-    """
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    concrete = function.get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete)
-    specs = concrete.structured_input_signature[0]
-    names = sorted(concrete.structured_outputs)  # the order tf.nest flattens in
-
-    @tf.function(input_signature=specs, autograph=False)
-    def named(*args):
-        return dict(zip(names, tf.nest.flatten(frozen(*args)), strict=True))
-
-    named = named.get_concrete_function()
-
-    def converter(*ops):
-        c = tf.lite.TFLiteConverter.from_concrete_functions([named], tf.Module())
-        c.target_spec.supported_ops = list(ops)
-        if int8:
-            c.optimizations = [tf.lite.Optimize.DEFAULT]
-        return c
-
-    try:
-        return converter(tf.lite.OpsSet.TFLITE_BUILTINS).convert()
-    except Exception as e:  # the converter raises ConverterError and others
-        logger.info(
-            "builtin ops are not enough, adding SELECT_TF_OPS (%s)",
-            str(e).strip().splitlines()[-1][:200],
-        )
-    flex = converter(tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS)
-    flex._experimental_lower_tensor_list_ops = False
-    return flex.convert()
-
-
-def stream_step_flatbuffer(rec: StreamingRecognizer, int8: bool = False) -> bytes:
-    """`rec`'s streaming step as a TFLite flatbuffer (builtin ops where
-    possible), with its current weights frozen in (as int8 with `int8`).
-    Inputs and outputs are named as in `rec.step_function`."""
-    with _matmul_dft(rec.network, keep_float=int8):
-        return _convert(_stream_function(rec), int8=int8)
 
 
 def export_tflite(
@@ -318,9 +200,9 @@ def export_tflite(
     if rec is not None:
         flatbuffer = stream_step_flatbuffer(rec, int8=int8)
     else:
-        with _matmul_dft(network, keep_float=int8):
-            flatbuffer = _convert(_OfflineModule(network, batch=1).offline, int8=int8)
-    builtin, flex = _ops(flatbuffer)
+        with matmul_dft(network, keep_float=int8):
+            flatbuffer = convert(_OfflineModule(network, batch=1).offline, int8=int8)
+    builtin, flex = op_names(flatbuffer)
     if flex:
         logger.warning("%s needs the Flex delegate for: %s", out, ", ".join(flex))
     atomic_write_bytes(out, flatbuffer)

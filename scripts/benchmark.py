@@ -578,7 +578,7 @@ def bench_streaming(quick: bool) -> dict:
 
 
 def streaming_child(n: int) -> dict:
-    from asr.streaming import StreamingRecognizer
+    from asr.streaming.recognizer import StreamingRecognizer
     from asr.transcribe import load_model
 
     # The bundled configs/streaming.yaml model: trained weights, whose

@@ -25,7 +25,7 @@ from asr.audio import load_audio  # noqa: E402
 from asr.files import atomic_write_text  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
 from asr.metrics import error_rates  # noqa: E402
-from asr.streaming import StreamingRecognizer  # noqa: E402
+from asr.streaming.recognizer import StreamingRecognizer  # noqa: E402
 from asr.transcribe import load_model  # noqa: E402
 
 

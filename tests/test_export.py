@@ -10,7 +10,7 @@ from asr.decoding import ctc
 from asr.export import SAVEDMODEL_INFO, export_savedmodel, export_tflite
 from asr.transcribe import Recognizer
 from tests.conftest import speechlike
-from tests.test_streaming import CAUSAL, causal_model, lookahead_model, offline
+from tests.tiny_models import CAUSAL, causal_model, lookahead_model, offline
 
 # Exported logits vs the Keras model's: TFLite's kernels (XNNPACK) and its DFT
 # as a matrix product round differently from TF's; the test model's logits

@@ -46,7 +46,7 @@ def test_streaming_int8_backend_keeps_the_float_texts():
 
     from asr import demo
     from asr.metrics import error_rates
-    from asr.streaming import StreamingRecognizer
+    from asr.streaming.recognizer import StreamingRecognizer
 
     recognizer = load_model("synth-en-streaming")
     recs = {

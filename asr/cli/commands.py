@@ -168,7 +168,8 @@ def cmd_transcribe(args) -> int:
 def cmd_stream(args) -> int:
     import shutil
 
-    from asr.microphone import (
+    from asr.streaming import StreamingError
+    from asr.streaming.microphone import (
         DEFAULT_STREAMING_MODEL,
         MicrophoneError,
         check_microphone,
@@ -176,7 +177,7 @@ def cmd_stream(args) -> int:
         stream_file,
         stream_microphone,
     )
-    from asr.streaming import StreamingError, StreamingRecognizer
+    from asr.streaming.recognizer import StreamingRecognizer
     from asr.transcribe import load_model
 
     live = sys.stdout.isatty()

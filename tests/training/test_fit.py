@@ -172,7 +172,7 @@ def test_average_best_keeps_n_best_epochs_and_the_better_of_average_and_best(
 
 
 def test_init_from_a_shorter_look_ahead_keeps_the_models_output(tmp_path):
-    from tests.test_streaming import CAUSAL, lookahead_model, offline
+    from tests.tiny_models import CAUSAL, lookahead_model, offline
 
     source = tmp_path / "source_run"
     source.mkdir()

@@ -1,5 +1,6 @@
 """What one stream carries between chunks, and its greedy CTC decoding with
-endpointing (`asr.streaming.StreamingRecognizer` owns one per stream)."""
+endpointing (`asr.streaming.recognizer.StreamingRecognizer` owns one per
+stream)."""
 
 from __future__ import annotations
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr import microphone
 from asr.audio import load_audio, save_audio
 from asr.cli import main
 from asr.config import dump_yaml, load_config
-from asr.microphone import MicrophoneError, stream_file, stream_microphone
-from asr.streaming import StreamingRecognizer
+from asr.streaming import microphone
+from asr.streaming.microphone import MicrophoneError, stream_file, stream_microphone
+from asr.streaming.recognizer import StreamingRecognizer
 from tests.conftest import speechlike
-from tests.test_streaming import CAUSAL, causal_model
+from tests.tiny_models import CAUSAL, causal_model
 
 
 @pytest.fixture(scope="module")

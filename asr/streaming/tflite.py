@@ -3,7 +3,8 @@
 The streaming step is ~150 small ops (per 100 ms: five LSTM time steps in
 each of three layers, every one a (1 x H) @ (H x 4H) product and its gate
 math). TensorFlow's graph executor spends most of a step dispatching them; the
-TFLite interpreter runs the same graph, converted once (`asr.export`), with
+TFLite interpreter runs the same graph, converted once
+(`stream_step_flatbuffer`, with `asr.tflite`), with
 its static plan and XNNPACK kernels, about 2x faster on this CPU
 (`scripts/benchmark.py`, `stream_tflite_x_tf`) with logits within ~1e-5.
 """
@@ -12,8 +13,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from asr.tflite import convert, matmul_dft
+
+if TYPE_CHECKING:
+    from asr.streaming.recognizer import StreamingRecognizer
 
 
 def _interpreter_class():
@@ -32,7 +39,7 @@ class TFLiteStep:
     numpy in and out.
 
     Args:
-        flatbuffer: the step from `asr.export.stream_step_flatbuffer`.
+        flatbuffer: the step from `stream_step_flatbuffer`.
         state_names: the state inputs' names, in `state_specs` order.
         num_threads: interpreter threads (default 2, 1 on one core). Two
             were 2.3x faster than one on this 2-core machine (4.9 vs 2.1 ms per
@@ -67,3 +74,11 @@ class TFLiteStep:
             interp.set_tensor(index, np.asarray(value, dtype))
         interp.invoke()
         return {name: interp.get_tensor(i) for name, i in self._outputs.items()}
+
+
+def stream_step_flatbuffer(rec: StreamingRecognizer, int8: bool = False) -> bytes:
+    """`rec`'s streaming step as a TFLite flatbuffer (builtin ops where
+    possible), with its current weights frozen in (as int8 with `int8`).
+    Inputs and outputs are named as in `rec.step_function`."""
+    with matmul_dft(rec.network, keep_float=int8):
+        return convert(rec.new_step_function(), int8=int8)

@@ -32,7 +32,7 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE, iter_audio_blocks
 from asr.files import AtomicFile
-from asr.streaming import StreamingRecognizer
+from asr.streaming.recognizer import StreamingRecognizer
 
 logger = logging.getLogger(__name__)
 

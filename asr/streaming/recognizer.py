@@ -31,7 +31,7 @@ window as explicit state (`StreamState`):
 - the greedy decoder's last id, texts and endpoint counters.
 
 With `backend="tflite"` the same step, converted to TFLite once, runs in the
-TFLite interpreter (`asr.tflite_step`): faster per chunk, weights frozen;
+TFLite interpreter (`asr.streaming.tflite`): faster per chunk, weights frozen;
 `"tflite-int8"` quantises its weights to int8 (dynamic range) on the way:
 faster again (the step is bound by reading the weights), close but not equal
 to the offline model.
@@ -64,10 +64,9 @@ import numpy as np
 import tensorflow as tf
 
 from asr.config import StreamingConfig
-from asr.stream_layers import StreamingError, rnn_chunk, streaming_layers
-from asr.stream_state import StreamState
-
-__all__ = ["StreamState", "StreamingError", "StreamingRecognizer"]
+from asr.streaming import StreamingError
+from asr.streaming.layers import rnn_chunk, streaming_layers
+from asr.streaming.state import StreamState
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ class StreamingRecognizer:
             longer equal offline; measure the WER) or "auto" (tflite, else tf
             with a warning).
         num_threads: TFLite interpreter threads (default: that of
-            `asr.tflite_step.TFLiteStep`, 2).
+            `asr.streaming.tflite.TFLiteStep`, 2).
 
     Attributes:
         step_frames: feature frames per step (a multiple of `time_stride`).
@@ -155,9 +154,7 @@ class StreamingRecognizer:
         self._no_frames = np.zeros((0, self._logits.units), np.float32)
         self._no_frames.flags.writeable = False
         self.state_specs = self._state_specs()
-        self.step_function = tf.function(
-            self.step_graph, input_signature=self.step_signature(), autograph=False
-        )
+        self.step_function = self.new_step_function()
         self.backend = backend
         self.num_threads = num_threads
         self.step = self._make_step(backend)
@@ -179,6 +176,13 @@ class StreamingRecognizer:
             tf.TensorSpec([], tf.int32, name="valid_frames"),
             *self.state_specs,
         ]
+
+    def new_step_function(self) -> tf.types.experimental.PolymorphicFunction:
+        """A fresh compiled `step_graph` (export traces it again, e.g. under
+        the TFLite log-mel)."""
+        return tf.function(
+            self.step_graph, input_signature=self.step_signature(), autograph=False
+        )
 
     def _state_specs(self) -> list[tf.TensorSpec]:
         specs = []
@@ -269,8 +273,7 @@ class StreamingRecognizer:
             raise StreamingError(
                 f"backend: 'tf', 'tflite', 'tflite-int8' or 'auto', got {backend!r}"
             )
-        from asr.export import stream_step_flatbuffer
-        from asr.tflite_step import TFLiteStep
+        from asr.streaming.tflite import TFLiteStep, stream_step_flatbuffer
 
         try:
             flatbuffer = stream_step_flatbuffer(self, int8=backend == "tflite-int8")

@@ -1,4 +1,5 @@
-"""The causal network's layers, read for chunked execution by `asr.streaming`.
+"""The causal network's layers, read for chunked execution by
+`asr.streaming.recognizer`.
 
 `streaming_layers(network)` finds the convolutions (with their batch norms and
 activations) and recurrent layers of an `asr.model.build_model` network and
@@ -18,10 +19,7 @@ import tensorflow as tf
 
 from asr.rnn.layer import FusedRNN, keras_cell_name
 from asr.rnn.recurrence import gru_step, lstm_step, simple_step
-
-
-class StreamingError(ValueError):
-    """The model cannot stream (bidirectional, not causal, classifier head)."""
+from asr.streaming import StreamingError
 
 
 @dataclass(frozen=True)
