@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from asr.conv import Conv2D
+from tests.layers_test_case import run_layer_test
 
 
 def _outputs_and_grads(layer, x):
@@ -39,14 +40,21 @@ def test_same_outputs_and_gradients_as_keras(kernel, strides, channels, steps, b
         np.testing.assert_allclose(got / scale, want / scale, atol=1e-5)
 
 
-def test_inference_is_the_stock_op_and_saves(tmp_path):
-    inputs = keras.Input((None, 20, 1))
-    model = keras.Model(inputs, Conv2D(4, (3, 5), strides=(1, 2), name="conv")(inputs))
+def test_shared_layer_checks_inference_is_the_stock_op(tmp_path):
+    """Training (the XLA kernel gradient) and inference (Keras's op) give the
+    same outputs, and a `.keras` file keeps the layer."""
+
+    def stock(layer, x):
+        conv = keras.layers.Conv2D.from_config(layer.get_config())
+        conv.build(x.shape)
+        conv.set_weights(layer.get_weights())
+        return conv(x)
+
     x = np.random.default_rng(0).standard_normal((2, 9, 20, 1)).astype("float32")
-    model.save(tmp_path / "m.keras")
-    again = keras.models.load_model(tmp_path / "m.keras")
-    assert type(again.get_layer("conv")) is Conv2D
-    np.testing.assert_allclose(again(x), model(x), atol=1e-6)
-    np.testing.assert_allclose(
-        model(x, training=True), model(x, training=False), atol=1e-5
+    run_layer_test(
+        Conv2D,
+        {"filters": 4, "kernel_size": (3, 5), "strides": (1, 2), "activation": "relu"},
+        [x],
+        tmp_path,
+        reference=stock,
     )

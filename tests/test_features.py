@@ -11,7 +11,9 @@ from asr.features import (
     compute_feature_stats,
     num_frames,
 )
+from asr.tflite import dft_frames
 from tests.conftest import speechlike
+from tests.layers_test_case import run_layer_test
 
 CFG = FeatureConfig()
 
@@ -98,12 +100,40 @@ def test_global_normalization_uses_stored_stats_and_keeps_padding_zero():
     assert np.all(out[1, 4:] == 0.0)
 
 
-def test_layer_config_round_trip():
-    layer = LogMel(n_mels=40, hop_length=80)
-    clone = LogMel.from_config(layer.get_config())
-    y = speechlike(0.3)
-    np.testing.assert_array_equal(
-        run(layer, y[None], [len(y)])[0], run(clone, y[None], [len(y)])[0]
+def test_log_mel_shared_layer_checks_equal_the_tflite_dft(tmp_path):
+    """The `.tflite` exports compute the same frames as a DFT matrix product."""
+
+    def tflite_frames(layer, audio, lengths):
+        frames = dft_frames(layer, audio)
+        n = num_frames(lengths, layer.cfg)
+        return frames * tf.sequence_mask(n, frames.shape[1], frames.dtype)[..., None], n
+
+    audio = np.stack([speechlike(0.3, seed=1), speechlike(0.3, seed=2)])
+    audio[1, 3000:] = 0.0
+    lengths = np.array([len(audio[0]), 3000], np.int32)
+    run_layer_test(
+        LogMel,
+        {"n_mels": 40, "hop_length": 80},
+        [audio.astype(np.float32), lengths],
+        tmp_path,
+        reference=tflite_frames,
+        atol=2e-3,
+    )
+
+
+def test_global_normalization_shared_layer_checks(tmp_path):
+    def numpy_norm(layer, features, lengths):
+        mean, std = (np.asarray(w) for w in layer.get_weights())
+        mask = np.arange(features.shape[1])[None, :] < lengths[:, None]
+        return (features - mean) / std * mask[..., None]
+
+    features = np.random.default_rng(0).normal(-5, 2, (2, 6, 8)).astype(np.float32)
+    run_layer_test(
+        GlobalNormalization,
+        {"n_mels": 8},
+        [features, np.array([6, 2], np.int32)],
+        tmp_path,
+        reference=numpy_norm,
     )
 
 

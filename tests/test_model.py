@@ -4,8 +4,19 @@ import pytest
 
 from asr.config import load_config
 from asr.features import num_frames
-from asr.model import build_model, make_predict_fn, output_lengths
+from asr.model import (
+    ClippedReLU,
+    ConvLengths,
+    LookAhead,
+    MaskedMeanPool,
+    MaskTime,
+    SequenceMask,
+    build_model,
+    make_predict_fn,
+    output_lengths,
+)
 from tests.conftest import speechlike
+from tests.layers_test_case import run_layer_test
 
 TINY = ["model.rnn_units=8", "model.rnn_layers=2", "model.conv_filters=[3,3]"]
 
@@ -101,3 +112,35 @@ def test_ds2_small_has_the_reference_size():
     model = build_model(cfg)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == 5_252_861
+
+
+X = np.random.default_rng(0).normal(size=(2, 6, 3)).astype(np.float32)
+LENGTHS = np.array([6, 2], np.int32)
+REAL = (np.arange(6)[None, :] < LENGTHS[:, None])[..., None]
+
+
+def _look_ahead(layer, x):
+    w = np.asarray(layer.get_weights()[0])
+    padded = np.concatenate([x, np.zeros((len(x), layer.context, x.shape[2]))], 1)
+    return sum(w[i] * padded[:, i : i + x.shape[1]] for i in range(len(w)))
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, inputs, reference",
+    [
+        (MaskTime, {}, [X, LENGTHS], lambda _, x, n: x * REAL),
+        (ConvLengths, {"stride": 4}, [LENGTHS], lambda _, n: -(-n // 4)),
+        (SequenceMask, {}, [X, LENGTHS], lambda _, x, n: REAL[..., 0]),
+        (
+            MaskedMeanPool,
+            {},
+            [X, LENGTHS],
+            lambda _, x, n: (x * REAL).sum(1) / n[:, None],
+        ),
+        (ClippedReLU, {}, [30 * X], lambda _, x: np.clip(x, 0, 20)),
+        (LookAhead, {"context": 2}, [X], _look_ahead),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else "",
+)
+def test_model_layers_shared_layer_checks(cls, kwargs, inputs, reference, tmp_path):
+    run_layer_test(cls, kwargs, inputs, tmp_path, reference=reference)

@@ -11,6 +11,7 @@ from asr.rnn.layer import (
     keras_to_fused_weights,
     make_rnn,
 )
+from tests.layers_test_case import run_layer_test
 
 FEATURES, UNITS, STEPS = 5, 4, 7
 LENGTHS = np.array([7, 4, 1, 0])  # right-padded, one full and one empty row
@@ -183,3 +184,23 @@ def test_empty_batch_gives_empty_outputs_and_gradients(cell, bidirectional):
     assert y.shape == (0, STEPS, fused.dirs * UNITS)
     assert [g.shape for g in grads[1:]] == [v.shape for v in fused.trainable_variables]
     assert all(not np.any(g) for g in grads[1:])
+
+
+@pytest.mark.parametrize(
+    "cell,bidirectional", [("lstm", True), ("gru", False), ("simple_rnn", False)]
+)
+def test_shared_layer_checks_against_the_keras_layer(cell, bidirectional, tmp_path):
+    def keras_layer(layer, x):
+        stock = make_rnn(cell, UNITS, bidirectional, "keras", name="rnn")
+        stock.build((None, None, FEATURES))
+        stock.set_weights(layer.get_keras_weights())
+        return stock(x)
+
+    x = np.random.default_rng(3).standard_normal((2, STEPS, FEATURES))
+    run_layer_test(
+        FusedRNN,
+        {"units": UNITS, "cell": cell, "bidirectional": bidirectional},
+        [x.astype(np.float32)],
+        tmp_path,
+        reference=keras_layer,
+    )
