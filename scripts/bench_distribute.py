@@ -9,7 +9,7 @@ the same config and global batch: per-epoch loss agreement and throughput.
 `--steps` steps on 8 synthetic clips (0.5-0.85 s) with the settings under
 which data parallelism reproduces the single-device run (no dropout,
 augmentation or shuffling, frozen conv front end; see
-tests/test_distribute.py). Throughput is the median over the epochs after the
+tests/training/test_distribute.py). Throughput is the median over the epochs after the
 first (which traces the step), timed from the end of each epoch's first step
 to the end of its last, so start-up and checkpoint saving are left out. Prints one JSON
 object: `loss_max_rel_diff`, and per run `steps_per_s` and `audio_s_per_s`.
