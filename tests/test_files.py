@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -22,13 +21,8 @@ from asr.files import (
 )
 
 
-@pytest.fixture
-def root(tmp_path) -> Path:
-    return tmp_path.resolve()
-
-
-def test_failure_during_the_write_removes_the_temp_file(root, monkeypatch):
-    path = root / "m.jsonl"
+def test_failure_during_the_write_removes_the_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "m.jsonl"
     atomic_write_text(path, "old\n")
     before = path.read_bytes()
 
@@ -39,21 +33,21 @@ def test_failure_during_the_write_removes_the_temp_file(root, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         atomic_write_text(path, "new\n")
     assert path.read_bytes() == before
-    assert sorted(p.name for p in root.iterdir()) == ["m.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.jsonl"]
 
 
-def test_atomic_write_creates_parents_and_replaces(root):
-    path = root / "a" / "b" / "f.txt"
+def test_atomic_write_creates_parents_and_replaces(tmp_path):
+    path = tmp_path / "a" / "b" / "f.txt"
     atomic_write_text(path, "one\n")
     atomic_write_text(path, "two\n")
     assert path.read_text() == "two\n"
     assert os.listdir(path.parent) == ["f.txt"]
 
 
-def test_atomic_write_gives_normal_permissions_and_keeps_existing_ones(root):
+def test_atomic_write_gives_normal_permissions_and_keeps_existing_ones(tmp_path):
     old_umask = os.umask(0o022)
     try:
-        path = root / "new.txt"
+        path = tmp_path / "new.txt"
         atomic_write_text(path, "x")
         assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
         os.chmod(path, 0o640)
@@ -63,42 +57,42 @@ def test_atomic_write_gives_normal_permissions_and_keeps_existing_ones(root):
         os.umask(old_umask)
 
 
-def test_atomic_path_keeps_the_old_file_when_the_writer_fails(root):
-    path = root / "model.keras"
+def test_atomic_path_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    path = tmp_path / "model.keras"
     path.write_bytes(b"old")
     with pytest.raises(RuntimeError, match="writer died"):
         with atomic_path(path, ".keras") as tmp:
-            assert tmp.name.endswith(".tmp.keras") and tmp.parent == root
+            assert tmp.name.endswith(".tmp.keras") and tmp.parent == tmp_path
             tmp.write_bytes(b"ne")
             raise RuntimeError("writer died")
     assert path.read_bytes() == b"old"
-    assert os.listdir(root) == ["model.keras"]
+    assert os.listdir(tmp_path) == ["model.keras"]
 
 
-def test_atomic_path_replaces_a_folder_whole(root):
-    out = root / "saved"
+def test_atomic_path_replaces_a_folder_whole(tmp_path):
+    out = tmp_path / "saved"
     out.mkdir()
     (out / "old.pb").write_bytes(b"old")
     with atomic_path(out) as tmp:
         tmp.mkdir()
         (tmp / "new.pb").write_bytes(b"new")
     assert os.listdir(out) == ["new.pb"]
-    assert os.listdir(root) == ["saved"]
+    assert os.listdir(tmp_path) == ["saved"]
 
 
-def test_atomic_file_commit_and_discard(root):
-    kept, dropped = AtomicFile(root / "a.wav"), AtomicFile(root / "b.wav")
+def test_atomic_file_commit_and_discard(tmp_path):
+    kept, dropped = AtomicFile(tmp_path / "a.wav"), AtomicFile(tmp_path / "b.wav")
     kept.tmp.write_bytes(b"a")
     dropped.tmp.write_bytes(b"b")
     assert not kept.tmp.name.endswith(".wav")  # a *.wav glob never sees it
     kept.commit()
     dropped.discard()
-    assert os.listdir(root) == ["a.wav"]
-    atomic_write_bytes(root / "a.wav", b"c")
-    assert (root / "a.wav").read_bytes() == b"c"
+    assert os.listdir(tmp_path) == ["a.wav"]
+    atomic_write_bytes(tmp_path / "a.wav", b"c")
+    assert (tmp_path / "a.wav").read_bytes() == b"c"
 
 
-def test_stale_temp_files_of_dead_writers_are_removed(root):
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
@@ -109,9 +103,13 @@ def test_stale_temp_files_of_dead_writers_are_removed(root):
         f".latest.weights.h5.{dead}.0badc0de.tmp.weights.h5",
         f".history.csv.{dead}.0badc0de.tmp",
     ]
-    live = [temp_path(root / "model.keras", ".keras").name, "model.keras", ".hidden"]
+    live = [
+        temp_path(tmp_path / "model.keras", ".keras").name,
+        "model.keras",
+        ".hidden",
+    ]
     for name in names + live:
-        (root / name).write_bytes(b"x")
-    removed = remove_stale_temp_files(root)
+        (tmp_path / name).write_bytes(b"x")
+    removed = remove_stale_temp_files(tmp_path)
     assert sorted(p.name for p in removed) == sorted(names)
-    assert sorted(p.name for p in root.iterdir()) == sorted(live)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(live)

@@ -12,5 +12,5 @@
 - `distribute.py`: tf.distribute strategy, cluster, batch and step split.
 
 Models are loaded and saved through `asr.checkpoint`, never through the
-inference modules (`asr.transcribe`, `asr.streaming`).
+inference modules (tests/test_layout.py checks it).
 """
