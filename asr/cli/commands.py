@@ -42,6 +42,8 @@ def cmd_prepare(args) -> int:
             workers=args.workers,
             progress=_progress_enabled(),
             texts=args.texts,
+            vocabulary=args.vocabulary,
+            old_fraction=args.old_fraction,
         )
     from asr.manifest import read_manifest
 

@@ -46,6 +46,13 @@ POSITIVE_FLOAT = _number(float, 0, inclusive=False)
 NON_NEGATIVE_FLOAT = _number(float, 0)
 
 
+def _fraction(text: str) -> float:
+    value = NON_NEGATIVE_FLOAT(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be <= 1, got {text}")
+    return value
+
+
 def _librispeech_parts(text: str) -> list[str]:
     from asr.datasets.librispeech import PARTS
 
@@ -117,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         "synthetic",
         help="synthesise an English corpus with espeak-ng",
         description="Synthesise sentences with many espeak-ng voices; "
-        "train/dev/test have disjoint voices and sentences.",
+        "train/dev/test have disjoint voices and sentences. With the open "
+        "vocabulary every dev and test sentence has a word train never says "
+        "(OUT/held_out_words.<split>.txt).",
     )
     syn.add_argument("--out", required=True, help="folder for audio and manifests")
     syn.add_argument(
@@ -130,6 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
         default="sentences",
         help="what the clips say: generated sentences (default) or one digit word "
         "each, for keyword/digit models",
+    )
+    syn.add_argument(
+        "--vocabulary",
+        choices=["open", "closed"],
+        default="open",
+        help="sentence words: open (~45k English words by frequency, held-out "
+        "words in dev/test; default) or closed (the ~950-word template "
+        "generator of the bundled models' corpora)",
+    )
+    syn.add_argument(
+        "--old-fraction",
+        type=_fraction,
+        default=0.2,
+        metavar="F",
+        help="open vocabulary: share of train sentences from the template "
+        "generator (default 0.2)",
     )
     syn.add_argument(
         "--workers",
