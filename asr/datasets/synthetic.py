@@ -510,6 +510,7 @@ def prepare_synthetic(
     voices = split_voices(list_voices(language_prefix), voice_seed)
     words = None
     if is_open:
+        logger.info("%s: building the open vocabulary", out)
         words = split_vocabulary(word_list(), word_seed, keep=closed_vocabulary())
     jobs = _plan(out, hours, seed, voices, texts, words, old_fraction)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
