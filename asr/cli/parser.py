@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--vocabulary",
         choices=["open", "closed"],
         default="open",
-        help="sentence words: open (~45k English words by frequency, held-out "
+        help="sentence words: open (~48k English words by frequency, held-out "
         "words in dev/test; default) or closed (the ~950-word template "
         "generator of the bundled models' corpora)",
     )

@@ -17,7 +17,7 @@ the default vocal tract (`klatt*`), go to train. So no dev, test or demo timbre 
 heard in training. The 8 accents are shared by all splits: too few to hold out.
 
 Sentences never repeat across the three splits. `vocabulary="open"` (the
-default) draws them from about 45,000 English words with realistic frequencies
+default) draws them from about 47,700 English words with realistic frequencies
 (`asr.datasets.wordlist`): a fraction `old_fraction` (20%) of train sentences
 come from the old template generator, the rest from the open word list; dev and
 test sentences are all open and each holds at least one word that no train
@@ -35,7 +35,7 @@ Each utterance draws its voice, rate, pitch, pitch range and level at random
 (closed and digits: 130-210 words/min, pitch and range 30-70). Open corpora
 vary more: rate 120-220, pitch 20-80, range 15-85, a pause between words of
 0-60 ms (half the clips none), and a vocal tract length factor of 0.87-1.15
-(`synthesize(formant_scale=...)`), so each of the ~800 voices is heard with
+(`synthesize(formant_scale=...)`), so each of the ~830 voices is heard with
 many tract sizes. Everything follows from `seed`, so two runs write the same
 files and manifests. Clips are synthesised in parallel over processes.
 """

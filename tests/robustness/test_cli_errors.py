@@ -38,6 +38,11 @@ CASES = {
     "synthetic: zero hours": ([*SYN, "--hours", "0"], "--hours"),
     "synthetic: infinite hours": ([*SYN, "--hours", "inf"], "--hours"),
     "synthetic: zero workers": ([*SYN, "--workers", "0"], "--workers"),
+    "synthetic: old fraction above 1": (
+        [*SYN, "--old-fraction", "2"],
+        "--old-fraction",
+    ),
+    "synthetic: unknown vocabulary": ([*SYN, "--vocabulary", "big"], "--vocabulary"),
     "train: no --config": (["train", "--out", "OUT"], "--config"),
     "train: epochs not an int": ([*TRAIN, "--epochs", "2.5"], "--epochs"),
     "train: zero epochs": ([*TRAIN, "--epochs", "0"], "--epochs"),
