@@ -104,7 +104,13 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Writes `text` to `path` so that readers see the old file or the new one.
+    """Writes `text` (UTF-8) to `path` so that readers see the old file or the
+    new one; see `atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes `data` to `path` so that readers see the old file or the new one.
 
     The temp file sits beside `path` and is removed on any failure. The new file
     keeps the old file's permissions, or gets the usual ones (0666 less umask).
@@ -118,8 +124,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         if old_mode is not None:

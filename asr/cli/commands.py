@@ -94,17 +94,74 @@ def cmd_train(args) -> int:
 
 # -- evaluate -------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
-    from asr.evaluate import evaluate
+    from asr.robustness import (
+        Condition,
+        ConditionError,
+        NoiseBank,
+        format_groups,
+        format_table,
+        make_transform,
+    )
+
+    group_by = list(dict.fromkeys(k for keys in args.group_by or () for k in keys))
+    pad_level = -float("inf") if args.digital_silence else args.pad_level_dbfs
+    conditions = args.snr
+    if conditions is None and args.pad_silence:
+        conditions = [Condition()]
+    try:  # settings and noise files before the model loads
+        if args.noise is not None and conditions is None:
+            raise ConditionError("--noise needs --snr (e.g. --snr clean,20,10,5,0)")
+        if conditions and any(c.snr_db is not None for c in conditions):
+            if args.noise is None:
+                raise ConditionError("--snr with a number needs --noise FILE|DIR")
+        noise = NoiseBank.from_path(args.noise) if args.noise is not None else None
+        for c in conditions or ():
+            make_transform(c, args.manifest, noise, args.pad_silence, pad_level)
+    except ConditionError as e:
+        if args.verbose:
+            raise
+        print(f"asr evaluate: error: {e}", file=sys.stderr)
+        return 2
+
     from asr.transcribe import load_model
 
     recognizer = load_model(args.model)
+    options = dict(decoder=args.decoder, beam_width=args.beam_width, lm=args.lm)
+    if conditions is not None:
+        from asr.robustness import PLOT_NAME, run_conditions
+
+        summary = run_conditions(
+            recognizer,
+            args.manifest,
+            args.out,
+            conditions,
+            noise=noise,
+            pad_seconds=args.pad_silence,
+            pad_level_dbfs=pad_level,
+            seed=args.seed,
+            group_by=group_by,
+            **options,
+        )
+        print(format_table(summary))
+        for name, row in summary["conditions"].items():
+            if row["num_skipped"]:
+                print(
+                    f"{name}: {row['num_skipped']} skipped (listed in "
+                    f"{Path(args.out) / name / 'summary.json'})",
+                    file=sys.stderr,
+                )
+        plot = Path(args.out) / PLOT_NAME
+        print(
+            f"details: {Path(args.out) / 'summary.json'}, "
+            + (f"{plot}, " if plot.is_file() else "")
+            + f"per condition in {Path(args.out)}/<condition>/"
+        )
+        return 0
+
+    from asr.evaluate import evaluate
+
     summary = evaluate(
-        recognizer,
-        args.manifest,
-        args.out,
-        decoder=args.decoder,
-        beam_width=args.beam_width,
-        lm=args.lm,
+        recognizer, args.manifest, args.out, group_by=group_by, **options
     )
     print(
         f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
@@ -112,6 +169,8 @@ def cmd_evaluate(args) -> int:
         f"I {summary['insertions']})  {summary['num_utterances']} utterances, "
         f"{summary['num_skipped']} skipped, RTF {summary['rtf']:.4f}"
     )
+    if group_by:
+        print(format_groups(summary))
     for row in summary["skipped"]:
         print(f"skipped: {row['audio_filepath']}: {row['reason']}", file=sys.stderr)
     print(f"details: {Path(args.out) / 'summary.json'}, recogs.jsonl, errs.txt")

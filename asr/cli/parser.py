@@ -65,6 +65,33 @@ def _librispeech_parts(text: str) -> list[str]:
     return parts
 
 
+def _snr_list(text: str):
+    from asr.robustness import parse_snr_list
+
+    try:
+        return parse_snr_list(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _dbfs(text: str) -> float:
+    """A level in dBFS: a number <= 0, or -inf (digital silence)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if math.isnan(value) or value > 0:
+        raise argparse.ArgumentTypeError(f"must be <= 0 or -inf, got {text}")
+    return value
+
+
+def _keys(text: str) -> list[str]:
+    keys = [k.strip() for k in text.split(",")]
+    if not all(keys):
+        raise argparse.ArgumentTypeError(f"empty key in {text!r}")
+    return keys
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr",
@@ -210,6 +237,63 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--out", required=True, help="folder for the result files")
+    noise = p.add_argument_group(
+        "noise robustness",
+        "Decode the manifest once per condition (the model loads once): "
+        "OUT/<condition>/ holds the usual files, OUT/summary.json a table of "
+        "the conditions, OUT/noise_robustness.png WER and CER against SNR.",
+    )
+    noise.add_argument(
+        "--noise",
+        metavar="FILE|DIR",
+        help="noise to mix in: a file, or a folder of .wav/.flac/.ogg/.mp3 "
+        "(one picked per utterance)",
+    )
+    noise.add_argument(
+        "--snr",
+        type=_snr_list,
+        metavar="LIST",
+        help="comma-separated SNRs in dB against the clean speech, 'clean' (or "
+        "inf) for no noise, e.g. clean,20,10,5,0; write --snr=-5,0 when the "
+        "list starts with a minus sign",
+    )
+    noise.add_argument(
+        "--pad-silence",
+        type=NON_NEGATIVE_FLOAT,
+        default=0.0,
+        metavar="SECONDS",
+        help="add this much before and after each clip; it carries the noise "
+        "when there is noise, else the --pad-level-dbfs floor (default 0)",
+    )
+    noise.add_argument(
+        "--pad-level-dbfs",
+        type=_dbfs,
+        default=-60.0,
+        metavar="DB",
+        help="RMS of the white-noise floor in the padding of clean audio, in "
+        "dB relative to amplitude 1.0; --pad-level-dbfs=-inf or "
+        "--digital-silence for zeros (default -60)",
+    )
+    noise.add_argument(
+        "--digital-silence",
+        action="store_true",
+        help="pad with zeros (same as --pad-level-dbfs=-inf)",
+    )
+    noise.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the noise choices; each utterance's mix depends only on "
+        "the seed and its path (default 0)",
+    )
+    p.add_argument(
+        "--group-by",
+        type=_keys,
+        action="append",
+        metavar="KEY",
+        help="also WER/CER per value of this manifest key, e.g. speaker "
+        "(repeatable or comma-separated); rows without it: (missing)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
