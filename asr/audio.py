@@ -148,7 +148,9 @@ def _mono_blocks(
         try:
             f.seek(start)
         except _DECODE_ERRORS as e:
-            raise AudioLoadError(f"{path}: cannot seek to frame {start} ({e})") from None
+            raise AudioLoadError(
+                f"{path}: cannot seek to frame {start} ({e})"
+            ) from None
     total = 0
     while True:
         n = block if limit is None else min(block, limit - total)
