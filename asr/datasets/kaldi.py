@@ -293,7 +293,9 @@ def _utterances(
                 f"recording {rec} has no segment in segments",
                 rec,
             )
-    for utt in sorted(text.keys() - units.keys()):
+    # An utterance whose own audio line was bad is reported there, not again.
+    reported = {r["id"] for r in report.rows if r["where"].startswith(f"{seg_file}:")}
+    for utt in sorted(text.keys() - units.keys() - reported):
         report.add(
             text[utt].where,
             "no audio",
