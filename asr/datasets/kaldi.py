@@ -357,7 +357,7 @@ def _utterances(
         if bad := out_of_vocabulary(transcript):
             report.add(
                 text[utt].where,
-                "empty transcript",
+                "bad transcript",
                 f"transcript of {utt} has characters outside the vocabulary {bad}",
                 utt,
             )
@@ -398,7 +398,7 @@ def prepare_kaldi(
          "skipped": [{"where": "file:line", "id", "kind", "reason"}, ...]},
         `kind` one of: malformed line, duplicate id, command pipe, audio
         missing, audio unreadable, no audio, no transcript, no speaker, empty
-        transcript, segment out of range.
+        transcript, bad transcript, segment out of range.
     Raises:
         NotADirectoryError: `data_dir` is not a folder.
         FileNotFoundError: `text` or `wav.scp` is missing (checked first).
