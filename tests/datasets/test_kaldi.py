@@ -223,9 +223,11 @@ def test_broken_segments_are_reported(tmp_path):
             "s6 r1 0.2 2.0",
             "s7 r9 0 1",
             "s8 r2 0 1",
+            "s10 r1 0 0.2",
         ],
     )
     texts = ["s1 a", "s2 b", "s3 c", "s4 d", "s5 e", "s6 f", "s7 g", "s8 h", "s9 i"]
+    texts.append("s10 ?! --")
     _write(d, "text", texts)
     got = prepare_kaldi(d, tmp_path / "out")
     assert [r["id"] for r in _rows(tmp_path / "out" / "all.jsonl")] == ["s1"]
@@ -241,6 +243,7 @@ def test_broken_segments_are_reported(tmp_path):
         (f"{seg}:8", "no audio"),  # ... so its segment has none
         (f"{wav}:3", "no transcript"),  # recording without segments
         (f"{text}:9", "no audio"),  # s2-s4 are reported at their segments line
+        (f"{text}:10", "empty transcript"),
     }
 
 
