@@ -86,9 +86,7 @@ def _prepare_kaldi(args, t0: float) -> int:
             "dev speakers by gender/age group: "
             + ", ".join(f"{k} {n}" for k, n in sorted(groups.items()))
         )
-    skipped = summary["skipped"]
-    for row in skipped:
-        print(f"skipped: {row['where']}: {row['reason']}", file=sys.stderr)
+    skipped = summary["skipped"]  # each was logged as a warning with file:line
     kinds = Counter(row["kind"] for row in skipped)
     written = sum(summary["written"].values())
     reasons = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
