@@ -15,6 +15,9 @@ def _optional():
         errors.append(DownloadError)
     except ImportError:  # pragma: no cover
         pass
+    from asr.datasets.kaldi import KaldiDataError
+
+    errors.append(KaldiDataError)
     return errors
 
 

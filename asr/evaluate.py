@@ -158,7 +158,7 @@ def _read(
         detail = f" (characters outside the vocabulary: {bad})" if bad else ""
         return None, f"transcript {row.text!r} is empty after normalisation{detail}"
     try:
-        wave = load_audio(row.audio_filepath)
+        wave = load_audio(row.audio_filepath, *row.segment)
     except AudioLoadError as e:
         return None, str(e).removeprefix(f"{row.audio_filepath}: ")
     ids = [] if recognizer.is_classifier else text.encode(ref)

@@ -119,16 +119,21 @@ def bucket_boundaries(durations: list[float], num_buckets: int) -> list[int]:
     return bounds
 
 
-def _load_or_empty(skipped: Skipped, cfg: ExperimentConfig, labels: np.ndarray):
-    """Decodes a file; a file that cannot be read, or whose audio is too short
-    for its transcript (the manifest's duration was wrong), is reported and
-    gives no samples."""
+def _load_or_empty(
+    skipped: Skipped,
+    cfg: ExperimentConfig,
+    labels: np.ndarray,
+    segments: list[tuple[float, float | None]],
+):
+    """Decodes a file (or the row's segment of it); a file that cannot be read,
+    or whose audio is too short for its transcript (the manifest's duration was
+    wrong), is reported and gives no samples."""
     classifier = cfg.model.head == "classifier"
 
     def load(path: bytes, index: np.int64, label_length: np.int32) -> np.ndarray:
         p = path.decode()
         try:
-            audio = load_audio(p)
+            audio = load_audio(p, *segments[int(index)])
         except AudioLoadError as e:
             skipped.add(p, str(e).removeprefix(f"{p}: "))
             return np.zeros(0, np.float32)
@@ -220,7 +225,7 @@ def make_dataset(
         )
     if repeat:
         ds = ds.repeat()
-    load = _load_or_empty(skipped, cfg, labels)
+    load = _load_or_empty(skipped, cfg, labels, [r.segment for r, _ in checked])
     if not any(len(load(paths[i].encode(), i, label_lengths[i])) for i in shard):
         # Every file fails to decode: a repeated dataset would wait forever.
         raise ManifestError(

@@ -112,7 +112,7 @@ def _feature_stats(cfg: ExperimentConfig, rows, max_utterances: int = 300):
     def waves():
         for i in pick:
             try:
-                yield load_audio(rows[i].audio_filepath)
+                yield load_audio(rows[i].audio_filepath, *rows[i].segment)
             except Exception as e:  # reported by the pipeline later
                 logger.debug("stats: skipping %s (%s)", rows[i].audio_filepath, e)
 

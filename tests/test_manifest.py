@@ -311,3 +311,27 @@ def test_atomic_write_gives_normal_permissions_and_keeps_existing_ones(root):
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
     finally:
         os.umask(old_umask)
+
+
+def test_offset_rows_are_segments(root):
+    path = root / "m.jsonl"
+    path.write_text(
+        '{"audio_filepath": "a.wav", "duration": 0.75, "text": "x", "offset": 1.5}\n'
+        '{"audio_filepath": "a.wav", "duration": 2.0, "text": "y"}\n'
+    )
+    seg, whole = read_manifest(path)
+    assert seg.segment == (1.5, 0.75)
+    assert whole.segment == (0.0, None)
+    write_manifest(root / "again.jsonl", [seg, whole])
+    assert read_manifest(root / "again.jsonl") == [seg, whole]
+
+
+@pytest.mark.parametrize("offset", ["-1", '"1.5"', "true", "NaN", "null"])
+def test_bad_offset_names_file_and_line(root, offset):
+    path = root / "m.jsonl"
+    path.write_text(
+        '{"audio_filepath": "a.wav", "duration": 1, "text": "x"}\n'
+        f'{{"audio_filepath": "b.wav", "duration": 1, "text": "y", "offset": {offset}}}'
+    )
+    with pytest.raises(ManifestError, match=r"m\.jsonl:2: 'offset' must be a number"):
+        read_manifest(path)

@@ -26,6 +26,8 @@ def cmd_prepare(args) -> int:
             download=args.download,
             progress=_progress_enabled(),
         )
+    elif args.corpus == "kaldi":
+        return _prepare_kaldi(args, t0)
     elif args.corpus == "speech-commands":
         from asr.datasets.speech_commands import prepare_speech_commands
 
@@ -59,6 +61,41 @@ def cmd_prepare(args) -> int:
                 audio = os.path.normpath(report.parent / row["audio_filepath"])
                 print(f"skipped: {audio}: {row['reason']}", file=sys.stderr)
             print(f"{name}: {len(skipped)} skipped -> {report}")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _prepare_kaldi(args, t0: float) -> int:
+    from collections import Counter
+
+    from asr.datasets.kaldi import prepare_kaldi
+
+    summary = prepare_kaldi(
+        args.dir, args.out, dev_speakers=args.dev_speakers, seed=args.seed
+    )
+    for name, path in summary["manifests"].items():
+        print(
+            f"{name}: {summary['written'][name]} utterances, "
+            f"{summary['seconds'][name] / 3600:.2f} h, "
+            f"{summary['speakers'][name]} speakers -> {path}"
+        )
+    if summary["dev_speakers"]:
+        groups = Counter(
+            f"{d['gender'] or '?'}/{d['age_group'] or '?'}"
+            for d in summary["dev_speakers"]
+        )
+        print(
+            "dev speakers by gender/age group: "
+            + ", ".join(f"{k} {n}" for k, n in sorted(groups.items()))
+        )
+    skipped = summary["skipped"]  # each was logged as a warning with file:line
+    kinds = Counter(row["kind"] for row in skipped)
+    written = sum(summary["written"].values())
+    reasons = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    print(
+        f"{written} written, {len(skipped)} skipped"
+        + (f" ({reasons})" if reasons else "")
+    )
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 

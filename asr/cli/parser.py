@@ -42,6 +42,7 @@ def _number(kind: type, low: float, inclusive: bool = True):
 
 
 POSITIVE_INT = _number(int, 1)
+NON_NEGATIVE_INT = _number(int, 0)
 POSITIVE_FLOAT = _number(float, 0, inclusive=False)
 NON_NEGATIVE_FLOAT = _number(float, 0)
 
@@ -147,6 +148,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.add_argument("--download", action="store_true", help="download v0.02 if missing")
     sc.add_argument("--out", required=True, help="folder for the manifests")
+    kal = psub.add_parser(
+        "kaldi",
+        help="a Kaldi data directory (text, wav.scp, ...)",
+        description="Read DIR/text and DIR/wav.scp, plus DIR/segments, utt2spk, "
+        "spk2gender and spk2age when present, and write OUT/all.jsonl, or "
+        "OUT/train.jsonl and OUT/dev.jsonl with --dev-speakers. Rows keep "
+        "speaker, gender, age and age_group (child under 18); a segment becomes "
+        "a row with offset and duration. Durations come from the audio headers. "
+        "Broken lines (command pipes, missing or unreadable audio, ids missing "
+        "from text or wav.scp, malformed lines) are reported with file:line and "
+        "skipped.",
+    )
+    kal.add_argument("--dir", required=True, help="the Kaldi data directory")
+    kal.add_argument("--out", required=True, help="folder for the manifests")
+    kal.add_argument(
+        "--dev-speakers",
+        type=NON_NEGATIVE_INT,
+        default=0,
+        metavar="N",
+        help="hold out N whole speakers into dev.jsonl, taken in turn from each "
+        "(gender, age group) so dev stays balanced (default 0: write all.jsonl)",
+    )
+    kal.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed of the dev speaker choice (default 0)",
+    )
     syn = psub.add_parser(
         "synthetic",
         help="synthesise an English corpus with espeak-ng",
