@@ -346,7 +346,8 @@ def _dedupe(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _load_noise(cfg: ExperimentConfig) -> np.ndarray | None:
+def _load_noise(cfg: ExperimentConfig) -> list[np.ndarray] | None:
+    """The files of `augment.noise_dir`, one signal each (16 kHz)."""
     a = cfg.augment
     if not a.noise_dir or a.noise_prob <= 0:
         return None
@@ -357,7 +358,7 @@ def _load_noise(cfg: ExperimentConfig) -> np.ndarray | None:
     )
     if not files:
         raise ConfigError(f"augment.noise_dir: no audio files in {a.noise_dir}")
-    return np.concatenate([load_audio(p) for p in files])
+    return [load_audio(p) for p in files]
 
 
 def _load_teacher(source: str, network: keras.Model) -> keras.Model:
