@@ -98,8 +98,8 @@ def babble(
     """Several espeak-ng voices talking over each other.
 
     Each speaker says random sentences (`generate_sentences`) with a random
-    voice, rate and pitch, separated by 0.1-0.6 s pauses, from a random start;
-    speakers are summed at levels within 6 dB of each other.
+    voice, rate and pitch, separated by 0.1-0.6 s pauses, cut in at a random
+    point of its first second; speakers are summed at levels within 6 dB of each other.
 
     Args:
         samples: output length.
@@ -122,14 +122,16 @@ def babble(
     for _ in range(count):
         voice = voices[rng.integers(len(voices))]
         rate, pitch = int(rng.integers(130, 211)), int(rng.integers(20, 80))
-        track: list[np.ndarray] = [np.zeros(int(rng.integers(0, SAMPLE_RATE)))]
-        have = len(track[0])
-        while have < samples:
+        # Each talker is already speaking when the clip starts.
+        start = int(rng.integers(0, SAMPLE_RATE))
+        track: list[np.ndarray] = []
+        have = 0
+        while have < start + samples:
             clip = synthesize(next(sentences), voice, rate, pitch, pad_ms=0.0)
             gap = np.zeros(int(rng.uniform(0.1, 0.6) * SAMPLE_RATE))
             track += [clip, gap]
             have += len(clip) + len(gap)
-        speech = np.concatenate(track)[:samples]
+        speech = np.concatenate(track)[start : start + samples]
         speech /= max(np.sqrt(np.mean(speech**2)), 1e-12)
         out += speech * 10 ** (rng.uniform(-3, 3) / 20)
     return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
