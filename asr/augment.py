@@ -115,20 +115,22 @@ def _speed(audio: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
 def _nearest_peak(mag: tf.Tensor) -> tf.Tensor:
     """For `mag` (frames, bins): (frames, bins) int32, the index of the local
     magnitude maximum nearest to each bin in its frame."""
-    bins = tf.shape(mag)[1]
-    low = tf.fill([tf.shape(mag)[0], 1], -1.0)
+    frames, bins = tf.shape(mag)[0], mag.shape[1]
+    low = tf.fill([frames, 1], -1.0)
     left = tf.concat([low, mag[:, :-1]], 1)
     right = tf.concat([mag[:, 1:], low], 1)
-    is_peak = (mag > left) & (mag >= right)
-    k = tf.range(bins)[None, :]
-    # Peak positions packed to the left of each row, in increasing order.
-    packed = tf.sort(tf.where(is_peak, k, bins + k), axis=1)
-    count = tf.reduce_sum(tf.cast(is_peak, tf.int32), axis=1, keepdims=True)
-    seen = tf.cumsum(tf.cast(is_peak, tf.int32), axis=1)  # peaks at or below k
-    prev = tf.gather(packed, tf.maximum(seen - 1, 0), batch_dims=1)
-    after = tf.gather(packed, tf.minimum(seen, count - 1), batch_dims=1)
-    prev = tf.where(seen > 0, prev, after)
-    after = tf.where(seen < count, after, prev)
+    is_peak = (mag > left) & (mag >= right)  # a row's first maximum always is
+    k = tf.broadcast_to(tf.range(bins)[None, :], tf.shape(mag))
+    prev = tf.where(is_peak, k, -1)  # running max from the left: last peak <= k
+    after = tf.where(is_peak, k, 2 * bins)  # running min from the right
+    shift = 1
+    while shift < bins:  # doubling scans: log2(bins) elementwise steps
+        fill = tf.fill([frames, shift], -1)
+        prev = tf.maximum(prev, tf.concat([fill, prev[:, :-shift]], 1))
+        after = tf.minimum(after, tf.concat([after[:, shift:], fill * -2 * bins], 1))
+        shift *= 2
+    prev = tf.where(prev < 0, after, prev)
+    after = tf.where(after >= bins, prev, after)
     return tf.where(k - prev <= after - k, prev, after)
 
 
