@@ -357,7 +357,10 @@ def _load_noise(cfg: ExperimentConfig) -> list[np.ndarray] | None:
         if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3")
     )
     if not files:
-        raise ConfigError(f"augment.noise_dir: no audio files in {a.noise_dir}")
+        raise ConfigError(
+            f"augment.noise_dir: no audio files in {a.noise_dir} "
+            "(`asr prepare noise --out DIR` writes some)"
+        )
     return [load_audio(p) for p in files]
 
 

@@ -320,3 +320,19 @@ def test_prepare_noise_cli_writes_each_kind_deterministically(tmp_path, capsys):
     assert not np.array_equal(
         load_audio(other[0]), load_audio(tmp_path / "a" / "pink_00.wav")
     )
+
+
+def test_noise_dir_loads_one_signal_per_file(tmp_path):
+    from asr.train import _load_noise
+
+    prepare_noise(tmp_path, seconds=0.25, count=2, kinds=["white", "hum"])
+    cfg = load_config(
+        overrides=[f"augment.noise_dir={tmp_path}", "augment.noise_prob=0.5"]
+    )
+    signals = _load_noise(cfg)
+    assert [len(s) for s in signals] == [4000] * 4
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cfg = load_config(overrides=[f"augment.noise_dir={empty}", "augment.noise_prob=1"])
+    with pytest.raises(ConfigError, match="asr prepare noise"):
+        _load_noise(cfg)
