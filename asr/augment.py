@@ -115,23 +115,24 @@ def _speed(audio: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
 def _nearest_peak(mag: tf.Tensor) -> tf.Tensor:
     """For `mag` (frames, bins): (frames, bins) int32, the index of the local
     magnitude maximum nearest to each bin in its frame."""
-    frames, bins = tf.shape(mag)[0], mag.shape[1]
+    frames, bins = tf.shape(mag)[0], tf.shape(mag)[1]
     low = tf.fill([frames, 1], -1.0)
     left = tf.concat([low, mag[:, :-1]], 1)
     right = tf.concat([mag[:, 1:], low], 1)
     is_peak = (mag > left) & (mag >= right)  # a row's first maximum always is
     k = tf.broadcast_to(tf.range(bins)[None, :], tf.shape(mag))
-    prev = tf.where(is_peak, k, -1)  # running max from the left: last peak <= k
-    after = tf.where(is_peak, k, 2 * bins)  # running min from the right
-    shift = 1
-    while shift < bins:  # doubling scans: log2(bins) elementwise steps
-        fill = tf.fill([frames, shift], -1)
-        prev = tf.maximum(prev, tf.concat([fill, prev[:, :-shift]], 1))
-        after = tf.minimum(after, tf.concat([after[:, shift:], fill * -2 * bins], 1))
-        shift *= 2
-    prev = tf.where(prev < 0, after, prev)
-    after = tf.where(after >= bins, prev, after)
-    return tf.where(k - prev <= after - k, prev, after)
+    # Bins numbered by the peaks at or below them: each run of one number
+    # starts at its peak, so the run's smallest bin is that peak.
+    seen = tf.cumsum(tf.cast(is_peak, tf.int32), axis=1)
+    runs = bins + 2
+    row = tf.range(frames)[:, None] * runs
+    start = tf.math.unsorted_segment_min(k, row + seen, frames * runs)
+    count = seen[:, -1:]
+    prev = tf.gather(start, row + tf.maximum(seen, 1))
+    after = tf.gather(start, row + tf.minimum(seen + 1, count))
+    return tf.where(
+        (seen > 0) & ((k - prev <= after - k) | (seen == count)), prev, after
+    )
 
 
 def warp_frequencies(
