@@ -152,7 +152,7 @@ def make_dataset(
     cfg: ExperimentConfig,
     training: bool,
     skipped: Skipped | None = None,
-    noise: np.ndarray | None = None,
+    noise: np.ndarray | list[np.ndarray] | None = None,
     repeat: bool = False,
     num_shards: int = 1,
     shard_index: int = 0,
@@ -171,6 +171,8 @@ def make_dataset(
     Args:
         training: shuffle (unless `data.shuffle_buffer` <= 1, which keeps the
             manifest order) and apply waveform augmentation.
+        noise: 16 kHz noise signals for `augment.noise_prob` (one array or a
+            list, one per file; see `asr.augment.waveform_augmenter`).
         repeat: repeat the file list before decoding, so batches never run
             short at an epoch's end (use with a fixed `steps_per_epoch`).
         num_shards, shard_index: keep only every `num_shards`-th usable row,
@@ -232,7 +234,11 @@ def make_dataset(
             f"{_name(manifest)}: none of the {len(shard)} usable utterance(s) "
             f"could be decoded ({_first_skipped(skipped)})"
         )
-    augment = waveform_augmenter(cfg.augment, noise) if training else None
+    augment = (
+        waveform_augmenter(cfg.augment, noise, seed=cfg.train.seed)
+        if training
+        else None
+    )
 
     def decode(path, label, label_length, index):
         audio = tf.numpy_function(

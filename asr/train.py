@@ -346,7 +346,8 @@ def _dedupe(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _load_noise(cfg: ExperimentConfig) -> np.ndarray | None:
+def _load_noise(cfg: ExperimentConfig) -> list[np.ndarray] | None:
+    """The files of `augment.noise_dir`, one signal each (16 kHz)."""
     a = cfg.augment
     if not a.noise_dir or a.noise_prob <= 0:
         return None
@@ -356,8 +357,11 @@ def _load_noise(cfg: ExperimentConfig) -> np.ndarray | None:
         if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3")
     )
     if not files:
-        raise ConfigError(f"augment.noise_dir: no audio files in {a.noise_dir}")
-    return np.concatenate([load_audio(p) for p in files])
+        raise ConfigError(
+            f"augment.noise_dir: no audio files in {a.noise_dir} "
+            "(`asr prepare noise --out DIR` writes some)"
+        )
+    return [load_audio(p) for p in files]
 
 
 def _load_teacher(source: str, network: keras.Model) -> keras.Model:

@@ -16,6 +16,21 @@ def _progress_enabled() -> bool:
 # -- prepare ------------------------------------------------------------------
 def cmd_prepare(args) -> int:
     t0 = time.perf_counter()
+    if args.corpus == "noise":
+        from asr.datasets.noise import KINDS, prepare_noise
+
+        paths = prepare_noise(
+            args.out,
+            seed=args.seed,
+            seconds=args.seconds,
+            count=args.count,
+            kinds=args.kinds or KINDS,
+        )
+        for path in paths:
+            print(path)
+        print(f"{len(paths)} noise files -> {args.out}")
+        print(f"done in {time.perf_counter() - t0:.1f} s")
+        return 0
     if args.corpus == "librispeech":
         from asr.datasets.librispeech import prepare_librispeech
 

@@ -93,6 +93,18 @@ def _keys(text: str) -> list[str]:
     return keys
 
 
+def _noise_kinds(text: str) -> list[str]:
+    from asr.datasets.noise import KINDS
+
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if not kinds or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown kind(s) {unknown or [text]}; known: {', '.join(KINDS)}"
+        )
+    return kinds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr",
@@ -217,6 +229,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=POSITIVE_INT,
         default=None,
         help="parallel processes (default: all cores)",
+    )
+    noise = psub.add_parser(
+        "noise",
+        help="generate noise files for augment.noise_dir (no download)",
+        description="Write 16 kHz WAV files OUT/KIND_NN.wav: white, pink and "
+        "brown noise, babble (4-8 espeak-ng voices at once) and mains hum "
+        "(even NN 50 Hz, odd 60 Hz). The same seed writes the same files.",
+    )
+    noise.add_argument("--out", required=True, help="folder for the WAV files")
+    noise.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    noise.add_argument(
+        "--seconds",
+        type=POSITIVE_FLOAT,
+        default=30.0,
+        help="length of each file (default 30)",
+    )
+    noise.add_argument(
+        "--count", type=POSITIVE_INT, default=2, help="files per kind (default 2)"
+    )
+    noise.add_argument(
+        "--kinds",
+        type=_noise_kinds,
+        default=None,
+        help="comma-separated kinds (default: white,pink,brown,babble,hum)",
     )
     p.set_defaults(func=cmd_prepare)
 
