@@ -26,6 +26,7 @@ import soxr
 SAMPLE_RATE = 16000
 MIN_FILE_RATE = 1000  # Hz; outside [MIN_FILE_RATE, MAX_FILE_RATE] is a bad header
 MAX_FILE_RATE = 768_000
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")  # what folder scans pick up
 _BLOCK_VALUES = 1 << 20  # samples (frames x channels) decoded per read
 _UNKNOWN_FRAMES = 2**62  # libsndfile reports SF_COUNT_MAX when it cannot tell
 # MP3 frame counts without a Xing/Info header are estimates from the file size.
