@@ -27,6 +27,7 @@ from asr.files import atomic_path
 SAMPLE_RATE = 16000
 MIN_FILE_RATE = 1000  # Hz; outside [MIN_FILE_RATE, MAX_FILE_RATE] is a bad header
 MAX_FILE_RATE = 768_000
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")  # what folder scans pick up
 _BLOCK_VALUES = 1 << 20  # samples (frames x channels) decoded per read
 _UNKNOWN_FRAMES = 2**62  # libsndfile reports SF_COUNT_MAX when it cannot tell
 # MP3 frame counts without a Xing/Info header are estimates from the file size.
@@ -122,22 +123,43 @@ def _open(path: Path) -> sf.SoundFile:
 
 
 def _mono_blocks(
-    f: sf.SoundFile, path: Path, frames: int | None = None
+    f: sf.SoundFile,
+    path: Path,
+    frames: int | None = None,
+    start: int = 0,
+    limit: int | None = None,
 ) -> Iterator[np.ndarray]:
-    """Decodes `f` in blocks of at most `frames` frames until the decoder stops,
-    as finite float32 mono.
+    """Decodes `f` in blocks of at most `frames` frames until the decoder stops
+    (or, with `limit`, after `limit` frames from frame `start`), as finite
+    float32 mono.
 
     Raises:
-        AudioLoadError: cannot decode, NaN/inf, no samples, or fewer frames than
-            the header declares (truncated), the last two after the final block.
+        AudioLoadError: cannot decode, NaN/inf, `start` past the end, no
+            samples, or fewer frames than the header declares (truncated), the
+            last two after the final block.
     """
     block = max(1, _BLOCK_VALUES // f.channels)
     if frames is not None:
         block = max(1, min(block, frames))
+    if start:
+        if f.frames < _UNKNOWN_FRAMES and start >= f.frames:
+            raise AudioLoadError(
+                f"{path}: segment starts at {start / f.samplerate:.3f} s, at or "
+                f"after the end of the audio ({f.frames / f.samplerate:.3f} s)"
+            )
+        try:
+            f.seek(start)
+        except _DECODE_ERRORS as e:
+            raise AudioLoadError(
+                f"{path}: cannot seek to frame {start} ({e})"
+            ) from None
     total = 0
     while True:
+        n = block if limit is None else min(block, limit - total)
+        if n <= 0:
+            break
         try:
-            data = f.read(block, dtype="float32", always_2d=True)
+            data = f.read(n, dtype="float32", always_2d=True)
         except _DECODE_ERRORS as e:
             raise AudioLoadError(
                 f"{path}: cannot decode: damaged or truncated ({e})"
@@ -153,7 +175,9 @@ def _mono_blocks(
             yield data.mean(axis=1, dtype=np.float64).astype(np.float32)
     if total == 0:
         raise AudioLoadError(f"{path}: no samples (empty audio)")
-    declared = f.frames
+    declared = f.frames - start
+    if limit is not None:
+        declared = min(declared, limit)
     slack = _MPEG_SLACK_FRAMES if f.format == "MP3" else 0
     if declared < _UNKNOWN_FRAMES and total < declared - slack:
         raise AudioLoadError(
@@ -220,19 +244,34 @@ def to_mono_16k(samples: np.ndarray, rate: int, where: str = "audio") -> np.ndar
     return samples
 
 
-def load_audio(path: str | os.PathLike) -> np.ndarray:
-    """Reads a whole file as float32 mono 16 kHz samples.
+def load_audio(
+    path: str | os.PathLike, offset: float = 0.0, duration: float | None = None
+) -> np.ndarray:
+    """Reads a file, or the part of it from `offset` on, as float32 mono 16 kHz.
 
+    Args:
+        offset: seconds into the file to start at (a manifest row's `offset`,
+            as Kaldi `segments` give; `Utterance.segment` has both values).
+        duration: seconds to read from `offset`; None reads to the end. A
+            segment running past the end of the file gives what is there.
     Returns:
         (samples,) float32, finite, at least one sample.
     Raises:
         AudioLoadError: missing, a directory, empty, unreadable / not audio,
-            cannot decode, truncated, no samples, NaN/inf.
+            cannot decode, truncated, no samples, NaN/inf, or `offset` at or
+            after the end of the audio.
+        ValueError: a negative `offset` or `duration`.
     """
+    if offset < 0 or (duration is not None and duration < 0):
+        raise ValueError(
+            f"{path}: offset and duration must be >= 0, got {offset}, {duration}"
+        )
     path = Path(path)
     with _open(path) as f:
         rate = f.samplerate
-        mono = np.concatenate(list(_mono_blocks(f, path)))
+        start = round(offset * rate)
+        limit = None if duration is None else round(duration * rate)
+        mono = np.concatenate(list(_mono_blocks(f, path, start=start, limit=limit)))
     out = to_mono_16k(mono, rate, str(path))
     if len(out) == 0:
         raise AudioLoadError(

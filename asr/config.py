@@ -41,19 +41,43 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-only augmentation. Waveform options run in the input pipeline,
-    SpecAugment runs inside the model after the features."""
+    """Training-only augmentation. Waveform options run in the input pipeline
+    (`asr.augment.waveform_augmenter`, in this order: speed, VTLP, reverb,
+    gain, time shift, silence padding, noise, noise floor), SpecAugment runs
+    inside the model after the features. Every waveform option is off by
+    default; `configs/augment_real.yaml` turns them on for real recordings.
+    Probabilities are per utterance; ranges are [low, high], drawn uniformly."""
 
     spec_time_masks: int = 2
     spec_time_width: int = 40  # frames, at most
     spec_freq_masks: int = 2
     spec_freq_width: int = 15  # mel bands, at most
+    # Audio files (any length, any number; `asr prepare noise` makes some):
+    # one is picked per utterance, at a random offset, tiled if short, and
+    # mixed at an SNR in noise_snr_db against the clip before padding.
     noise_dir: str | None = None
     noise_prob: float = 0.0
     noise_snr_db: tuple[float, float] = (5.0, 30.0)
     speed_factors: tuple[float, ...] = ()  # e.g. (0.9, 1.0, 1.1)
+    # Vocal-tract-length perturbation: all frequencies times a factor drawn
+    # from vtlp_range (> 1 is higher), duration unchanged.
+    vtlp_prob: float = 0.0
+    vtlp_range: tuple[float, float] = (0.9, 1.1)
+    # Room reverberation: synthetic responses, RT60 (s, 60 dB decay) and
+    # direct-to-reverberant ratio (dB) drawn from these ranges.
+    reverb_prob: float = 0.0
+    rt60_range: tuple[float, float] = (0.2, 0.8)
+    reverb_drr_db: tuple[float, float] = (0.0, 10.0)
     time_shift_ms: float = 0.0
     gain_db: float = 0.0  # random gain in [-gain_db, +gain_db]
+    # Silence (digital zeros) before and after, each of a length drawn from
+    # [0, pad_silence_max_s] seconds; then noise and floor cover it.
+    pad_silence_prob: float = 0.0
+    pad_silence_max_s: float = 1.0
+    # White or pink Gaussian noise over the whole clip at an RMS level drawn
+    # from noise_floor_dbfs (dB relative to full scale 1.0).
+    noise_floor_prob: float = 0.0
+    noise_floor_dbfs: tuple[float, float] = (-80.0, -45.0)
 
 
 @dataclass(frozen=True)
@@ -315,6 +339,27 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     _check(all(s > 0 for s in a.speed_factors), "augment.speed_factors", "must be > 0")
     _check(a.time_shift_ms >= 0, "augment.time_shift_ms", "must be >= 0")
     _check(a.gain_db >= 0, "augment.gain_db", "must be >= 0")
+    for name in ("vtlp_prob", "reverb_prob", "pad_silence_prob", "noise_floor_prob"):
+        value = getattr(a, name)
+        _check(0.0 <= value <= 1.0, f"augment.{name}", "must be in [0, 1]")
+    ranges = (
+        ("vtlp_range", 0.5, 2.0),
+        ("rt60_range", 0.05, 5.0),
+        ("reverb_drr_db", -20.0, 40.0),
+        ("noise_floor_dbfs", -150.0, 0.0),
+    )
+    for name, low, high in ranges:
+        lo, hi = getattr(a, name)
+        _check(
+            low <= lo <= hi <= high,
+            f"augment.{name}",
+            f"needs [low, high] with {low:g} <= low <= high <= {high:g}",
+        )
+    _check(
+        0 <= a.pad_silence_max_s <= 30,
+        "augment.pad_silence_max_s",
+        "must be in [0, 30] seconds",
+    )
 
     _check(d.batch_size >= 1, "data.batch_size", "must be >= 1")
     _check(d.max_duration > 0, "data.max_duration", "must be > 0")

@@ -137,7 +137,9 @@ def train_small(
     from asr.training.fit import fit
 
     out_dir = Path(out_dir)
-    data = prepare_synthetic(out_dir / "data", hours=hours, seed=7, progress=False)
+    data = prepare_synthetic(
+        out_dir / "data", hours=hours, seed=7, progress=False, vocabulary="closed"
+    )
     cfg = load_config(
         overrides=[
             "model.rnn_units=128",

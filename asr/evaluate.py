@@ -6,13 +6,19 @@ audio, a transcript with nothing left after normalisation (e.g. only
 characters outside the vocabulary), and audio too short for its transcript
 (fewer output frames than CTC needs). The run always completes.
 Writes `summary.json`, `recogs.jsonl` and `errs.txt` (see `asr.metrics`).
+
+`transform` changes each utterance's audio after it is read (noise, padding:
+see `asr.robustness`); `group_by` adds WER/CER per value of manifest keys to
+the summary (`summary["groups"][key][value]`, see
+`asr.metrics.error_rates_by_group`), rows without the key in `(missing)`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +26,7 @@ import numpy as np
 from asr import text
 from asr.audio import SAMPLE_RATE, AudioLoadError, load_audio
 from asr.manifest import ManifestError, Utterance, read_manifest
-from asr.metrics import write_results
+from asr.metrics import MISSING_GROUP, error_rates_by_group, write_results
 from asr.model import too_short
 from asr.transcribe import BEAM_WIDTH, Recognizer
 
@@ -36,15 +42,24 @@ def evaluate(
     lm: str | None = None,
     batch_utterances: int = 64,
     progress: Callable[[int], None] | None = None,
+    transform: Callable[[np.ndarray, Utterance], np.ndarray] | None = None,
+    group_by: Sequence[str] = (),
+    rows: Sequence[Utterance] | None = None,
 ) -> dict:
     """Recognises every row of `manifest` and scores it. Returns the summary.
+
+    Args:
+        transform: `fn(wave (samples,) float32, row) -> wave'`, applied to each
+            readable utterance before recognition.
+        group_by: manifest keys to break WER/CER down by.
+        rows: `read_manifest(manifest)` when the caller has read it already.
 
     Raises:
         ManifestError: the manifest is bad, or not one row could be scored.
     """
-    rows = read_manifest(manifest)
+    rows = read_manifest(manifest) if rows is None else rows
     recognizer.warmup()  # RTF measures recognition, not tracing
-    results, skipped = [], []
+    results, skipped, labels = [], [], []
     compute_seconds, audio_seconds = 0.0, 0.0
     for start in range(0, len(rows), batch_utterances):
         chunk = rows[start : start + batch_utterances]
@@ -55,6 +70,8 @@ def evaluate(
                 logger.warning("skipping %s: %s", row.audio_filepath, reason)
                 skipped.append({"audio_filepath": row.audio_filepath, "reason": reason})
                 continue
+            if transform is not None:
+                wave = transform(wave, row)
             waves.append(wave)
             kept.append(row)
         if waves:
@@ -68,12 +85,15 @@ def evaluate(
             for row, wave, hyp in zip(kept, waves, hyps):
                 duration = len(wave) / SAMPLE_RATE
                 audio_seconds += duration
+                groups = {key: group_value(row, key) for key in group_by}
+                labels.append(groups)
                 results.append(
                     {
                         "audio_filepath": row.audio_filepath,
                         "ref": text.normalise(row.text),
                         "hyp": hyp,
                         "duration": duration,
+                        **{k: v for k, v in dict(row.extra).items() if k in groups},
                     }
                 )
         if progress:
@@ -100,11 +120,32 @@ def evaluate(
             f"{manifest}: no utterance could be scored ({len(skipped)} skipped"
             f"{first if skipped else ''})"
         )
+    if group_by:
+        refs = [r["ref"] for r in results]
+        hyps = [r["hyp"] for r in results]
+        summary_extra["groups"] = {
+            key: error_rates_by_group(refs, hyps, [g[key] for g in labels])
+            for key in group_by
+        }
     if recognizer.is_classifier:
         summary_extra["accuracy"] = float(
             np.mean([r["ref"] == r["hyp"] for r in results])
         )
     return write_results(Path(out_dir), results, summary_extra)
+
+
+def group_value(row: Utterance, key: str) -> str:
+    """The row's value of manifest key `key` as a group label: `str(value)`
+    (JSON text for lists and objects), or `MISSING_GROUP`."""
+    if key in ("audio_filepath", "duration", "text"):
+        value = getattr(row, key)
+    else:
+        value = dict(row.extra).get(key, MISSING_GROUP)
+        if value is None:
+            return MISSING_GROUP
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _read(
@@ -117,7 +158,7 @@ def _read(
         detail = f" (characters outside the vocabulary: {bad})" if bad else ""
         return None, f"transcript {row.text!r} is empty after normalisation{detail}"
     try:
-        wave = load_audio(row.audio_filepath)
+        wave = load_audio(row.audio_filepath, *row.segment)
     except AudioLoadError as e:
         return None, str(e).removeprefix(f"{row.audio_filepath}: ")
     ids = [] if recognizer.is_classifier else text.encode(ref)

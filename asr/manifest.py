@@ -2,6 +2,9 @@
 
 One utterance a line: `{"audio_filepath": ..., "duration": ..., "text": ...}`.
 Relative `audio_filepath` values are relative to the manifest's own folder.
+An optional `offset` (seconds, >= 0) makes the row a cut of a longer file:
+`duration` seconds from `offset` on (Kaldi `segments`; `Utterance.segment`
+gives the arguments for `audio.load_audio`). Other extra keys are kept as they are.
 Writes are atomic (temp file, fsync, rename), so a killed job never leaves half
 a manifest behind.
 """
@@ -35,6 +38,15 @@ class Utterance:
     duration: float
     text: str
     extra: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def segment(self) -> tuple[float, float | None]:
+        """`(offset, duration)` for `audio.load_audio`: `(0.0, None)`, the whole
+        file, unless the row has an `offset` key."""
+        for key, value in self.extra:
+            if key == "offset":
+                return float(value), self.duration
+        return 0.0, None
 
     def to_json(self, relative_to: Path | None = None) -> dict:
         path = self.audio_filepath
@@ -90,6 +102,16 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
                 )
             if not (math.isfinite(duration) and duration >= 0):
                 raise _bad(path, lineno, f"'duration' must be >= 0, got {duration!r}")
+            if "offset" in obj:
+                offset = obj["offset"]
+                if (
+                    isinstance(offset, bool)
+                    or not isinstance(offset, int | float)
+                    or not (math.isfinite(offset) and offset >= 0)
+                ):
+                    raise _bad(
+                        path, lineno, f"'offset' must be a number >= 0, got {offset!r}"
+                    )
             for key in ("audio_filepath", "text"):
                 if not isinstance(obj[key], str):
                     raise _bad(

@@ -65,6 +65,48 @@ def error_rates(refs: Sequence[str], hyps: Sequence[str]) -> dict:
     }
 
 
+MISSING_GROUP = "(missing)"  # the group of rows that lack the grouping key
+
+
+def error_rates_by_group(
+    refs: Sequence[str], hyps: Sequence[str], labels: Sequence[str]
+) -> dict[str, dict]:
+    """WER and CER per group of utterances.
+
+    Args:
+        refs, hyps: as `error_rates`.
+        labels: one group label per utterance.
+
+    Returns:
+        `{label: {"wer", "cer", "num_utterances", "ref_words", "word_errors",
+        "char_errors", "ref_chars"}}`, labels sorted. Word and character
+        counts over the groups add up to the corpus totals (each utterance is
+        aligned on its own).
+
+    Raises:
+        ValueError: the three sequences differ in length.
+    """
+    if len(labels) != len(refs):
+        raise ValueError(f"{len(refs)} references but {len(labels)} group labels")
+    members: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        members.setdefault(label, []).append(i)
+    out = {}
+    for label in sorted(members):
+        idx = members[label]
+        r = error_rates([refs[i] for i in idx], [hyps[i] for i in idx])
+        out[label] = {
+            "wer": r["wer"],
+            "cer": r["cer"],
+            "num_utterances": len(idx),
+            "ref_words": r["ref_words"],
+            "word_errors": r["substitutions"] + r["deletions"] + r["insertions"],
+            "char_errors": r["char_errors"],
+            "ref_chars": r["ref_chars"],
+        }
+    return out
+
+
 def align_words(refs: Sequence[str], hyps: Sequence[str]) -> list[list[Pair]]:
     """Minimum-edit word alignment of each reference with its hypothesis.
 

@@ -152,6 +152,50 @@ def test_many_channels_mix_down(tmp_path):
     np.testing.assert_allclose(load_audio(path), frames[:, 0] * 5 / 6, atol=1e-6)
 
 
+# -- segments (offset, duration) --------------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("WAV", "wav"), ("FLAC", "flac")])
+def test_segment_is_the_same_samples_as_slicing(tmp_path, fmt, suffix):
+    x = 0.1 * np.random.default_rng(0).standard_normal(40000)
+    path = write(tmp_path / f"a.{suffix}", x, 16000, fmt, "PCM_16")
+    whole = load_audio(path)
+    np.testing.assert_array_equal(load_audio(path, 0.5, 0.75), whole[8000:20000])
+    np.testing.assert_array_equal(load_audio(path, 1.25), whole[20000:])
+    np.testing.assert_array_equal(load_audio(path, 0.0, 0.5), whole[:8000])
+    # Running past the end gives what is there.
+    np.testing.assert_array_equal(load_audio(path, 2.0, 5.0), whole[32000:])
+
+
+def test_segment_of_44k_stereo_is_resampled(tmp_path):
+    x = np.stack([sine(44100, 2.0), sine(44100, 2.0)], axis=1)
+    path = write(tmp_path / "a.wav", x, 44100, "WAV", "FLOAT")
+    got = load_audio(path, 0.5, 1.0)
+    assert abs(len(got) - 16000) <= 1
+    assert corr(got, load_audio(path)[8000:24000]) > 0.999
+
+
+def test_segment_past_the_end_or_negative(tmp_path):
+    path = write(tmp_path / "a.wav", sine(16000, 1.0), 16000, "WAV")
+    with pytest.raises(AudioLoadError) as e:
+        load_audio(path, 1.0, 0.5)
+    check_message(e, path, "after the end of the audio")
+    with pytest.raises(AudioLoadError) as e:
+        load_audio(path, 0.5, 0.0)
+    check_message(e, path, "no samples")
+    with pytest.raises(ValueError, match="must be >= 0"):
+        load_audio(path, -0.1)
+
+
+def test_truncated_flac_segment_is_reported(tmp_path):
+    x = sine(16000, 2.0) + 0.01 * np.random.default_rng(1).standard_normal(32000)
+    full = write(tmp_path / "full.flac", x, 16000, "FLAC", "PCM_16")
+    path = _cut(full, tmp_path / "cut.flac", 0.5)
+    with pytest.raises(AudioLoadError) as e:
+        load_audio(path, 1.5, 0.4)
+    check_message(e, path, "truncated", "decode", "seek")
+
+
 # -- errors ----------------------------------------------------------------------
 
 

@@ -273,3 +273,27 @@ def test_failure_mid_json_dumps_leaves_the_old_file(root, monkeypatch):
         write_manifest(path, _rows(root))
     assert path.read_bytes() == before
     assert sorted(p.name for p in root.iterdir()) == ["m.jsonl"]
+
+
+def test_offset_rows_are_segments(root):
+    path = root / "m.jsonl"
+    path.write_text(
+        '{"audio_filepath": "a.wav", "duration": 0.75, "text": "x", "offset": 1.5}\n'
+        '{"audio_filepath": "a.wav", "duration": 2.0, "text": "y"}\n'
+    )
+    seg, whole = read_manifest(path)
+    assert seg.segment == (1.5, 0.75)
+    assert whole.segment == (0.0, None)
+    write_manifest(root / "again.jsonl", [seg, whole])
+    assert read_manifest(root / "again.jsonl") == [seg, whole]
+
+
+@pytest.mark.parametrize("offset", ["-1", '"1.5"', "true", "NaN", "null"])
+def test_bad_offset_names_file_and_line(root, offset):
+    path = root / "m.jsonl"
+    path.write_text(
+        '{"audio_filepath": "a.wav", "duration": 1, "text": "x"}\n'
+        f'{{"audio_filepath": "b.wav", "duration": 1, "text": "y", "offset": {offset}}}'
+    )
+    with pytest.raises(ManifestError, match=r"m\.jsonl:2: 'offset' must be a number"):
+        read_manifest(path)

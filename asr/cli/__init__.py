@@ -32,6 +32,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from asr.audio import AudioLoadError
     from asr.config import ConfigError
     from asr.datasets.download import DownloadError
+    from asr.datasets.kaldi import KaldiDataError
     from asr.manifest import ManifestError
 
     return (
@@ -39,6 +40,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         ConfigError,
         ManifestError,
         DownloadError,
+        KaldiDataError,
         FileNotFoundError,  # includes asr.checkpoint.ModelNotFoundError
         NotADirectoryError,
     )

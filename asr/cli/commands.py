@@ -16,6 +16,21 @@ def _progress_enabled() -> bool:
 # -- prepare ------------------------------------------------------------------
 def cmd_prepare(args) -> int:
     t0 = time.perf_counter()
+    if args.corpus == "noise":
+        from asr.datasets.noise import KINDS, prepare_noise
+
+        paths = prepare_noise(
+            args.out,
+            seed=args.seed,
+            seconds=args.seconds,
+            count=args.count,
+            kinds=args.kinds or KINDS,
+        )
+        for path in paths:
+            print(path)
+        print(f"{len(paths)} noise files -> {args.out}")
+        print(f"done in {time.perf_counter() - t0:.1f} s")
+        return 0
     if args.corpus == "librispeech":
         from asr.datasets.librispeech import prepare_librispeech
 
@@ -26,6 +41,8 @@ def cmd_prepare(args) -> int:
             download=args.download,
             progress=_progress_enabled(),
         )
+    elif args.corpus == "kaldi":
+        return _prepare_kaldi(args, t0)
     elif args.corpus == "speech-commands":
         from asr.datasets.speech_commands import prepare_speech_commands
 
@@ -42,6 +59,8 @@ def cmd_prepare(args) -> int:
             workers=args.workers,
             progress=_progress_enabled(),
             texts=args.texts,
+            vocabulary=args.vocabulary,
+            old_fraction=args.old_fraction,
         )
     from asr.manifest import read_manifest
 
@@ -57,6 +76,41 @@ def cmd_prepare(args) -> int:
                 audio = os.path.normpath(report.parent / row["audio_filepath"])
                 print(f"skipped: {audio}: {row['reason']}", file=sys.stderr)
             print(f"{name}: {len(skipped)} skipped -> {report}")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _prepare_kaldi(args, t0: float) -> int:
+    from collections import Counter
+
+    from asr.datasets.kaldi import prepare_kaldi
+
+    summary = prepare_kaldi(
+        args.dir, args.out, dev_speakers=args.dev_speakers, seed=args.seed
+    )
+    for name, path in summary["manifests"].items():
+        print(
+            f"{name}: {summary['written'][name]} utterances, "
+            f"{summary['seconds'][name] / 3600:.2f} h, "
+            f"{summary['speakers'][name]} speakers -> {path}"
+        )
+    if summary["dev_speakers"]:
+        groups = Counter(
+            f"{d['gender'] or '?'}/{d['age_group'] or '?'}"
+            for d in summary["dev_speakers"]
+        )
+        print(
+            "dev speakers by gender/age group: "
+            + ", ".join(f"{k} {n}" for k, n in sorted(groups.items()))
+        )
+    skipped = summary["skipped"]  # each was logged as a warning with file:line
+    kinds = Counter(row["kind"] for row in skipped)
+    written = sum(summary["written"].values())
+    reasons = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    print(
+        f"{written} written, {len(skipped)} skipped"
+        + (f" ({reasons})" if reasons else "")
+    )
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -92,17 +146,74 @@ def cmd_train(args) -> int:
 
 # -- evaluate -------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
-    from asr.evaluate import evaluate
+    from asr.robustness import (
+        Condition,
+        ConditionError,
+        NoiseBank,
+        format_groups,
+        format_table,
+        make_transform,
+    )
+
+    group_by = list(dict.fromkeys(k for keys in args.group_by or () for k in keys))
+    pad_level = -float("inf") if args.digital_silence else args.pad_level_dbfs
+    conditions = args.snr
+    if conditions is None and args.pad_silence:
+        conditions = [Condition()]
+    try:  # settings and noise files before the model loads
+        if args.noise is not None and conditions is None:
+            raise ConditionError("--noise needs --snr (e.g. --snr clean,20,10,5,0)")
+        if conditions and any(c.snr_db is not None for c in conditions):
+            if args.noise is None:
+                raise ConditionError("--snr with a number needs --noise FILE|DIR")
+        noise = NoiseBank.from_path(args.noise) if args.noise is not None else None
+        for c in conditions or ():
+            make_transform(c, args.manifest, noise, args.pad_silence, pad_level)
+    except ConditionError as e:
+        if args.verbose:
+            raise
+        print(f"asr evaluate: error: {e}", file=sys.stderr)
+        return 2
+
     from asr.transcribe import load_model
 
     recognizer = load_model(args.model)
+    options = dict(decoder=args.decoder, beam_width=args.beam_width, lm=args.lm)
+    if conditions is not None:
+        from asr.robustness import PLOT_NAME, run_conditions
+
+        summary = run_conditions(
+            recognizer,
+            args.manifest,
+            args.out,
+            conditions,
+            noise=noise,
+            pad_seconds=args.pad_silence,
+            pad_level_dbfs=pad_level,
+            seed=args.seed,
+            group_by=group_by,
+            **options,
+        )
+        print(format_table(summary))
+        for name, row in summary["conditions"].items():
+            if row["num_skipped"]:
+                print(
+                    f"{name}: {row['num_skipped']} skipped (listed in "
+                    f"{Path(args.out) / name / 'summary.json'})",
+                    file=sys.stderr,
+                )
+        plot = Path(args.out) / PLOT_NAME
+        print(
+            f"details: {Path(args.out) / 'summary.json'}, "
+            + (f"{plot}, " if plot.is_file() else "")
+            + f"per condition in {Path(args.out)}/<condition>/"
+        )
+        return 0
+
+    from asr.evaluate import evaluate
+
     summary = evaluate(
-        recognizer,
-        args.manifest,
-        args.out,
-        decoder=args.decoder,
-        beam_width=args.beam_width,
-        lm=args.lm,
+        recognizer, args.manifest, args.out, group_by=group_by, **options
     )
     print(
         f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
@@ -110,6 +221,8 @@ def cmd_evaluate(args) -> int:
         f"I {summary['insertions']})  {summary['num_utterances']} utterances, "
         f"{summary['num_skipped']} skipped, RTF {summary['rtf']:.4f}"
     )
+    if group_by:
+        print(format_groups(summary))
     for row in summary["skipped"]:
         print(f"skipped: {row['audio_filepath']}: {row['reason']}", file=sys.stderr)
     print(f"details: {Path(args.out) / 'summary.json'}, recogs.jsonl, errs.txt")

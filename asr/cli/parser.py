@@ -42,8 +42,16 @@ def _number(kind: type, low: float, inclusive: bool = True):
 
 
 POSITIVE_INT = _number(int, 1)
+NON_NEGATIVE_INT = _number(int, 0)
 POSITIVE_FLOAT = _number(float, 0, inclusive=False)
 NON_NEGATIVE_FLOAT = _number(float, 0)
+
+
+def _fraction(text: str) -> float:
+    value = NON_NEGATIVE_FLOAT(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be <= 1, got {text}")
+    return value
 
 
 def _librispeech_parts(text: str) -> list[str]:
@@ -56,6 +64,45 @@ def _librispeech_parts(text: str) -> list[str]:
             f"unknown part(s) {unknown or [text]}; known: {', '.join(PARTS)}"
         )
     return parts
+
+
+def _snr_list(text: str):
+    from asr.robustness import parse_snr_list
+
+    try:
+        return parse_snr_list(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _dbfs(text: str) -> float:
+    """A level in dBFS: a number <= 0, or -inf (digital silence)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if math.isnan(value) or value > 0:
+        raise argparse.ArgumentTypeError(f"must be <= 0 or -inf, got {text}")
+    return value
+
+
+def _keys(text: str) -> list[str]:
+    keys = [k.strip() for k in text.split(",")]
+    if not all(keys):
+        raise argparse.ArgumentTypeError(f"empty key in {text!r}")
+    return keys
+
+
+def _noise_kinds(text: str) -> list[str]:
+    from asr.datasets.noise import KINDS
+
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if not kinds or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown kind(s) {unknown or [text]}; known: {', '.join(KINDS)}"
+        )
+    return kinds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,11 +160,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.add_argument("--download", action="store_true", help="download v0.02 if missing")
     sc.add_argument("--out", required=True, help="folder for the manifests")
+    kal = psub.add_parser(
+        "kaldi",
+        help="a Kaldi data directory (text, wav.scp, ...)",
+        description="Read DIR/text and DIR/wav.scp, plus DIR/segments, utt2spk, "
+        "spk2gender and spk2age when present, and write OUT/all.jsonl, or "
+        "OUT/train.jsonl and OUT/dev.jsonl with --dev-speakers. Rows keep "
+        "speaker, gender, age and age_group (child under 18); a segment becomes "
+        "a row with offset and duration. Durations come from the audio headers. "
+        "Broken lines (command pipes, missing or unreadable audio, ids missing "
+        "from text or wav.scp, malformed lines) are reported with file:line and "
+        "skipped.",
+    )
+    kal.add_argument("--dir", required=True, help="the Kaldi data directory")
+    kal.add_argument("--out", required=True, help="folder for the manifests")
+    kal.add_argument(
+        "--dev-speakers",
+        type=NON_NEGATIVE_INT,
+        default=0,
+        metavar="N",
+        help="hold out N whole speakers into dev.jsonl, taken in turn from each "
+        "(gender, age group) so dev stays balanced (default 0: write all.jsonl)",
+    )
+    kal.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed of the dev speaker choice (default 0)",
+    )
     syn = psub.add_parser(
         "synthetic",
         help="synthesise an English corpus with espeak-ng",
         description="Synthesise sentences with many espeak-ng voices; "
-        "train/dev/test have disjoint voices and sentences.",
+        "train/dev/test have disjoint voices and sentences. With the open "
+        "vocabulary every dev and test sentence has a word train never says "
+        "(OUT/held_out_words.<split>.txt).",
     )
     syn.add_argument("--out", required=True, help="folder for audio and manifests")
     syn.add_argument(
@@ -132,10 +209,50 @@ def build_parser() -> argparse.ArgumentParser:
         "each, for keyword/digit models",
     )
     syn.add_argument(
+        "--vocabulary",
+        choices=["open", "closed"],
+        default="open",
+        help="sentence words: open (~48k English words by frequency, held-out "
+        "words in dev/test; default) or closed (the ~950-word template "
+        "generator of the bundled models' corpora)",
+    )
+    syn.add_argument(
+        "--old-fraction",
+        type=_fraction,
+        default=0.2,
+        metavar="F",
+        help="open vocabulary: share of train sentences from the template "
+        "generator (default 0.2)",
+    )
+    syn.add_argument(
         "--workers",
         type=POSITIVE_INT,
         default=None,
         help="parallel processes (default: all cores)",
+    )
+    noise = psub.add_parser(
+        "noise",
+        help="generate noise files for augment.noise_dir (no download)",
+        description="Write 16 kHz WAV files OUT/KIND_NN.wav: white, pink and "
+        "brown noise, babble (4-8 espeak-ng voices at once) and mains hum "
+        "(even NN 50 Hz, odd 60 Hz). The same seed writes the same files.",
+    )
+    noise.add_argument("--out", required=True, help="folder for the WAV files")
+    noise.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    noise.add_argument(
+        "--seconds",
+        type=POSITIVE_FLOAT,
+        default=30.0,
+        help="length of each file (default 30)",
+    )
+    noise.add_argument(
+        "--count", type=POSITIVE_INT, default=2, help="files per kind (default 2)"
+    )
+    noise.add_argument(
+        "--kinds",
+        type=_noise_kinds,
+        default=None,
+        help="comma-separated kinds (default: white,pink,brown,babble,hum)",
     )
     p.set_defaults(func=cmd_prepare)
 
@@ -185,6 +302,63 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--out", required=True, help="folder for the result files")
+    noise = p.add_argument_group(
+        "noise robustness",
+        "Decode the manifest once per condition (the model loads once): "
+        "OUT/<condition>/ holds the usual files, OUT/summary.json a table of "
+        "the conditions, OUT/noise_robustness.png WER and CER against SNR.",
+    )
+    noise.add_argument(
+        "--noise",
+        metavar="FILE|DIR",
+        help="noise to mix in: a file, or a folder of .wav/.flac/.ogg/.mp3 "
+        "(one picked per utterance)",
+    )
+    noise.add_argument(
+        "--snr",
+        type=_snr_list,
+        metavar="LIST",
+        help="comma-separated SNRs in dB against the clean speech, 'clean' (or "
+        "inf) for no noise, e.g. clean,20,10,5,0; write --snr=-5,0 when the "
+        "list starts with a minus sign",
+    )
+    noise.add_argument(
+        "--pad-silence",
+        type=NON_NEGATIVE_FLOAT,
+        default=0.0,
+        metavar="SECONDS",
+        help="add this much before and after each clip; it carries the noise "
+        "when there is noise, else the --pad-level-dbfs floor (default 0)",
+    )
+    noise.add_argument(
+        "--pad-level-dbfs",
+        type=_dbfs,
+        default=-60.0,
+        metavar="DB",
+        help="RMS of the white-noise floor in the padding of clean audio, in "
+        "dB relative to amplitude 1.0; --pad-level-dbfs=-inf or "
+        "--digital-silence for zeros (default -60)",
+    )
+    noise.add_argument(
+        "--digital-silence",
+        action="store_true",
+        help="pad with zeros (same as --pad-level-dbfs=-inf)",
+    )
+    noise.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the noise choices; each utterance's mix depends only on "
+        "the seed and its path (default 0)",
+    )
+    p.add_argument(
+        "--group-by",
+        type=_keys,
+        action="append",
+        metavar="KEY",
+        help="also WER/CER per value of this manifest key, e.g. speaker "
+        "(repeatable or comma-separated); rows without it: (missing)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(

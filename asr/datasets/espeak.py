@@ -1,4 +1,5 @@
-"""espeak-ng speech through ctypes: `synthesize(text, voice)` and `list_voices()`.
+"""espeak-ng speech through ctypes: `synthesize(text, voice)`, `list_voices()` and
+`phonemize(words)`.
 
 The library comes from the `espeakng-loader` wheel; no system package or
 `espeak-ng` binary is needed.
@@ -22,8 +23,10 @@ from __future__ import annotations
 import _ctypes
 import ctypes
 import functools
+import math
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +42,8 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
-_RATE, _PITCH, _RANGE = 1, 3, 4  # espeak_PARAMETER
+_RATE, _PITCH, _RANGE, _WORDGAP = 1, 3, 4, 7  # espeak_PARAMETER
+_PHONEMES_IPA = 2  # espeak_TextToPhonemes phonememode: IPA, no separators
 
 
 class SynthesisError(RuntimeError):
@@ -113,6 +117,10 @@ class _Espeak:
         ]  # fmt: skip
         lib.espeak_Info.restype = ctypes.c_char_p
         lib.espeak_Info.argtypes = [ctypes.c_void_p]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int,
+        ]  # fmt: skip
         self.rate = lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT
         )
@@ -152,11 +160,18 @@ class _Espeak:
             i += 1
         return voices
 
-    def speak(self, name: str, text: str, rate: int, pitch: int, rng: int) -> bytes:
+    def set_voice(self, name: str) -> None:
         if self.lib.espeak_SetVoiceByName(name.encode()) != 0:
             raise SynthesisError(f"espeak-ng has no voice {name!r}")
+
+    def speak(
+        self, name: str, text: str, rate: int, pitch: int, rng: int, gap: int = 0
+    ) -> bytes:
+        self.set_voice(name)
         for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, rng)):
             self.lib.espeak_SetParameter(param, value, 0)
+        if gap:  # 0 is the default: not setting it keeps older clips unchanged
+            self.lib.espeak_SetParameter(_WORDGAP, gap, 0)
         data = text.encode()
         _chunks.clear()
         err = self.lib.espeak_Synth(
@@ -167,6 +182,19 @@ class _Espeak:
         if err != 0:
             raise SynthesisError(f"espeak_Synth failed with code {err} on {text!r}")
         return samples
+
+    def phonemes(self, text: str) -> str:
+        """IPA of `text`, clauses joined by spaces (stress marks kept)."""
+        buffer = ctypes.c_char_p(text.encode())
+        clauses = []
+        while buffer.value:  # espeak advances the pointer clause by clause
+            out = self.lib.espeak_TextToPhonemes(
+                ctypes.byref(buffer), _CHARS_UTF8, _PHONEMES_IPA
+            )
+            if out is None:
+                break
+            clauses.append(out.decode("utf-8", errors="replace"))
+        return " ".join(clauses)
 
 
 def _languages(address: int | None) -> list[str]:
@@ -292,10 +320,18 @@ def synthesize(
     pitch: int = 50,
     pitch_range: int = 50,
     pad_ms: float = 150.0,
+    word_gap: int = 0,
+    formant_scale: float = 1.0,
 ) -> np.ndarray:
     """Speaks `text` with espeak-ng.
 
     The same arguments always give the same samples.
+
+    `formant_scale` changes the vocal tract length by resampling: espeak speaks
+    at `rate_wpm / s` and at a pitch lower by a factor `s` (its pitch scale is
+    an octave per 50 units), then the samples, read as if taken at `s` times
+    espeak's rate, are converted to 16 kHz. Formants move by `s` while pitch
+    and duration come back to about what was asked.
 
     Args:
         text: what to say.
@@ -304,6 +340,10 @@ def synthesize(
         pitch: base pitch, 0-99 (50 is the voice's normal pitch).
         pitch_range: intonation range, 0-99 (0 is monotone).
         pad_ms: silence kept (or added) before and after the speech.
+        word_gap: extra pause between words, 0-50, in units of 10 ms at the
+            normal speed.
+        formant_scale: 0.7-1.4; above 1 a shorter vocal tract (formants up),
+            below 1 a longer one; 1 leaves the voice as it is.
     Returns:
         (samples,) float32 mono at 16 kHz, in [-1, 1].
     Raises:
@@ -316,14 +356,47 @@ def synthesize(
         ("rate_wpm", rate_wpm, 80, 450),
         ("pitch", pitch, 0, 99),
         ("pitch_range", pitch_range, 0, 99),
+        ("word_gap", word_gap, 0, 50),
+        ("formant_scale", formant_scale, 0.7, 1.4),
     ):
         if not low <= value <= high:
             raise ValueError(f"synthesize: {name}={value} outside [{low}, {high}]")
     name = _espeak_name(voice)
+    scale = float(formant_scale)
+    if scale != 1.0:
+        rate_wpm = min(450, max(80, round(rate_wpm / scale)))
+        pitch = min(99, max(0, round(pitch - 50 * math.log2(scale))))
     with _LOCK, _Espeak() as es:
-        raw = es.speak(name, text, int(rate_wpm), int(pitch), int(pitch_range))
+        raw = es.speak(
+            name, text, int(rate_wpm), int(pitch), int(pitch_range), int(word_gap)
+        )
         rate = es.rate
     if not raw:
         raise SynthesisError(f"espeak-ng produced no audio for {text!r} ({voice})")
     samples = np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0
+    if scale != 1.0:
+        samples = np.clip(to_mono_16k(samples, rate * scale, voice), -1.0, 1.0)
+        return _trim(samples.astype(np.float32), pad_ms)
     return _trim(to_mono_16k(samples, rate, f"espeak-ng {voice}"), pad_ms)
+
+
+def phonemize(words: Sequence[str], voice: str = "en-us") -> list[str]:
+    """How espeak-ng would say each of `words`, in IPA with stress marks.
+
+    One library load for the whole list (about 30 us a word). Clauses are
+    joined by a space, so a word espeak reads as several ("xvi" -> "roman
+    sixteen") comes back with spaces inside.
+
+    Args:
+        words: texts, each phonemized on its own.
+        voice: a name from `list_voices()`; its accent picks the pronunciation.
+    Returns:
+        One IPA string per word, e.g. "hello" -> "həlˈoʊ".
+    Raises:
+        ValueError: unknown voice.
+        SynthesisError: espeak-ng is missing.
+    """
+    name = _espeak_name(voice)
+    with _LOCK, _Espeak() as es:
+        es.set_voice(name)
+        return [es.phonemes(w) if w.strip() else "" for w in words]

@@ -3,6 +3,11 @@
 On-disk layout, as the official archives unpack:
 `<root>/LibriSpeech/<part>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac`
 plus one `<speaker>-<chapter>.trans.txt` per chapter, lines `<utt id> <TEXT>`.
+`root` may be the folder holding `LibriSpeech/`, the `LibriSpeech/` folder
+itself, or any folder holding the part folders directly (lhotse's
+`<root>/dev-clean/...`): each part is looked for at `<root>/LibriSpeech/<part>`,
+then `<root>/<part>`. Downloads go to `<root>/LibriSpeech/` (or `<root>` when
+it is named `LibriSpeech`).
 
 `prepare_librispeech` writes `OUT/<part>.jsonl`. Utterances it cannot use
 (unreadable, truncated or NaN audio, a transcript line without audio, audio
@@ -53,10 +58,22 @@ def _check_parts(parts: str | Iterable[str]) -> list[str]:
 
 
 def _corpus_dir(root: Path) -> Path:
-    """`root/LibriSpeech`, or `root` itself when it is the LibriSpeech folder."""
+    """Where downloads go: `root/LibriSpeech`, or `root` itself when it is the
+    LibriSpeech folder."""
     if (root / "LibriSpeech").is_dir() or root.name != "LibriSpeech":
         return root / "LibriSpeech"
     return root
+
+
+def _part_candidates(root: Path, part: str) -> list[Path]:
+    """The folders `part` may be in, in the order they are tried: the official
+    layout (`root/LibriSpeech/<part>`), then `root/<part>` (root is the
+    LibriSpeech folder, or holds the parts directly as lhotse's recipes do)."""
+    return [root / "LibriSpeech" / part, root / part]
+
+
+def _find_part(root: Path, part: str) -> Path | None:
+    return next((p for p in _part_candidates(root, part) if p.is_dir()), None)
 
 
 def download_librispeech(
@@ -163,7 +180,8 @@ def prepare_librispeech(
     `out`. Rerunning rewrites identical files.
 
     Args:
-        root: folder holding `LibriSpeech/`, or the `LibriSpeech` folder itself.
+        root: folder holding `LibriSpeech/`, the `LibriSpeech` folder itself, or
+            a folder holding the part folders directly.
         out: folder for the manifests.
         parts: official part names; None means every part found under root
             (all seven with `download`).
@@ -176,32 +194,43 @@ def prepare_librispeech(
     Raises:
         ValueError: an unknown part name.
         FileNotFoundError: a part folder (or, with parts=None, any part) is
-            missing; the message names the folder and suggests downloading.
+            missing; the message names the folders looked for and suggests
+            downloading.
         DownloadError: with `download`, a download or an extraction failed.
     """
     root, out = Path(root), Path(out)
-    corpus = _corpus_dir(root)
     if parts is not None:
         parts = _check_parts(parts)
     if download:
-        download_librispeech(root, parts, base_url, md5, progress)
+        # Parts found outside the download folder (lhotse's layout) are used
+        # as they are; the rest go through the download's .completed markers.
+        here = _corpus_dir(root)
+        wanted = PARTS if parts is None else parts
+        fetch = [p for p in wanted if _find_part(root, p) in (None, here / p)]
+        if fetch:
+            download_librispeech(root, fetch, base_url, md5, progress)
     if parts is None:
-        parts = [p for p in PARTS if (corpus / p).is_dir()]
+        parts = [p for p in PARTS if _find_part(root, p) is not None]
         if not parts:
             raise FileNotFoundError(
-                f"{corpus}: no LibriSpeech part folders ({', '.join(PARTS)}); "
-                "download them with --download (download=True)"
+                f"{root}: no LibriSpeech part folders; looked for "
+                f"{root / 'LibriSpeech'}/<part> and {root}/<part> with <part> one "
+                f"of {', '.join(PARTS)}; download them with --download "
+                "(download=True) or point --root at the folder holding LibriSpeech/"
             )
+    found = {}
     for part in parts:
-        if not (corpus / part).is_dir():
+        found[part] = _find_part(root, part)
+        if found[part] is None:
+            looked = " and ".join(str(p) for p in _part_candidates(root, part))
             raise FileNotFoundError(
-                f"{corpus / part}: LibriSpeech part '{part}' not found; download it "
-                f"with --download (download=True) or point --root at the folder "
-                "holding LibriSpeech/"
+                f"LibriSpeech part '{part}' not found: looked for {looked}; "
+                "download it with --download (download=True) or point --root at "
+                "the folder holding LibriSpeech/"
             )
     manifests = {}
     for part in parts:
-        rows, skipped = _scan_part((corpus / part).resolve(), progress)
+        rows, skipped = _scan_part(found[part].resolve(), progress)
         manifest = out / f"{part}.jsonl"
         write_manifest(manifest, rows)
         write_skipped_report(

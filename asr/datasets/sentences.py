@@ -3,6 +3,7 @@
 `generate_sentences(n, seed)` fills templates (statements, questions, requests,
 with clauses) from word lists: names, places, things, verbs in every form,
 numbers, days and times. Deterministic; a stream of distinct sentences.
+`closed_vocabulary()` is every word it can say (about 950).
 """
 
 from __future__ import annotations
@@ -345,3 +346,25 @@ def generate_sentences(n: int, seed: int | str = 0) -> list[str]:
     """
     stream = _sentence_stream(seed)
     return [next(stream) for _ in range(n)]
+
+
+@functools.lru_cache(maxsize=1)
+def closed_vocabulary() -> frozenset[str]:
+    """Every word `generate_sentences` can produce."""
+    grammar = _Grammar(random.Random(0))
+    words: set[str] = set()
+    for template in (*_TEMPLATES, *_CLAUSES):
+        words.update(re.findall(r"[a-z']+", re.sub(r"\{\w+\??\}", " ", template)))
+    phrases = [p for values in _LISTS.values() for p in values]
+    for nouns in (_THINGS, _ANIMALS):
+        phrases += [*nouns, *map(_plural, nouns)]
+    phrases += [*_PLACES, *_PEOPLE, *_TEENS, *_TENS, "an", "hundred"]
+    phrases += [f"{name}'s" for name in _NAMES]
+    for specs in (_VERBS_THING, _VERBS_INTRANSITIVE):
+        phrases += [form for spec in specs for form in _verb(spec).values()]
+    things = functools.partial(grammar.thing, plural=True)
+    for words_of in (grammar.thing, things, grammar.agent, grammar.clock):
+        phrases += [words_of() for _ in range(2000)]  # determiners, pronouns
+    for p in phrases:
+        words.update(p.split())
+    return frozenset(words)

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from asr import text
-from asr.audio import load_audio
+from asr.audio import AUDIO_EXTENSIONS, load_audio
 from asr.checkpoint import load_network, save_model
 from asr.config import ConfigError, ExperimentConfig, dump_yaml, from_dict
 from asr.features import compute_feature_stats
@@ -113,7 +113,7 @@ def _feature_stats(cfg: ExperimentConfig, rows, max_utterances: int = 300):
     def waves():
         for i in pick:
             try:
-                yield load_audio(rows[i].audio_filepath)
+                yield load_audio(rows[i].audio_filepath, *rows[i].segment)
             except Exception as e:  # reported by the pipeline later
                 logger.debug("stats: skipping %s (%s)", rows[i].audio_filepath, e)
 
@@ -347,18 +347,20 @@ def _dedupe(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _load_noise(cfg: ExperimentConfig) -> np.ndarray | None:
+def _load_noise(cfg: ExperimentConfig) -> list[np.ndarray] | None:
+    """The files of `augment.noise_dir`, one signal each (16 kHz)."""
     a = cfg.augment
     if not a.noise_dir or a.noise_prob <= 0:
         return None
     files = sorted(
-        p
-        for p in Path(a.noise_dir).rglob("*")
-        if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3")
+        p for p in Path(a.noise_dir).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS
     )
     if not files:
-        raise ConfigError(f"augment.noise_dir: no audio files in {a.noise_dir}")
-    return np.concatenate([load_audio(p) for p in files])
+        raise ConfigError(
+            f"augment.noise_dir: no audio files in {a.noise_dir} "
+            "(`asr prepare noise --out DIR` writes some)"
+        )
+    return [load_audio(p) for p in files]
 
 
 def _load_teacher(source: str, network: keras.Model) -> keras.Model:

@@ -104,16 +104,21 @@ def bucket_boundaries(durations: list[float], num_buckets: int) -> list[int]:
     return bounds
 
 
-def _load_or_empty(skipped: Skipped, cfg: ExperimentConfig, labels: np.ndarray):
-    """Decodes a file; a file that cannot be read, or whose audio is too short
-    for its transcript (the manifest's duration was wrong), is reported and
-    gives no samples."""
+def _load_or_empty(
+    skipped: Skipped,
+    cfg: ExperimentConfig,
+    labels: np.ndarray,
+    segments: list[tuple[float, float | None]],
+):
+    """Decodes a file (or the row's segment of it); a file that cannot be read,
+    or whose audio is too short for its transcript (the manifest's duration was
+    wrong), is reported and gives no samples."""
     classifier = cfg.model.head == "classifier"
 
     def load(path: bytes, index: np.int64, label_length: np.int32) -> np.ndarray:
         p = path.decode()
         try:
-            audio = load_audio(p)
+            audio = load_audio(p, *segments[int(index)])
         except AudioLoadError as e:
             skipped.add(p, str(e).removeprefix(f"{p}: "))
             return np.zeros(0, np.float32)
@@ -132,7 +137,7 @@ def make_dataset(
     cfg: ExperimentConfig,
     training: bool,
     skipped: Skipped | None = None,
-    noise: np.ndarray | None = None,
+    noise: np.ndarray | list[np.ndarray] | None = None,
     repeat: bool = False,
     num_shards: int = 1,
     shard_index: int = 0,
@@ -151,6 +156,8 @@ def make_dataset(
     Args:
         training: shuffle (unless `data.shuffle_buffer` <= 1, which keeps the
             manifest order) and apply waveform augmentation.
+        noise: 16 kHz noise signals for `augment.noise_prob` (one array or a
+            list, one per file; see `asr.augment.waveform_augmenter`).
         repeat: repeat the file list before decoding, so batches never run
             short at an epoch's end (use with a fixed `steps_per_epoch`).
         num_shards, shard_index: keep only every `num_shards`-th usable row,
@@ -205,14 +212,18 @@ def make_dataset(
         )
     if repeat:
         ds = ds.repeat()
-    load = _load_or_empty(skipped, cfg, labels)
+    load = _load_or_empty(skipped, cfg, labels, [r.segment for r, _ in checked])
     if not any(len(load(paths[i].encode(), i, label_lengths[i])) for i in shard):
         # Every file fails to decode: a repeated dataset would wait forever.
         raise ManifestError(
             f"{_name(manifest)}: none of the {len(shard)} usable utterance(s) "
             f"could be decoded ({_first_skipped(skipped)})"
         )
-    augment = waveform_augmenter(cfg.augment, noise) if training else None
+    augment = (
+        waveform_augmenter(cfg.augment, noise, seed=cfg.train.seed)
+        if training
+        else None
+    )
 
     def decode(path, label, label_length, index):
         audio = tf.numpy_function(

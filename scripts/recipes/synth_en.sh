@@ -37,7 +37,7 @@ AVG=${AVG:-runs/synth_en_avg}
 BIG=${BIG:-data/synth4}
 RUN=${RUN:-runs/synth_en_4h}
 SPEED=${SPEED:-runs/synth_en_speed}
-$ASR prepare synthetic --out data/synth --hours "$HOURS" --seed 0
+$ASR prepare synthetic --vocabulary closed --out data/synth --hours "$HOURS" --seed 0
 $ASR train --config configs/ds2_small.yaml --epochs "$EPOCHS" --out "$STAGE1"
 warm_restart configs/ds2_small.yaml "$STAGE1" "$STAGE2" "$FT_EPOCHS"
 warm_restart configs/ds2_small.yaml "$FINAL" "$STAGE3" "$FT2_EPOCHS" 0.0007
@@ -50,7 +50,7 @@ fi
 TEST=data/synth/test.jsonl
 TRAIN_TEXT=data/synth/train.jsonl
 if [ "$BIG_EPOCHS" -gt 0 ]; then
-  $ASR prepare synthetic --out "$BIG" --hours "$BIG_HOURS" --seed 0
+  $ASR prepare synthetic --vocabulary closed --out "$BIG" --hours "$BIG_HOURS" --seed 0
   $ASR train --config configs/ds2_small.yaml --init-from "$FINAL" \
     --train "$BIG"/train.jsonl --val "$BIG"/dev.jsonl \
     --epochs "$BIG_EPOCHS" --set train.learning_rate=0.0006 \

@@ -50,13 +50,13 @@ BIG=${BIG:-data/synth4}
 CONFIG=configs/streaming.yaml
 NO_LA="model.lookahead=0"
 LA10="model.lookahead=10"
-$ASR prepare synthetic --out data/synth --hours "$HOURS" --seed 0
+$ASR prepare synthetic --vocabulary closed --out data/synth --hours "$HOURS" --seed 0
 $ASR train --config $CONFIG --set $NO_LA --epochs "$EPOCHS" \
   --init-from runs/synth_en --out "$STAGE1"
 warm_restart $CONFIG "$STAGE1" "$STAGE2" "$FT_EPOCHS" 0.001 200 --set $NO_LA
 TEST=data/synth/test.jsonl
 if [ $((LA_EPOCHS + RE_EPOCHS + RE2_EPOCHS + LA20_EPOCHS + LA20_RE_EPOCHS + SP_EPOCHS + SP2_EPOCHS)) -gt 0 ]; then
-  $ASR prepare synthetic --out "$BIG" --hours "$BIG_HOURS" --seed 0
+  $ASR prepare synthetic --vocabulary closed --out "$BIG" --hours "$BIG_HOURS" --seed 0
   TEST="$BIG"/test.jsonl
 fi
 ON_BIG=(--train "$BIG"/train.jsonl --val "$BIG"/dev.jsonl --set train.average_best=4)

@@ -91,6 +91,52 @@ def test_root_may_be_the_librispeech_folder(tmp_path):
     assert _rows(got["dev-clean"]) == _expected("../LibriSpeech/dev-clean/")
 
 
+def test_root_may_hold_the_parts_directly(tmp_path):
+    # lhotse's layout: ROOT/dev-clean/..., no LibriSpeech/ level; any folder name.
+    _make_part(tmp_path, "dev-clean")
+    parts = tmp_path / "corpora" / "libri"
+    parts.parent.mkdir()
+    (tmp_path / "LibriSpeech").rename(parts)
+    out = tmp_path / "out"
+    got = prepare_librispeech(parts, out, progress=False)
+    assert list(got) == ["dev-clean"]
+    assert _rows(got["dev-clean"]) == _expected("../corpora/libri/dev-clean/")
+
+
+@pytest.mark.parametrize("layout", ["holder", "librispeech", "parts"])
+def test_every_layout_gives_the_same_rows(tmp_path, layout):
+    _make_part(tmp_path / "c", "dev-clean")
+    root = tmp_path / "c"
+    if layout == "librispeech":
+        root = root / "LibriSpeech"
+    elif layout == "parts":
+        root = (root / "LibriSpeech").rename(tmp_path / "parts")
+    got = prepare_librispeech(root, tmp_path / "out", ["dev-clean"], progress=False)
+    rows = [json.loads(line) for line in got["dev-clean"].open()]
+    assert [(Path(r["audio_filepath"]).name, r["text"]) for r in rows] == [
+        (Path(path).name, text) for path, _, text in EXPECTED
+    ]
+
+
+def test_missing_part_lists_every_folder_looked_for(tmp_path):
+    _make_part(tmp_path, "dev-clean")
+    with pytest.raises(FileNotFoundError) as e:
+        prepare_librispeech(tmp_path, tmp_path / "out", ["test-clean"])
+    msg = str(e.value)
+    assert str(tmp_path / "LibriSpeech" / "test-clean") in msg
+    assert str(tmp_path / "test-clean") in msg
+
+
+def test_no_parts_lists_both_layouts(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError) as e:
+        prepare_librispeech(tmp_path / "empty", tmp_path / "out")
+    msg = str(e.value)
+    assert str(tmp_path / "empty" / "LibriSpeech") + "/<part>" in msg
+    assert str(tmp_path / "empty") + "/<part>" in msg
+    assert "dev-clean" in msg and "train-other-500" in msg
+
+
 def test_broken_files_are_reported_and_skipped(tmp_path, caplog):
     part = _make_part(tmp_path / "data", "dev-clean")
     (part / "84/121123/84-121123-0001.flac").write_bytes(b"not a flac")

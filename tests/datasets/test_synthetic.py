@@ -82,7 +82,7 @@ def test_sentences_are_normalised(corpus):
     for utterances in _rows(corpus).values():
         for u in utterances:
             assert normalise(u.text) == u.text
-            assert 4 <= len(u.text.split()) <= 14
+            assert 3 <= len(u.text.split()) <= 15
 
 
 def test_same_seed_gives_the_same_corpus_and_workers_do_not_matter(corpus, tmp_path):
@@ -238,3 +238,186 @@ def test_digit_corpus_says_one_digit_per_clip_with_disjoint_voices(tmp_path):
     assert marker["texts"] == "digits"
     with pytest.raises(ValueError, match="texts"):
         synthetic.prepare_synthetic(out, hours=0.01, texts="numbers")
+
+
+# ---------------------------------------------------------------------------
+# Open vocabulary (asr.datasets.wordlist)
+
+
+@pytest.fixture(scope="module")
+def words():
+    pytest.importorskip("wordfreq", reason="pip install wordfreq")
+    from asr.datasets import wordlist
+    from asr.datasets.sentences import closed_vocabulary
+
+    full = wordlist.word_list()
+    return full, wordlist.split_vocabulary(full, 0, keep=closed_vocabulary())
+
+
+def test_spellable_keeps_plain_words_only():
+    from asr.datasets.wordlist import spellable
+
+    for word in ("cat", "don't", "a", "i", "rhythm", "zeppelin"):
+        assert spellable(word), word
+    for word in ("b", "c3po", "café", "u.s", "ahhh", "hmm", "'tis", "Cat", "it''s"):
+        assert not spellable(word), word
+
+
+def test_spoken_as_word_drops_spelled_and_expanded_words():
+    from asr.datasets.espeak import phonemize
+    from asr.datasets.wordlist import spoken_as_word
+
+    good = ["hello", "the", "nasa", "don't", "a", "okay"]
+    bad = ["bbc", "uk", "fbi", "xvi", "dr", "mr", "etc", "khloe"]
+    for word, phonemes in zip(good + bad, phonemize(good + bad)):
+        assert spoken_as_word(word, phonemes) == (word in good), (word, phonemes)
+
+
+def test_word_list_is_large_spellable_and_in_frequency_order(words):
+    from asr.datasets.wordlist import spellable
+
+    full, _ = words
+    assert len(full.words) > 40_000 and len(set(full.words)) == len(full.words)
+    assert full.words[:3] == ("the", "to", "and")
+    assert all(spellable(w) and normalise(w) == w for w in full.words)
+    assert not {"bbc", "uk", "xvi", "dr", "b"} & set(full.words)
+    assert all(f > 0 for f in full.frequencies)
+    assert full.frequencies[0] > 100 * full.frequencies[-1]
+
+
+def test_held_out_words_are_disjoint_rare_and_stable(words):
+    from asr.datasets import wordlist
+    from asr.datasets.sentences import closed_vocabulary
+
+    full, parts = words
+    train, dev, test = (set(parts[s].words) for s in ("train", "dev", "test"))
+    assert not train & dev and not train & test and not dev & test
+    assert train | dev | test == set(full.words)
+    for split in (dev, test):
+        assert 0.015 * len(full.words) < len(split) < 0.035 * len(full.words)
+    top = set(full.words[: wordlist.TOP_KEPT])
+    assert top <= train and closed_vocabulary() & set(full.words) <= train
+    # Hash-based: a word's fate does not depend on the rest of the list.
+    keep = closed_vocabulary()
+    half = wordlist.held_out_words(full.words[: len(full.words) // 2], 0, keep=keep)
+    assert set(half["test"]) <= test and set(half["dev"]) <= dev
+    other = wordlist.held_out_words(full.words, 1, keep=keep)
+    assert set(other["test"]) != test
+
+
+def test_open_sentences_use_many_words_and_are_deterministic(words):
+    from asr.datasets.wordlist import LENGTHS, open_sentence_stream
+
+    _, parts = words
+    stream = open_sentence_stream("s", parts["train"])
+    pairs = [next(stream) for _ in range(2000)]
+    sentences = [s for s, _ in pairs]
+    vocabulary = {w for s in sentences for w in s.split()}
+    assert len(vocabulary) >= 2000
+    assert vocabulary <= set(parts["train"].words)
+    assert {k for _, k in pairs} == {"words", "frames"}
+    assert all(normalise(s) == s for s in sentences)
+    lengths = [len(s.split()) for s in sentences]
+    assert min(lengths) == LENGTHS[0] and max(lengths) == LENGTHS[1]
+    # Flattened Zipf: frequent words come first, but not overwhelmingly.
+    counts = {}
+    for s in sentences:
+        for w in s.split():
+            counts[w] = counts.get(w, 0) + 1
+    assert counts.get("the", 0) > 10
+    assert counts["the"] < 0.05 * sum(lengths)
+    again = open_sentence_stream("s", parts["train"])
+    assert [next(again) for _ in range(2000)] == pairs
+    other = open_sentence_stream("t", parts["train"])
+    assert [next(other) for _ in range(50)] != pairs[:50]
+
+
+def test_held_out_stream_puts_a_held_out_word_in_every_sentence(words):
+    from asr.datasets.wordlist import open_sentence_stream
+
+    _, parts = words
+    held = set(parts["test"].words)
+    stream = open_sentence_stream("h", parts["train"], parts["test"])
+    for _ in range(500):
+        text, _ = next(stream)
+        assert 1 <= len(held.intersection(text.split())) <= 3, text
+
+
+@pytest.fixture(scope="module")
+def open_corpus(tmp_path_factory, words) -> Path:
+    out = tmp_path_factory.mktemp("open")
+    synthetic.prepare_synthetic(
+        out, hours=0.006, seed=2, workers=1, progress=False, old_fraction=0.3
+    )
+    return out
+
+
+def test_open_corpus_test_sentences_hold_words_train_never_says(open_corpus):
+    rows = _rows(open_corpus)
+    assert all(rows[s] for s in synthetic.SPLITS)
+    train_words = {w for u in rows["train"] for w in u.text.split()}
+    for split in ("dev", "test"):
+        held = set(
+            (open_corpus / f"held_out_words.{split}.txt").read_text().split("\n")[:-1]
+        )
+        assert len(held) > 500
+        for u in rows[split]:
+            unheard = set(u.text.split()) - train_words
+            assert unheard & held, u.text
+    extra = [dict(u.extra) for us in rows.values() for u in us]
+    assert {e["text_kind"] for e in extra} >= {"words", "frames"}
+    assert all(0.87 <= e["formant_scale"] <= 1.15 for e in extra)
+    assert all(0 <= e["word_gap"] <= 6 for e in extra)
+    voices = {s: {dict(u.extra)["voice"] for u in rows[s]} for s in rows}
+    assert not voices["train"] & (voices["dev"] | voices["test"])
+    for utterances in rows.values():
+        for u in utterances:
+            assert Path(u.audio_filepath).is_file()
+            assert 3 <= len(u.text.split()) <= 15 and normalise(u.text) == u.text
+    marker = json.loads((open_corpus / ".completed").read_text())
+    assert marker["vocabulary"] == "open" and marker["old_fraction"] == 0.3
+
+
+def test_open_corpus_is_deterministic_and_closed_is_not_open(open_corpus, tmp_path):
+    before = (open_corpus / "test.jsonl").read_text()
+    synthetic.prepare_synthetic(
+        open_corpus, hours=0.006, seed=2, workers=1, progress=False, old_fraction=0.3
+    )
+    assert (open_corpus / "test.jsonl").read_text() == before
+    closed = tmp_path / "closed"
+    synthetic.prepare_synthetic(
+        closed, hours=0.003, seed=2, workers=1, progress=False, vocabulary="closed"
+    )
+    assert not list(closed.glob("held_out_words*"))
+    # The closed corpus is the one earlier versions wrote: same clips, same names.
+    assert sorted(p.name for p in closed.rglob("*.flac")) == [
+        "dev-000000-77575c37b5.flac", "test-000000-5dc0899c04.flac",
+        "train-000000-7a3d5fa139.flac", "train-000001-08786837a9.flac",
+        "train-000002-278a6c4747.flac", "train-000003-e0b3077d81.flac",
+    ]  # fmt: skip
+    first = json.loads((closed / "train.jsonl").read_text().splitlines()[0])
+    assert set(first) == {
+        "audio_filepath", "duration", "text", "voice", "rate_wpm", "pitch",
+        "pitch_range",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="vocabulary"):
+        synthetic.prepare_synthetic(tmp_path / "x", hours=0.01, vocabulary="big")
+    with pytest.raises(ValueError, match="old_fraction"):
+        synthetic.prepare_synthetic(tmp_path / "x", hours=0.01, old_fraction=1.5)
+
+
+def test_formant_scale_moves_formants_and_keeps_duration():
+    text = "we were away a year ago"
+    plain = synthetic.synthesize(text, "en-us+m3", pitch_range=0)
+    spectra = {}
+    for scale in (0.87, 1.15):
+        audio = synthetic.synthesize(
+            text, "en-us+m3", pitch_range=0, formant_scale=scale
+        )
+        assert abs(len(audio) - len(plain)) < 0.15 * len(plain)
+        power = np.abs(np.fft.rfft(audio)) ** 2
+        freqs = np.fft.rfftfreq(len(audio), 1 / SAMPLE_RATE)
+        spectra[scale] = float((power * freqs).sum() / power.sum())
+    assert spectra[1.15] > 1.15 * spectra[0.87]
+    gap = synthetic.synthesize(text, "en-us", word_gap=10)
+    assert len(gap) > len(synthetic.synthesize(text, "en-us")) + 0.2 * SAMPLE_RATE

@@ -16,9 +16,12 @@ from asr.model import build_model
 TRAIN = ["train", "--config", "configs/ds2_small.yaml", "--out", "OUT"]
 SYN = ["prepare", "synthetic", "--out", "OUT"]
 LIBRI = ["prepare", "librispeech", "--root", "OUT", "--out", "OUT"]
+EVAL = ["evaluate", "--model", "RUN", "--manifest", "m.jsonl", "--out", "OUT"]
+EVAL_NOPE = ["evaluate", "--model", "nope", "--manifest", "m.jsonl", "--out", "OUT"]
 
 # (argv, fragment the last stderr line must hold); RUN is a model folder,
-# CLIP a readable clip, OUT a fresh folder.
+# CLIP a readable clip, OUT a fresh folder, EMPTY an empty folder, NOTAUDIO a
+# text file named not_audio.wav.
 CASES = {
     # argparse: missing, malformed or out-of-range arguments
     "prepare: no corpus": (["prepare"], "CORPUS"),
@@ -38,6 +41,11 @@ CASES = {
     "synthetic: zero hours": ([*SYN, "--hours", "0"], "--hours"),
     "synthetic: infinite hours": ([*SYN, "--hours", "inf"], "--hours"),
     "synthetic: zero workers": ([*SYN, "--workers", "0"], "--workers"),
+    "synthetic: old fraction above 1": (
+        [*SYN, "--old-fraction", "2"],
+        "--old-fraction",
+    ),
+    "synthetic: unknown vocabulary": ([*SYN, "--vocabulary", "big"], "--vocabulary"),
     "train: no --config": (["train", "--out", "OUT"], "--config"),
     "train: epochs not an int": ([*TRAIN, "--epochs", "2.5"], "--epochs"),
     "train: zero epochs": ([*TRAIN, "--epochs", "0"], "--epochs"),
@@ -55,6 +63,17 @@ CASES = {
         ["evaluate", "--model", "RUN", "--manifest", "m", "--out", "OUT"]
         + ["--beam-width", "0"],
         "--beam-width",
+    ),
+    "evaluate: bad --snr list": (
+        [*EVAL, "--noise", "CLIP", "--snr", "10,loud"],
+        "--snr",
+    ),
+    "evaluate: --snr with -inf": ([*EVAL, "--noise", "CLIP", "--snr=0,-inf"], "-inf"),
+    "evaluate: --snr twice": ([*EVAL, "--noise", "CLIP", "--snr", "5,5"], "twice"),
+    "evaluate: negative pad": ([*EVAL, "--pad-silence", "-1"], "--pad-silence"),
+    "evaluate: pad level above 0 dBFS": (
+        [*EVAL, "--pad-silence", "1", "--pad-level-dbfs", "6"],
+        "--pad-level-dbfs",
     ),
     "transcribe: no files": (["transcribe", "--model", "RUN"], "FILE"),
     "transcribe: negative beam width": (
@@ -113,6 +132,21 @@ CASES = {
         ["evaluate", "--model", "nope", "--manifest", "m.jsonl", "--out", "OUT"],
         "nope",
     ),
+    # noise settings are checked before the model loads: the model is "nope"
+    "evaluate: missing noise": (
+        [*EVAL_NOPE, "--noise", "OUT/none", "--snr", "10"],
+        "none",
+    ),
+    "evaluate: empty noise folder": (
+        [*EVAL_NOPE, "--noise", "EMPTY", "--snr", "10"],
+        "no noise audio",
+    ),
+    "evaluate: unreadable noise": (
+        [*EVAL_NOPE, "--noise", "NOTAUDIO", "--snr", "10"],
+        "not_audio.wav",
+    ),
+    "evaluate: --snr without --noise": ([*EVAL_NOPE, "--snr", "clean,5"], "--noise"),
+    "evaluate: --noise without --snr": ([*EVAL_NOPE, "--noise", "CLIP"], "--snr"),
     "transcribe: missing file": (
         ["transcribe", "--model", "RUN", "gone.wav"],
         "gone.wav",
@@ -158,7 +192,15 @@ def test_wrong_arguments_exit_2_with_a_message_and_no_traceback(
     case, model_dir, clip, tmp_path, capsys
 ):
     argv, fragment = CASES[case]
-    names = {"RUN": str(model_dir), "CLIP": str(clip), "OUT": str(tmp_path / "out")}
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "not_audio.wav").write_text("not audio\n" * 100)
+    names = {
+        "RUN": str(model_dir),
+        "CLIP": str(clip),
+        "OUT": str(tmp_path / "out"),
+        "EMPTY": str(tmp_path / "empty"),
+        "NOTAUDIO": str(tmp_path / "not_audio.wav"),
+    }
     argv = [names.get(a, a.replace("OUT/", f"{tmp_path}/out/")) for a in argv]
     try:
         code = main(argv)

@@ -44,8 +44,8 @@ def poisoned_corpus(tmp_path, monkeypatch):
     tiny_corpus(tmp_path)
     load = asr.training.pipeline.load_audio
 
-    def corrupt(path):  # finite samples whose power overflows float32
-        audio = load(path)
+    def corrupt(path, *segment):  # finite samples whose power overflows float32
+        audio = load(path, *segment)
         return audio * np.float32(1e30) if str(path).endswith(POISON) else audio
 
     monkeypatch.setattr(asr.training.pipeline, "load_audio", corrupt)

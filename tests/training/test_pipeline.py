@@ -65,6 +65,25 @@ def test_batches_carry_true_lengths_and_skip_broken_files(tmp_path):
     assert "unreadable" in skipped.rows[0]["reason"]
 
 
+def test_segment_rows_load_their_part_of_the_file(tmp_path):
+    path = tmp_path / "long.wav"
+    wave = speechlike(2.0)
+    sf.write(path, wave, 16000, subtype="FLOAT")
+    rows = [
+        Utterance(str(path), 0.5, "ab", (("offset", 0.25),)),
+        Utterance(str(path), 1.0, "abc", (("offset", 1.0),)),
+    ]
+    cfg = load_config(overrides=["data.batch_size=8", "data.num_buckets=1"])
+    ds = make_dataset(rows, cfg, training=False)
+    x, y = next(iter(ds))
+    got = {
+        int(y["label_lengths"][i]): x["audio"][i, : x["audio_lengths"][i]].numpy()
+        for i in range(2)
+    }
+    np.testing.assert_array_equal(got[2], wave[4000:12000])
+    np.testing.assert_array_equal(got[3], wave[16000:32000])
+
+
 def test_bucket_boundaries_split_durations_into_equal_counts():
     durations = list(np.linspace(1.0, 10.0, 100))
     bounds = bucket_boundaries(durations, 4)
