@@ -64,6 +64,25 @@ def make_clips(n: int = 5, digits: bool = False, seed: int = 0) -> DemoClips:
     return DemoClips(texts, picked, waves)
 
 
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+REAL_CLIPS = ASSETS_DIR / "speechocean762"  # CC BY 4.0; see ATTRIBUTION.md there
+
+
+def real_clips(folder: Path = REAL_CLIPS) -> DemoClips:
+    """The bundled real recordings (`clips.tsv`: file, text, speaker, gender,
+    age): read English by speakers no bundled model was trained on."""
+    from asr.audio import load_audio
+
+    lines = (folder / "clips.tsv").read_text(encoding="utf-8").splitlines()
+    texts, labels, waves = [], [], []
+    for line in lines[1:]:
+        name, text, speaker, gender, age = line.split("\t")
+        texts.append(text)
+        labels.append(f"speaker {speaker}, {gender}, age {age}")
+        waves.append(load_audio(folder / name))
+    return DemoClips(texts, labels, waves)
+
+
 def bundled_lm(name: str) -> Path | None:
     """The n-gram LM bundled beside a model (`lm.arpa`), if the `[lm]` extra
     that decodes with it is installed."""

@@ -434,6 +434,15 @@ def cmd_demo(args) -> int:
             _print_model_result(demo.score_model(name, clips), clips.voices)
             if lm := demo.bundled_lm(name):
                 _print_model_result(demo.score_model(name, clips, lm), clips.voices)
+    if "english" in installed:
+        print(
+            "\nReal read English (speechocean762, CC BY 4.0): 8 speakers no model "
+            "heard, women, girls, men and boys..."
+        )
+        real = demo.real_clips()
+        _print_model_result(demo.score_model("english", real), real.voices)
+        if lm := demo.bundled_lm("english"):
+            _print_model_result(demo.score_model("english", real, lm), real.voices)
     if "digits" in installed:
         print(f"\nSynthesising {args.n} spoken digits with unseen voices...")
         digits = demo.make_clips(args.n, digits=True, seed=args.seed)
@@ -448,7 +457,7 @@ def cmd_demo(args) -> int:
                 if seconds < 0
                 else f"  {seconds:5.1f} s  {partial}"
             )
-    missing = {"synth-en", "synth-en-streaming", "digits"} - installed
+    missing = {"english", "synth-en", "synth-en-streaming", "digits"} - installed
     if missing:
         print(f"\n(not bundled in this version: {', '.join(sorted(missing))})")
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
