@@ -6,8 +6,9 @@ command lines with the `asr` argument parser.
   in `asr/`, no more, no less. A line `asr/NAME` names a top-level entry; a line
   indented by four spaces names an entry of the folder above it; deeper
   indented lines continue a description.
-- Every `asr ...` command in a fenced code block parses with
-  `asr.cli.parser.build_parser()` (subcommand, corpus, flags and values), every
+- Every `asr ...` command in a fenced `sh` block of the README and of
+  `docs/*.md` parses with `asr.cli.parser.build_parser()` (subcommand, corpus,
+  flags and values), every
   `asr WORD` in inline code names a real subcommand, and every subcommand and
   corpus of `asr prepare` is shown in a code block.
 
@@ -109,6 +110,8 @@ def asr_command_lines(readme: str) -> list[list[str]]:
             continue  # output, Python, JSON and the layout hold no commands
         for line in body.replace("\\\n", " ").splitlines():
             for part in re.split(r"&&|\|\||;", line):
+                if not re.match(r"\s*(\S*/)?asr\s", part):
+                    continue  # not an asr command (it may not even be shell)
                 words = shlex.split(part, comments=True)
                 if words and (words[0] == "asr" or words[0].endswith("/asr")):
                     commands.append(words[1:])
@@ -125,22 +128,38 @@ def _subparsers(parser) -> dict:
 
 README_TEXT = README.read_text(encoding="utf-8")
 COMMANDS = asr_command_lines(README_TEXT)
+DOC_COMMANDS = [
+    (path.name, argv)
+    for path in sorted((ROOT / "docs").glob("*.md"))
+    for argv in asr_command_lines(path.read_text(encoding="utf-8"))
+]
 
 
 def test_readme_shows_commands():
     assert len(COMMANDS) >= 15
 
 
-@pytest.mark.parametrize("argv", COMMANDS, ids=[" ".join(c)[:60] for c in COMMANDS])
-def test_readme_command_parses(argv):
-    parser = build_parser()
+def _check_parses(argv: list[str], where: str) -> None:
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         try:
-            args = parser.parse_args(argv)
+            args = build_parser().parse_args(argv)
         except SystemExit:
-            pytest.fail(f"`asr {' '.join(argv)}` does not parse:\n{err.getvalue()}")
+            pytest.fail(
+                f"{where}: `asr {' '.join(argv)}` does not parse:\n{err.getvalue()}"
+            )
     assert args.command == argv[0]
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=[" ".join(c)[:60] for c in COMMANDS])
+def test_readme_command_parses(argv):
+    _check_parses(argv, "README.md")
+
+
+def test_docs_commands_parse():
+    assert DOC_COMMANDS  # docs/ shows commands too
+    for name, argv in DOC_COMMANDS:
+        _check_parses(argv, f"docs/{name}")
 
 
 def test_every_subcommand_and_corpus_is_shown():
