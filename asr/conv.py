@@ -3,12 +3,12 @@
 The same layer as `keras.layers.Conv2D` (same weights, same outputs), except
 that in training its kernel gradient is an XLA-compiled
 `conv2d_backprop_filter`. On the DS2 front end TensorFlow's oneDNN kernel for
-that gradient is the slowest op of the training step: for the second conv
-(11 x 21, 32 -> 32 channels) on 16 x 10 s it runs at ~35 GFLOP/s against
-~200 for the forward pass, and XLA's is 3.3-3.8x faster
-(`scripts/benchmark.py`, `conv_kernel_grad_xla_x_onednn`). The forward pass
-and the input gradient stay on oneDNN, which is faster at those. Inference,
-streaming and export (`training=False`) run the stock op.
+that gradient (wide time x frequency kernels, few channels) runs far below the
+forward pass's speed and is the slowest op of the training step; XLA's kernel for
+it is several times faster (`scripts/benchmark.py`,
+`conv_kernel_grad_xla_x_onednn`; figures in docs/performance.md). The forward
+pass and the input gradient stay on oneDNN, which is faster at those.
+Inference, streaming and export (`training=False`) run the stock op.
 
 XLA compiles once per shape, so the time axis of the gradient's inputs is
 padded to one of 8 lengths per octave (`bucketed_steps`); the zero rows of the

@@ -183,8 +183,9 @@ def export_tflite(
         streaming: export the streaming step instead of the offline model.
         chunk_ms: streaming step length (default: the model's config).
         int8: dynamic-range quantisation of the network's weights (about 4x
-            smaller, a ~2.5x faster streaming step here); the log-mel stays
-            float. Outputs are close to, not equal to, the float model's.
+            smaller; a faster streaming step, which is bound by reading
+            weights); the log-mel stays float. Outputs are close to, not
+            equal to, the float model's.
 
     Returns:
         The `.tflite` path.

@@ -12,8 +12,9 @@ file's length and the stitched output matches a single pass.
 A batch of one (a single file, each window of a long one) is dispatch-bound:
 thousands of tiny per-step ops. On CPU, from `xla_min_seconds` (8 s) of audio
 up, it therefore runs a copy of the network whose recurrences are XLA-compiled
-loops (`asr.rnn.layer.FusedRNN` with `jit_compile`), about 3.5x faster
-(`scripts/benchmark.py`: `offline_rtf` vs `offline_rtf_graph`). XLA compiles
+loops (`asr.rnn.layer.FusedRNN` with `jit_compile`): one compiled loop instead
+of an op dispatch per step (`scripts/benchmark.py`: `offline_rtf` vs
+`offline_rtf_graph`; docs/performance.md). XLA compiles
 once per length bucket (0.5-2 s, once per process), which a shorter clip would
 not win back. Larger batches are matmul-bound and keep the plain graph.
 """

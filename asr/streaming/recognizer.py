@@ -85,9 +85,10 @@ class StreamingRecognizer:
             (from the next step on).
         backend: what runs the step: "tf" (the `tf.function`; follows later
             weight updates), "tflite" (the same step converted to TFLite
-            once, weights frozen; about 2x faster per chunk on CPU, logits within
-            ~1e-5; construction takes a few seconds more), "tflite-int8"
-            (its weights quantised to int8: ~2.5x faster again, logits no
+            once, weights frozen; faster per chunk on CPU, the interpreter not
+            dispatching op by op; logits within ~1e-5; construction takes a
+            few seconds more), "tflite-int8" (its weights quantised to int8:
+            faster again, as the step is bound by reading weights; logits no
             longer equal offline; measure the WER) or "auto" (tflite, else tf
             with a warning).
         num_threads: TFLite interpreter threads (default: that of

@@ -4,9 +4,9 @@ The streaming step is ~150 small ops (per 100 ms: five LSTM time steps in
 each of three layers, every one a (1 x H) @ (H x 4H) product and its gate
 math). TensorFlow's graph executor spends most of a step dispatching them; the
 TFLite interpreter runs the same graph, converted once
-(`stream_step_flatbuffer`, with `asr.tflite`), with
-its static plan and XNNPACK kernels, about 2x faster on this CPU
-(`scripts/benchmark.py`, `stream_tflite_x_tf`) with logits within ~1e-5.
+(`stream_step_flatbuffer`, with `asr.tflite`), from a static plan with XNNPACK
+kernels, so it spends its time computing instead, with logits within ~1e-5
+(measured: `scripts/benchmark.py`, `stream_tflite_x_tf`; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ class TFLiteStep:
     Args:
         flatbuffer: the step from `stream_step_flatbuffer`.
         state_names: the state inputs' names, in `state_specs` order.
-        num_threads: interpreter threads (default 2, 1 on one core). Two
-            were 2.3x faster than one on this 2-core machine (4.9 vs 2.1 ms per
-            100 ms chunk, float): the step is bound by reading the recurrent
-            matrices, which fit in two cores' L2 caches but not one's.
+        num_threads: interpreter threads (default 2, 1 on one core). The
+            step is bound by reading the recurrent matrices (each read once per
+            time step), which fit in two cores' L2 caches but not one's, so two
+            threads beat one by more than the second core alone would
+            (docs/performance.md).
     """
 
     def __init__(

@@ -25,9 +25,9 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths):
     logits = tf.cast(logits, tf.float32)  # float16 would underflow
     labels = tf.cast(labels, tf.int32)
     # Sparse labels select TensorFlow's C++ CTC kernel; dense ones (what
-    # keras.ops.ctc_loss passes) its pure-TF version, ~40x slower on CPU: on
-    # 16 x 500 frames, 3.6 s of a 7.8 s training step (scripts/benchmark.py,
-    # ctc_sparse_x_dense).
+    # keras.ops.ctc_loss passes) its pure-TF version, a scan over frames that
+    # made the loss the slowest part of a training step on CPU
+    # (scripts/benchmark.py, ctc_sparse_x_dense; docs/performance.md).
     mask = tf.sequence_mask(label_lengths, tf.shape(labels)[1])
     where = tf.where(mask)
     sparse = tf.SparseTensor(
