@@ -371,6 +371,14 @@ def cmd_stream(args) -> int:
 
 # -- export ---------------------------------------------------------------------
 def cmd_export(args) -> int:
+    if args.int8 and args.format == "savedmodel":  # before any work
+        print(
+            "asr export: error: --int8 is for --format tflite only: a SavedModel "
+            "keeps float32 weights (TensorFlow has no int8 weight format for "
+            "it); export with --format tflite --int8 for int8 weights",
+            file=sys.stderr,
+        )
+        return 2
     from asr.export import export_savedmodel, export_tflite
     from asr.streaming import StreamingError
     from asr.transcribe import load_model

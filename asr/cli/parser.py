@@ -453,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a model taking raw 16 kHz audio. A "
         "SavedModel has the offline signature and, for a causal "
         "model, the streaming step; TFLite has one of them. A JSON "
-        "beside the export lists signatures, state and Flex ops.",
+        "(OUT/asr_export.json inside a SavedModel folder, OUT.json beside "
+        "a .tflite file) lists signatures, state, vocabulary and Flex ops.",
     )
     p.add_argument(
         "--model", required=True, help="bundled name, run folder or .keras file"
@@ -468,8 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--int8",
         action="store_true",
-        help="tflite: int8 weights (dynamic-range quantisation): ~4x smaller "
-        "and a faster streaming step, outputs close to the float model's",
+        help="tflite only: int8 weights (dynamic-range quantisation): ~4x "
+        "smaller and a faster streaming step, outputs close to the float "
+        "model's (a SavedModel keeps float32 weights; --int8 with "
+        "--format savedmodel is refused)",
     )
     p.add_argument(
         "--chunk-ms",
