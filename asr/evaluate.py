@@ -40,6 +40,7 @@ def evaluate(
     decoder: str = "greedy",
     beam_width: int | None = None,
     lm: str | None = None,
+    hotwords: Sequence[str] = (),
     batch_utterances: int = 64,
     progress: Callable[[int], None] | None = None,
     transform: Callable[[np.ndarray, Utterance], np.ndarray] | None = None,
@@ -49,6 +50,8 @@ def evaluate(
     """Recognises every row of `manifest` and scores it. Returns the summary.
 
     Args:
+        decoder, beam_width, lm, hotwords: as `Recognizer.decode`; an LM or
+            hotwords mean the LM beam search (`asr.decoding.ngram`).
         transform: `fn(wave (samples,) float32, row) -> wave'`, applied to each
             readable utterance before recognition.
         group_by: manifest keys to break WER/CER down by.
@@ -78,7 +81,13 @@ def evaluate(
             t0 = time.perf_counter()
             logits = recognizer.logits_batch(waves)
             hyps = [
-                recognizer.decode(lg, decoder=decoder, beam_width=beam_width, lm=lm)
+                recognizer.decode(
+                    lg,
+                    decoder=decoder,
+                    beam_width=beam_width,
+                    lm=lm,
+                    hotwords=hotwords,
+                )
                 for lg in logits
             ]
             compute_seconds += time.perf_counter() - t0
@@ -105,13 +114,17 @@ def evaluate(
         "audio_seconds": round(audio_seconds, 2),
         "model": recognizer.name,
         "manifest": str(manifest),
-        "decoder": "lm" if lm else decoder,
+        "decoder": "lm" if lm or hotwords else decoder,
     }
-    if lm:
-        lm_decoder = recognizer.lm_decoder(lm, beam_width)
+    if lm or hotwords:
+        lm_decoder = recognizer.lm_decoder(lm, beam_width, hotwords)
         summary_extra.update(
-            lm=str(lm), lm_backend=lm_decoder.backend, beam_width=lm_decoder.beam_width
+            lm=str(lm) if lm else None,
+            lm_backend=lm_decoder.backend,
+            beam_width=lm_decoder.beam_width,
         )
+        if hotwords:
+            summary_extra["hotwords"] = list(hotwords)
     elif decoder == "beam":
         summary_extra["beam_width"] = beam_width or BEAM_WIDTH
     if not results:

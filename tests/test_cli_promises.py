@@ -4,9 +4,39 @@ toolkit's own output only."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import soundfile as sf
 
 from asr.cli import main
+from asr.config import dump_yaml, load_config
+from asr.manifest import Utterance, write_manifest
+from asr.model import build_model
+from tests.conftest import speechlike
+
+TINY = ["model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    cfg = load_config(overrides=TINY)
+    path = tmp_path_factory.mktemp("run")
+    build_model(cfg).save(path / "model.keras")
+    (path / "config.yaml").write_text(dump_yaml(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    rows = []
+    for i in range(3):
+        path = folder / f"{i}.wav"
+        sf.write(path, speechlike(0.5 + 0.2 * i, seed=i), 16000)
+        rows.append(Utterance(str(path), 0.5 + 0.2 * i, "hello world"))
+    write_manifest(folder / "test.jsonl", rows)
+    return folder / "test.jsonl"
 
 
 @pytest.fixture
@@ -32,3 +62,14 @@ def test_export_savedmodel_int8_is_refused_before_any_work(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--int8" in err[0] and "tflite" in err[0]
     assert not out.exists()
+
+
+def test_evaluate_takes_hotwords(run_dir, manifest, tmp_path, capsys):
+    pytest.importorskip("pyctcdecode")
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--model", str(run_dir), "--manifest", str(manifest)]
+    assert main([*argv, "--hotword", "hello", "--out", str(out)]) == 0
+    assert "WER" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["hotwords"] == ["hello"] and summary["decoder"] == "lm"
+    assert summary["lm_backend"] == "pyctcdecode" and summary["beam_width"] == 32

@@ -178,7 +178,12 @@ def cmd_evaluate(args) -> int:
     from asr.transcribe import load_model
 
     recognizer = load_model(args.model)
-    options = dict(decoder=args.decoder, beam_width=args.beam_width, lm=args.lm)
+    options = dict(
+        decoder=args.decoder,
+        beam_width=args.beam_width,
+        lm=args.lm,
+        hotwords=tuple(args.hotword or ()),
+    )
     if conditions is not None:
         from asr.robustness import PLOT_NAME, run_conditions
 

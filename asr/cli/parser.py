@@ -301,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="beams kept per frame (default: 16, or 32 with --lm / --hotword)",
     )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
+    p.add_argument(
+        "--hotword",
+        action="append",
+        help="word to boost in the beam search (repeatable; needs asr[lm]; "
+        "decodes with pyctcdecode, with or without --lm)",
+    )
     p.add_argument("--out", required=True, help="folder for the result files")
     noise = p.add_argument_group(
         "noise robustness",
