@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from asr import text as text_lib
 from asr.audio import SAMPLE_RATE, iter_audio_blocks, load_audio
 from asr.checkpoint import load_network
 from asr.config import ExperimentConfig
@@ -194,7 +195,7 @@ class Recognizer:
         lm: str | None = None,
         hotwords: tuple[str, ...] = (),
     ) -> str:
-        """Text of one utterance's (frames, classes) logits.
+        """Text of one utterance's (frames, classes) logits, `asr.text.tidy`.
 
         `beam_width` None means 32 with an LM or hotwords, 16 without (the LM
         decoder is cheap per beam, and the LM needs room to change the words).
@@ -204,7 +205,8 @@ class Recognizer:
         if lm or hotwords:
             return self.lm_decoder(lm, beam_width, hotwords).decode(logits)
         if decoder == "beam":
-            return ctc.beam_search(logits, beam_width=beam_width or BEAM_WIDTH)[0][0]
+            best = ctc.beam_search(logits, beam_width=beam_width or BEAM_WIDTH)
+            return text_lib.tidy(best[0][0])
         return ctc.greedy_decode_batch(logits[None], np.array([len(logits)]))[0]
 
     def lm_decoder(
