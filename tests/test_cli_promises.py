@@ -47,10 +47,12 @@ def no_model_loading(monkeypatch):
         raise AssertionError("a model was loaded before the inputs were checked")
 
     import asr.checkpoint
+    import asr.training.fit
     import asr.transcribe
 
     monkeypatch.setattr(asr.transcribe, "load_model", refuse)
     monkeypatch.setattr(asr.checkpoint, "load_network", refuse)
+    monkeypatch.setattr(asr.training.fit, "fit", refuse)
 
 
 def test_export_savedmodel_int8_is_refused_before_any_work(
@@ -73,3 +75,71 @@ def test_evaluate_takes_hotwords(run_dir, manifest, tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["hotwords"] == ["hello"] and summary["decoder"] == "lm"
     assert summary["lm_backend"] == "pyctcdecode" and summary["beam_width"] == 32
+
+
+TRAIN = ["train", "--config", "configs/ds2_small.yaml", "--out", "OUT/run"]
+EVAL = ["evaluate", "--model", "RUN", "--manifest", "MANIFEST", "--out", "OUT/ev"]
+
+# (argv, fragment of the one error line); OUT is a fresh folder, RUN a model
+# folder, MANIFEST a good manifest.
+MISSING_INPUTS = {
+    "stream: missing file": (["stream", "--file", "OUT/gone.wav"], "gone.wav"),
+    "stream: unknown model": (["stream", "--file", "CLIP", "--model", "nope"], "nope"),
+    "transcribe: missing file": (["transcribe", "--model", "RUN", "gone.wav"], "gone"),
+    "transcribe: missing lm": (
+        ["transcribe", "--model", "RUN", "--lm", "OUT/lm.arpa", "CLIP"],
+        "lm.arpa",
+    ),
+    "evaluate: missing manifest": (
+        ["evaluate", "--model", "RUN", "--manifest", "OUT/m.jsonl", "--out", "OUT"],
+        "m.jsonl",
+    ),
+    "evaluate: missing lm": ([*EVAL, "--lm", "OUT/lm.arpa"], "lm.arpa"),
+    "evaluate: unknown model": (
+        ["evaluate", "--model", "nope", "--manifest", "MANIFEST", "--out", "OUT"],
+        "nope",
+    ),
+    "export: unknown model": (
+        ["export", "--model", "nope", "--format", "tflite", "--out", "OUT/m.tflite"],
+        "nope",
+    ),
+    "export: out is another folder": (
+        ["export", "--model", "RUN", "--format", "savedmodel", "--out", "OUT"],
+        "not a SavedModel",
+    ),
+    "train: missing manifest": ([*TRAIN, "--train", "OUT/t.jsonl"], "t.jsonl"),
+    "train: missing noise folder": (
+        [
+            *TRAIN,
+            "--train",
+            "MANIFEST",
+            "--val",
+            "MANIFEST",
+            "--set",
+            "augment.noise_dir=OUT/noise",
+        ],
+        "augment.noise_dir",
+    ),
+    "train: unknown starting model": (
+        [*TRAIN, "--train", "MANIFEST", "--val", "MANIFEST", "--init-from", "nope"],
+        "nope",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISSING_INPUTS))
+def test_missing_inputs_are_reported_before_a_model_loads(
+    case, no_model_loading, run_dir, manifest, tmp_path, capsys
+):
+    argv, fragment = MISSING_INPUTS[case]
+    (tmp_path / "out").mkdir()
+    names = {
+        "RUN": str(run_dir),
+        "MANIFEST": str(manifest),
+        "CLIP": str(manifest.parent / "0.wav"),
+        "OUT": str(tmp_path / "out"),
+    }
+    argv = [names.get(a, a.replace("OUT/", f"{tmp_path}/out/")) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0] and err[0].startswith("asr"), err

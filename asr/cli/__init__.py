@@ -42,6 +42,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         DownloadError,
         KaldiDataError,
         FileNotFoundError,  # includes asr.checkpoint.ModelNotFoundError
+        FileExistsError,  # an output that would overwrite something else
         NotADirectoryError,
     )
 
