@@ -143,3 +143,18 @@ def test_missing_inputs_are_reported_before_a_model_loads(
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and fragment in err[0] and err[0].startswith("asr"), err
+
+
+def test_command_output_has_no_tensorflow_start_up_lines(tmp_path):
+    import subprocess
+    import sys
+
+    missing = str(tmp_path / "gone.wav")
+    run = [sys.executable, "-m", "asr", "stream", "--file", missing]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    # TensorFlow was imported (every model command imports it first)
+    assert done.stderr.strip().splitlines() == [
+        f"asr stream: error: {missing}: file not found"
+    ], done.stderr
+    assert "oneDNN" not in done.stderr and "absl" not in done.stderr
