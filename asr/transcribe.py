@@ -139,8 +139,8 @@ class Recognizer:
         self,
         blocks: Iterable[np.ndarray],
         progress: Callable[[float], None] | None = None,
-    ) -> np.ndarray:
-        """Logits of a signal of any length, from its blocks.
+    ) -> tuple[np.ndarray, int]:
+        """Logits of a signal of any length, from its blocks (CTC models only).
 
         Returns:
             ((frames, classes) float32 logits, number of samples read).
@@ -247,10 +247,7 @@ class Recognizer:
         for i, item in enumerate(inputs):
             if isinstance(item, np.ndarray):
                 wave = np.asarray(item, np.float32)
-                if (
-                    len(wave)
-                    > (self.window_seconds + self.context_seconds) * SAMPLE_RATE
-                ):
+                if self._is_long(len(wave) / SAMPLE_RATE):
                     logits, _ = self.logits_long(_split(wave))
                     results[i] = self._segment(logits, len(wave), decode_options)
                     continue
@@ -260,10 +257,7 @@ class Recognizer:
             from asr.audio import audio_info
 
             duration, _, _ = audio_info(item)
-            if (
-                duration > self.window_seconds + self.context_seconds
-                and not self.is_classifier
-            ):
+            if self._is_long(duration):
                 logits, total = self.logits_long(iter_audio_blocks(item), progress)
                 results[i] = self._segment(logits, total, decode_options)
             else:
@@ -275,6 +269,14 @@ class Recognizer:
             ):
                 results[i] = self._segment(logits, len(wave), decode_options)
         return results  # type: ignore[return-value]
+
+    def _is_long(self, seconds: float) -> bool:
+        """Whether an input this long is recognised in windows (a classifier
+        never is: it gives one answer for its whole input)."""
+        return (
+            seconds > self.window_seconds + self.context_seconds
+            and not self.is_classifier
+        )
 
     def _segment(self, logits, num_samples, decode_options) -> Segment:
         text = self.decode(logits, **decode_options)
