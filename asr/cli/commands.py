@@ -160,6 +160,14 @@ def _check_training_inputs(cfg) -> None:
             require_model(getattr(cfg.train, key))
 
 
+def _is_exported(model: str) -> bool:
+    """A SavedModel folder or a .tflite file (checked without TensorFlow)."""
+    path = Path(model)
+    return (path / "saved_model.pb").is_file() or (
+        path.suffix == ".tflite" and path.is_file()
+    )
+
+
 # -- evaluate -------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
     from asr.robustness import (
@@ -182,7 +190,8 @@ def cmd_evaluate(args) -> int:
     rows = read_manifest(args.manifest)  # inputs before the model loads
     if args.lm:
         require_file(args.lm, "language model")
-    require_model(args.model)
+    if not _is_exported(args.model):
+        require_model(args.model)
     try:  # settings and noise files before the model loads
         if args.noise is not None and conditions is None:
             raise ConditionError("--noise needs --snr (e.g. --snr clean,20,10,5,0)")
@@ -198,9 +207,9 @@ def cmd_evaluate(args) -> int:
         print(f"asr evaluate: error: {e}", file=sys.stderr)
         return 2
 
-    from asr.transcribe import load_model
+    from asr.exported import load_recognizer
 
-    recognizer = load_model(args.model)
+    recognizer = load_recognizer(args.model)
     options = dict(
         decoder=args.decoder,
         beam_width=args.beam_width,

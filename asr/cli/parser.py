@@ -291,7 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write OUT/summary.json, recogs.jsonl and errs.txt.",
     )
     p.add_argument(
-        "--model", required=True, help="bundled name, run folder or .keras file"
+        "--model",
+        required=True,
+        help="bundled name, run folder or .keras file, or an exported SavedModel "
+        "folder or .tflite file (`asr export`; its offline logits, decoded here: "
+        "greedy decoding gives the Keras model's texts)",
     )
     p.add_argument("--manifest", required=True, help="JSON-lines manifest")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
