@@ -55,4 +55,19 @@ def test_evaluate_scores_exported_models_with_the_keras_texts(
         assert hyps(exported[kind], manifest, tmp_path / kind) == want, kind
         summary = json.loads((tmp_path / kind / "summary.json").read_text())
         assert summary["model"] == str(exported[kind])
-    assert capsys.readouterr().out.count("WER") == 3
+        assert summary["latency_ms_p95"] >= summary["latency_ms_p50"] > 0
+        assert "chunk_latency_ms_p50" not in summary  # no streaming step to time
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.count("latency p50") for line in printed if "WER" in line] == [1] * 3
+
+
+def test_evaluate_reports_utterance_and_chunk_latency(exported, tmp_path, capsys):
+    hyps(exported["keras"], exported["manifest"], tmp_path / "ev")
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert summary["latency_ms_p95"] >= summary["latency_ms_p50"] > 0
+    # the causal model is also streamed in chunks of streaming.chunk_ms
+    assert summary["chunk_ms"] == pytest.approx(load_config().streaming.chunk_ms)
+    assert summary["chunk_backend"] in ("tflite", "tf")
+    assert summary["chunk_latency_ms_p95"] >= summary["chunk_latency_ms_p50"] > 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "WER" in x)
+    assert "latency p50" in line and "ms chunk" in line

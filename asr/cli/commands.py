@@ -256,7 +256,16 @@ def cmd_evaluate(args) -> int:
         f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
         f"(S {summary['substitutions']}, D {summary['deletions']}, "
         f"I {summary['insertions']})  {summary['num_utterances']} utterances, "
-        f"{summary['num_skipped']} skipped, RTF {summary['rtf']:.4f}"
+        f"{summary['num_skipped']} skipped, RTF {summary['rtf']:.4f}, "
+        f"latency p50 {summary['latency_ms_p50']:.1f} ms p95 "
+        f"{summary['latency_ms_p95']:.1f} ms"
+        + (
+            f", {summary['chunk_ms']:g} ms chunk ({summary['chunk_backend']}) p50 "
+            f"{summary['chunk_latency_ms_p50']:.2f} ms p95 "
+            f"{summary['chunk_latency_ms_p95']:.2f} ms"
+            if summary.get("chunk_latency_ms_p50") is not None
+            else ""
+        )
     )
     if group_by:
         print(format_groups(summary))
