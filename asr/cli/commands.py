@@ -187,11 +187,6 @@ def cmd_evaluate(args) -> int:
     from asr.cli.checks import require_file, require_model
     from asr.manifest import read_manifest
 
-    rows = read_manifest(args.manifest)  # inputs before the model loads
-    if args.lm:
-        require_file(args.lm, "language model")
-    if not _is_exported(args.model):
-        require_model(args.model)
     try:  # settings and noise files before the model loads
         if args.noise is not None and conditions is None:
             raise ConditionError("--noise needs --snr (e.g. --snr clean,20,10,5,0)")
@@ -206,6 +201,11 @@ def cmd_evaluate(args) -> int:
             raise
         print(f"asr evaluate: error: {e}", file=sys.stderr)
         return 2
+    if not _is_exported(args.model):  # then the other inputs, still before it
+        require_model(args.model)
+    if args.lm:
+        require_file(args.lm, "language model")
+    rows = read_manifest(args.manifest)
 
     from asr.exported import load_recognizer
 
