@@ -11,6 +11,14 @@ Writes `summary.json`, `recogs.jsonl` and `errs.txt` (see `asr.metrics`).
 see `asr.robustness`); `group_by` adds WER/CER per value of manifest keys to
 the summary (`summary["groups"][key][value]`, see
 `asr.metrics.error_rates_by_group`), rows without the key in `(missing)`.
+
+Timing: each utterance is recognised on its own (a batch of one, as a user's
+request), after a warm-up; `latency_ms_p50`/`_p95` are the per-utterance
+compute times (logits and decoding; reading the audio excluded), `rtf` their
+sum over the audio's duration. A length that runs XLA-compiled loops (8 s and
+up, CPU) is compiled once, untimed, before its first timed run. A causal model
+is also streamed chunk by chunk (`chunk_latency_ms_p50`/`_p95`, `chunk_ms`,
+`chunk_backend`); the texts scored are the whole-utterance pass's.
 """
 
 from __future__ import annotations
@@ -40,27 +48,38 @@ def evaluate(
     decoder: str = "greedy",
     beam_width: int | None = None,
     lm: str | None = None,
+    hotwords: Sequence[str] = (),
     batch_utterances: int = 64,
     progress: Callable[[int], None] | None = None,
     transform: Callable[[np.ndarray, Utterance], np.ndarray] | None = None,
     group_by: Sequence[str] = (),
     rows: Sequence[Utterance] | None = None,
+    chunk_latency: bool = True,
 ) -> dict:
     """Recognises every row of `manifest` and scores it. Returns the summary.
 
     Args:
+        decoder, beam_width, lm, hotwords: as `Recognizer.decode`; an LM or
+            hotwords mean the LM beam search (`asr.decoding.ngram`).
         transform: `fn(wave (samples,) float32, row) -> wave'`, applied to each
             readable utterance before recognition.
         group_by: manifest keys to break WER/CER down by.
         rows: `read_manifest(manifest)` when the caller has read it already.
+        chunk_latency: for a causal model, also stream every utterance in
+            chunks of `streaming.chunk_ms` (`asr.streaming`, backend "auto")
+            and time each chunk.
 
     Raises:
         ManifestError: the manifest is bad, or not one row could be scored.
     """
     rows = read_manifest(manifest) if rows is None else rows
     recognizer.warmup()  # RTF measures recognition, not tracing
+    streamer = _streamer(recognizer) if chunk_latency else None
     results, skipped, labels = [], [], []
-    compute_seconds, audio_seconds = 0.0, 0.0
+    latencies: list[float] = []  # seconds per utterance: logits and decoding
+    chunk_times: list[float] = []  # seconds per streaming chunk
+    compiled: set[int] = set()
+    audio_seconds = 0.0
     for start in range(0, len(rows), batch_utterances):
         chunk = rows[start : start + batch_utterances]
         waves, kept = [], []
@@ -75,13 +94,22 @@ def evaluate(
             waves.append(wave)
             kept.append(row)
         if waves:
-            t0 = time.perf_counter()
-            logits = recognizer.logits_batch(waves)
-            hyps = [
-                recognizer.decode(lg, decoder=decoder, beam_width=beam_width, lm=lm)
-                for lg in logits
-            ]
-            compute_seconds += time.perf_counter() - t0
+            hyps = []
+            for wave in waves:  # one at a time: each one's latency
+                _compile_length(recognizer, len(wave), compiled)
+                t0 = time.perf_counter()
+                hyps.append(
+                    recognizer.decode(
+                        recognizer.logits_batch([wave])[0],
+                        decoder=decoder,
+                        beam_width=beam_width,
+                        lm=lm,
+                        hotwords=hotwords,
+                    )
+                )
+                latencies.append(time.perf_counter() - t0)
+            if streamer is not None:
+                chunk_times += _chunk_times(streamer, waves)
             for row, wave, hyp in zip(kept, waves, hyps):
                 duration = len(wave) / SAMPLE_RATE
                 audio_seconds += duration
@@ -101,17 +129,28 @@ def evaluate(
     summary_extra = {
         "num_skipped": len(skipped),
         "skipped": skipped,
-        "rtf": compute_seconds / audio_seconds if audio_seconds else None,
+        "rtf": sum(latencies) / audio_seconds if audio_seconds else None,
+        **_percentiles_ms("latency_ms", latencies),
         "audio_seconds": round(audio_seconds, 2),
         "model": recognizer.name,
         "manifest": str(manifest),
-        "decoder": "lm" if lm else decoder,
+        "decoder": "lm" if lm or hotwords else decoder,
     }
-    if lm:
-        lm_decoder = recognizer.lm_decoder(lm, beam_width)
+    if streamer is not None:
         summary_extra.update(
-            lm=str(lm), lm_backend=lm_decoder.backend, beam_width=lm_decoder.beam_width
+            chunk_ms=round(1000 * streamer.step_samples / SAMPLE_RATE, 3),
+            chunk_backend=streamer.backend,
+            **_percentiles_ms("chunk_latency_ms", chunk_times),
         )
+    if lm or hotwords:
+        lm_decoder = recognizer.lm_decoder(lm, beam_width, hotwords)
+        summary_extra.update(
+            lm=str(lm) if lm else None,
+            lm_backend=lm_decoder.backend,
+            beam_width=lm_decoder.beam_width,
+        )
+        if hotwords:
+            summary_extra["hotwords"] = list(hotwords)
     elif decoder == "beam":
         summary_extra["beam_width"] = beam_width or BEAM_WIDTH
     if not results:
@@ -132,6 +171,58 @@ def evaluate(
             np.mean([r["ref"] == r["hyp"] for r in results])
         )
     return write_results(Path(out_dir), results, summary_extra)
+
+
+def _percentiles_ms(name: str, seconds: list[float]) -> dict:
+    """`{name}_p50` and `{name}_p95` in milliseconds (None without values)."""
+    if not seconds:
+        return {f"{name}_p50": None, f"{name}_p95": None}
+    p50, p95 = np.percentile(np.asarray(seconds) * 1000, [50, 95])
+    return {f"{name}_p50": round(float(p50), 3), f"{name}_p95": round(float(p95), 3)}
+
+
+def _compile_length(recognizer: Recognizer, samples: int, done: set[int]) -> None:
+    """Runs a batch of one of this padded length once, untimed, if it takes the
+    XLA-compiled path (compiled once per length: a first-time cost, not
+    latency; see `asr.transcribe`)."""
+    if not getattr(recognizer, "xla_loops", False):
+        return
+    if samples < recognizer.xla_min_seconds * SAMPLE_RATE:
+        return
+    seconds = -(-samples // SAMPLE_RATE)  # logits_batch pads to whole seconds
+    if seconds not in done:
+        done.add(seconds)
+        recognizer.logits_batch([np.zeros(seconds * SAMPLE_RATE, np.float32)])
+
+
+def _streamer(recognizer: Recognizer):
+    """A warmed-up `StreamingRecognizer` (backend "auto", as `asr stream`) for
+    a causal model, else None."""
+    if getattr(recognizer, "network", None) is None:  # an exported artifact
+        return None
+    from asr.streaming import StreamingError
+    from asr.streaming.recognizer import StreamingRecognizer
+
+    try:
+        streamer = StreamingRecognizer(recognizer, backend="auto")
+    except StreamingError:  # bidirectional or a classifier: offline only
+        return None
+    streamer.warmup()
+    return streamer
+
+
+def _chunk_times(streamer, waves: list[np.ndarray]) -> list[float]:
+    """Seconds each `accept_waveform` of one chunk (`streamer.step_samples`)
+    took, over the waves streamed one after another."""
+    step = streamer.step_samples
+    times = []
+    for wave in waves:
+        for i in range(0, len(wave), step):
+            t0 = time.perf_counter()
+            streamer.accept_waveform(wave[i : i + step])
+            times.append(time.perf_counter() - t0)
+        streamer.finalize()
+    return times
 
 
 def group_value(row: Utterance, key: str) -> str:

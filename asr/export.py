@@ -14,8 +14,10 @@ needs no feature code:
 
 Beside each artifact a small JSON (`asr_export.json` inside a SavedModel,
 `NAME.json` next to `NAME.tflite`) records the signatures, state shapes, audio
-framing, vocabulary, and for TFLite the builtin ops and the ops that needed
-SELECT_TF_OPS (Flex; the app then needs the Flex delegate).
+framing, vocabulary, the model's config (exported from a `Recognizer`:
+`asr.exported` recognises with the artifact from it), and for TFLite the
+builtin ops and the ops that needed SELECT_TF_OPS (Flex; the app then needs
+the Flex delegate).
 
 TFLite graphs compute the log-mel's power spectrum as a DFT matrix product
 (`asr.tflite.matmul_dft`; `dft: "matmul"` in the JSON; logits agree with Keras
@@ -33,12 +35,14 @@ import keras
 import tensorflow as tf
 
 from asr import text as text_lib
+from asr.config import to_dict
 from asr.files import atomic_path, atomic_write_bytes, atomic_write_text
 from asr.rnn.convert import unfuse_model
 from asr.streaming import StreamingError
 from asr.streaming.recognizer import StreamingRecognizer
 from asr.streaming.tflite import stream_step_flatbuffer
 from asr.tflite import convert, matmul_dft, op_names
+from asr.transcribe import Recognizer
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +85,9 @@ def _streamer(recognizer, chunk_ms: float | None) -> StreamingRecognizer | None:
         return None
 
 
-def _info(network: keras.Model, rec: StreamingRecognizer | None, **extra) -> dict:
+def _info(
+    network: keras.Model, rec: StreamingRecognizer | None, recognizer=None, **extra
+) -> dict:
     fc = network.get_layer("log_mel").cfg
     info = {
         "asr_export_version": 1,
@@ -123,6 +129,8 @@ def _info(network: keras.Model, rec: StreamingRecognizer | None, **extra) -> dic
                 {"name": s.name, "shape": list(s.shape)} for s in rec.state_specs
             ],
         }
+    if isinstance(recognizer, Recognizer):  # `asr.exported` rebuilds it from here
+        info["config"] = to_dict(recognizer.cfg)
     info.update(extra)
     return info
 
@@ -157,7 +165,7 @@ def export_savedmodel(
     if rec is not None:
         module.stream_step = rec.new_step_function()
         signatures["stream_step"] = module.stream_step.get_concrete_function()
-    info = _info(network, rec, format="savedmodel")
+    info = _info(network, rec, recognizer, format="savedmodel")
     with atomic_path(out) as tmp:  # an earlier SavedModel is replaced whole
         tf.saved_model.save(module, str(tmp), signatures=signatures)
         atomic_write_text(tmp / SAVEDMODEL_INFO, json.dumps(info, indent=2) + "\n")
@@ -210,6 +218,7 @@ def export_tflite(
     info = _info(
         network,
         rec,
+        recognizer,
         format="tflite",
         signature="streaming" if streaming else "offline",
         batch=1,

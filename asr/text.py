@@ -85,6 +85,14 @@ def decode(ids: Iterable[int]) -> str:
     return "".join(chars)
 
 
+def tidy(text: str) -> str:
+    """A decoded transcript as it is shown and scored: no space at either end
+    and one between words. A CTC model may emit a space first, last or twice in
+    a row; every decoder (greedy, beam, LM, streaming partials and finals)
+    returns its text through here."""
+    return " ".join(text.split())
+
+
 def out_of_vocabulary(text: str) -> list[str]:
     """Characters of `text` that `encode` would reject."""
     return sorted({c for c in text if c not in _CHAR_TO_ID})

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from asr import text as text_lib
 from asr.audio import SAMPLE_RATE, iter_audio_blocks, load_audio
 from asr.checkpoint import load_network
 from asr.config import ExperimentConfig
@@ -139,8 +140,8 @@ class Recognizer:
         self,
         blocks: Iterable[np.ndarray],
         progress: Callable[[float], None] | None = None,
-    ) -> np.ndarray:
-        """Logits of a signal of any length, from its blocks.
+    ) -> tuple[np.ndarray, int]:
+        """Logits of a signal of any length, from its blocks (CTC models only).
 
         Returns:
             ((frames, classes) float32 logits, number of samples read).
@@ -195,7 +196,7 @@ class Recognizer:
         lm: str | None = None,
         hotwords: tuple[str, ...] = (),
     ) -> str:
-        """Text of one utterance's (frames, classes) logits.
+        """Text of one utterance's (frames, classes) logits, `asr.text.tidy`.
 
         `beam_width` None means 32 with an LM or hotwords, 16 without (the LM
         decoder is cheap per beam, and the LM needs room to change the words).
@@ -205,7 +206,8 @@ class Recognizer:
         if lm or hotwords:
             return self.lm_decoder(lm, beam_width, hotwords).decode(logits)
         if decoder == "beam":
-            return ctc.beam_search(logits, beam_width=beam_width or BEAM_WIDTH)[0][0]
+            best = ctc.beam_search(logits, beam_width=beam_width or BEAM_WIDTH)
+            return text_lib.tidy(best[0][0])
         return ctc.greedy_decode_batch(logits[None], np.array([len(logits)]))[0]
 
     def lm_decoder(
@@ -246,10 +248,7 @@ class Recognizer:
         for i, item in enumerate(inputs):
             if isinstance(item, np.ndarray):
                 wave = np.asarray(item, np.float32)
-                if (
-                    len(wave)
-                    > (self.window_seconds + self.context_seconds) * SAMPLE_RATE
-                ):
+                if self._is_long(len(wave) / SAMPLE_RATE):
                     logits, _ = self.logits_long(_split(wave))
                     results[i] = self._segment(logits, len(wave), decode_options)
                     continue
@@ -259,10 +258,7 @@ class Recognizer:
             from asr.audio import audio_info
 
             duration, _, _ = audio_info(item)
-            if (
-                duration > self.window_seconds + self.context_seconds
-                and not self.is_classifier
-            ):
+            if self._is_long(duration):
                 logits, total = self.logits_long(iter_audio_blocks(item), progress)
                 results[i] = self._segment(logits, total, decode_options)
             else:
@@ -274,6 +270,14 @@ class Recognizer:
             ):
                 results[i] = self._segment(logits, len(wave), decode_options)
         return results  # type: ignore[return-value]
+
+    def _is_long(self, seconds: float) -> bool:
+        """Whether an input this long is recognised in windows (a classifier
+        never is: it gives one answer for its whole input)."""
+        return (
+            seconds > self.window_seconds + self.context_seconds
+            and not self.is_classifier
+        )
 
     def _segment(self, logits, num_samples, decode_options) -> Segment:
         text = self.decode(logits, **decode_options)

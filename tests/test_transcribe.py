@@ -84,3 +84,21 @@ def test_recognizer_is_exported_in_the_package():
     import asr
 
     assert asr.Recognizer is Recognizer
+
+
+def test_long_array_for_a_classifier_is_one_input_not_windows(monkeypatch):
+    """A keyword classifier answers once for its whole input, however long."""
+    classes = ["yes", "no"]
+    cfg = load_config(
+        overrides=[*TINY, "model.head=classifier", "model.classes=[yes,no]"]
+    )
+    rec = Recognizer(build_model(cfg), cfg)
+
+    def no_windows(*args, **kwargs):
+        raise AssertionError("a classifier's input went the long-input path")
+
+    monkeypatch.setattr(rec, "logits_long", no_windows)
+    long = speechlike(rec.window_seconds + rec.context_seconds + 1, seed=3)
+    text = rec.transcribe(long)
+    assert text in classes
+    assert text == rec.cfg.model.classes[int(np.argmax(rec.logits_batch([long])[0]))]

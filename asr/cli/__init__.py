@@ -13,9 +13,33 @@ import sys
 
 from asr.cli.parser import build_parser
 
+# Commands whose work imports TensorFlow.
+TF_COMMANDS = ("train", "evaluate", "transcribe", "stream", "export", "demo")
+
+
+def _quiet_tensorflow() -> None:
+    """Imports TensorFlow with its C++ start-up lines ("oneDNN custom
+    operations are on...", "All log messages before absl::InitializeLog()...")
+    kept off the terminal: they are written to file descriptor 2 during the
+    import, before `TF_CPP_MIN_LOG_LEVEL` takes effect. Later C++ messages
+    below ERROR are off too. Only the CLI does this (`--verbose` skips it); an
+    import error still raises, with its Python message."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
 
 def _setup_logging(verbose: bool) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -42,6 +66,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         DownloadError,
         KaldiDataError,
         FileNotFoundError,  # includes asr.checkpoint.ModelNotFoundError
+        FileExistsError,  # an output that would overwrite something else
         NotADirectoryError,
     )
 
@@ -49,6 +74,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose and args.command in TF_COMMANDS:
+        _quiet_tensorflow()
     _setup_logging(args.verbose)
     bad_input = user_errors()
 

@@ -135,6 +135,7 @@ def cmd_train(args) -> int:
     if args.init_from:
         overrides.append(f"train.init_from={json.dumps(args.init_from)}")
     cfg = load_config(args.config, overrides)
+    _check_training_inputs(cfg)
     try:
         fit(cfg, args.out, verbose=1 if sys.stdout.isatty() else 2)
     except NonFiniteLossError as e:
@@ -142,6 +143,29 @@ def cmd_train(args) -> int:
         return 1
     print(f"model: {Path(args.out) / 'model.keras'}")
     return 0
+
+
+def _check_training_inputs(cfg) -> None:
+    """Manifests, noise folder and starting models exist, before fit builds
+    anything."""
+    from asr.cli.checks import require_dir, require_file, require_model
+
+    for key in ("train_manifest", "val_manifest"):
+        if getattr(cfg.data, key):
+            require_file(getattr(cfg.data, key), f"data.{key}")
+    if cfg.augment.noise_dir:
+        require_dir(cfg.augment.noise_dir, "augment.noise_dir")
+    for key in ("init_from", "distill_from"):
+        if getattr(cfg.train, key):
+            require_model(getattr(cfg.train, key))
+
+
+def _is_exported(model: str) -> bool:
+    """A SavedModel folder or a .tflite file (checked without TensorFlow)."""
+    path = Path(model)
+    return (path / "saved_model.pb").is_file() or (
+        path.suffix == ".tflite" and path.is_file()
+    )
 
 
 # -- evaluate -------------------------------------------------------------------
@@ -160,6 +184,9 @@ def cmd_evaluate(args) -> int:
     conditions = args.snr
     if conditions is None and args.pad_silence:
         conditions = [Condition()]
+    from asr.cli.checks import require_file, require_model
+    from asr.manifest import read_manifest
+
     try:  # settings and noise files before the model loads
         if args.noise is not None and conditions is None:
             raise ConditionError("--noise needs --snr (e.g. --snr clean,20,10,5,0)")
@@ -174,11 +201,21 @@ def cmd_evaluate(args) -> int:
             raise
         print(f"asr evaluate: error: {e}", file=sys.stderr)
         return 2
+    if not _is_exported(args.model):  # then the other inputs, still before it
+        require_model(args.model)
+    if args.lm:
+        require_file(args.lm, "language model")
+    rows = read_manifest(args.manifest)
 
-    from asr.transcribe import load_model
+    from asr.exported import load_recognizer
 
-    recognizer = load_model(args.model)
-    options = dict(decoder=args.decoder, beam_width=args.beam_width, lm=args.lm)
+    recognizer = load_recognizer(args.model)
+    options = dict(
+        decoder=args.decoder,
+        beam_width=args.beam_width,
+        lm=args.lm,
+        hotwords=tuple(args.hotword or ()),
+    )
     if conditions is not None:
         from asr.robustness import PLOT_NAME, run_conditions
 
@@ -213,13 +250,22 @@ def cmd_evaluate(args) -> int:
     from asr.evaluate import evaluate
 
     summary = evaluate(
-        recognizer, args.manifest, args.out, group_by=group_by, **options
+        recognizer, args.manifest, args.out, group_by=group_by, rows=rows, **options
     )
     print(
         f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
         f"(S {summary['substitutions']}, D {summary['deletions']}, "
         f"I {summary['insertions']})  {summary['num_utterances']} utterances, "
-        f"{summary['num_skipped']} skipped, RTF {summary['rtf']:.4f}"
+        f"{summary['num_skipped']} skipped, RTF {summary['rtf']:.4f}, "
+        f"latency p50 {summary['latency_ms_p50']:.1f} ms p95 "
+        f"{summary['latency_ms_p95']:.1f} ms"
+        + (
+            f", {summary['chunk_ms']:g} ms chunk ({summary['chunk_backend']}) p50 "
+            f"{summary['chunk_latency_ms_p50']:.2f} ms p95 "
+            f"{summary['chunk_latency_ms_p95']:.2f} ms"
+            if summary.get("chunk_latency_ms_p50") is not None
+            else ""
+        )
     )
     if group_by:
         print(format_groups(summary))
@@ -232,17 +278,29 @@ def cmd_evaluate(args) -> int:
 # -- transcribe -----------------------------------------------------------------
 def cmd_transcribe(args) -> int:
     from asr.audio import AudioLoadError
+    from asr.cli.checks import require_audio, require_file, require_model
     from asr.transcribe import DEFAULT_MODEL, load_model
 
-    recognizer = load_model(args.model or DEFAULT_MODEL)
+    if args.lm:
+        require_file(args.lm, "language model")
+    require_model(args.model or DEFAULT_MODEL)
+    failed, readable = [], []
+    for path in args.files:  # every file's header before the model loads
+        try:
+            require_audio(path)
+            readable.append(path)
+        except AudioLoadError as e:
+            print(f"asr transcribe: {e}", file=sys.stderr)
+            reason = str(e).removeprefix(f"{Path(path)}: ")
+            failed.append({"audio_filepath": path, "reason": reason})
+    recognizer = load_model(args.model or DEFAULT_MODEL) if readable else None
     options = dict(
         decoder=args.decoder,
         beam_width=args.beam_width,
         lm=args.lm,
         hotwords=tuple(args.hotword or ()),
     )
-    failed = []
-    for path in args.files:
+    for path in readable:
         try:
             seg = recognizer.transcribe_segments([path], **options)[0]
         except AudioLoadError as e:
@@ -323,6 +381,11 @@ def cmd_stream(args) -> int:
             device = int(device)
         if args.mic:
             check_microphone(device)  # before loading the model
+        from asr.cli.checks import require_audio, require_model
+
+        if args.file:
+            require_audio(args.file)
+        require_model(args.model or DEFAULT_STREAMING_MODEL)
         rec = StreamingRecognizer(
             load_model(args.model or DEFAULT_STREAMING_MODEL),
             chunk_ms=args.chunk_ms,
@@ -371,6 +434,25 @@ def cmd_stream(args) -> int:
 
 # -- export ---------------------------------------------------------------------
 def cmd_export(args) -> int:
+    if args.int8 and args.format == "savedmodel":  # before any work
+        print(
+            "asr export: error: --int8 is for --format tflite only: a SavedModel "
+            "keeps float32 weights (TensorFlow has no int8 weight format for "
+            "it); export with --format tflite --int8 for int8 weights",
+            file=sys.stderr,
+        )
+        return 2
+    from asr.cli.checks import require_model
+
+    out = Path(args.out)
+    if args.format == "savedmodel" and out.exists():
+        if not (out / "saved_model.pb").exists():
+            raise FileExistsError(
+                f"{out}: exists and is not a SavedModel; not replacing"
+            )
+    elif args.format == "tflite" and out.is_dir():
+        raise FileExistsError(f"{out}: is a folder; --out names the .tflite file")
+    require_model(args.model)
     from asr.export import export_savedmodel, export_tflite
     from asr.streaming import StreamingError
     from asr.transcribe import load_model

@@ -291,7 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write OUT/summary.json, recogs.jsonl and errs.txt.",
     )
     p.add_argument(
-        "--model", required=True, help="bundled name, run folder or .keras file"
+        "--model",
+        required=True,
+        help="bundled name, run folder or .keras file, or an exported SavedModel "
+        "folder or .tflite file (`asr export`; its offline logits, decoded here: "
+        "greedy decoding gives the Keras model's texts)",
     )
     p.add_argument("--manifest", required=True, help="JSON-lines manifest")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
@@ -301,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="beams kept per frame (default: 16, or 32 with --lm / --hotword)",
     )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
+    p.add_argument(
+        "--hotword",
+        action="append",
+        help="word to boost in the beam search (repeatable; needs asr[lm]; "
+        "decodes with pyctcdecode, with or without --lm)",
+    )
     p.add_argument("--out", required=True, help="folder for the result files")
     noise = p.add_argument_group(
         "noise robustness",
@@ -453,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a model taking raw 16 kHz audio. A "
         "SavedModel has the offline signature and, for a causal "
         "model, the streaming step; TFLite has one of them. A JSON "
-        "beside the export lists signatures, state and Flex ops.",
+        "(OUT/asr_export.json inside a SavedModel folder, OUT.json beside "
+        "a .tflite file) lists signatures, state, vocabulary and Flex ops.",
     )
     p.add_argument(
         "--model", required=True, help="bundled name, run folder or .keras file"
@@ -468,8 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--int8",
         action="store_true",
-        help="tflite: int8 weights (dynamic-range quantisation): ~4x smaller "
-        "and a faster streaming step, outputs close to the float model's",
+        help="tflite only: int8 weights (dynamic-range quantisation): ~4x "
+        "smaller and a faster streaming step, outputs close to the float "
+        "model's (a SavedModel keeps float32 weights; --int8 with "
+        "--format savedmodel is refused)",
     )
     p.add_argument(
         "--chunk-ms",

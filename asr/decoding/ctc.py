@@ -10,6 +10,11 @@ unchanged), never softmax probabilities.
 - `beam_search`, `beam_search_batch`: CTC prefix beam search in log space,
   vectorised over beams, candidate characters and (batch) utterances.
 - `word_timestamps`: word start/end times from the greedy alignment.
+
+Texts come out `asr.text.tidy` (no space at either end, one between words):
+greedy texts and `beam_search_batch`'s best ones. The `(prefix, log_prob)`
+pairs of `beam_search` and `beam_search_batch(nbest=True)` are the raw
+prefixes, whose exact probabilities they carry.
 """
 
 from __future__ import annotations
@@ -69,7 +74,8 @@ def greedy_decode(logits: np.ndarray, length: int | None = None) -> list[int]:
         length: true number of frames; frames after it are padding.
 
     Returns:
-        Label ids, blank never among them (`asr.text.decode` gives the text).
+        Label ids, blank never among them (`asr.text.decode` gives the text,
+        untidied).
     """
     return greedy_spikes(logits, length)[0]
 
@@ -113,7 +119,7 @@ def greedy_decode_batch(
             raise ValueError(f"lengths: {lengths.shape[0]} values for batch {batch}")
         keep &= np.arange(frames)[None, :] < lengths[:, None]
     chars = _SYMBOLS[best]
-    return ["".join(chars[b][keep[b]]) for b in range(batch)]
+    return [text_lib.tidy("".join(chars[b][keep[b]])) for b in range(batch)]
 
 
 def beam_search(
@@ -177,7 +183,8 @@ def beam_search_batch(
         nbest: return every utterance's `(text, log_prob)` list, not its best text.
 
     Returns:
-        One text per utterance, or with `nbest` one list of pairs, best first.
+        One tidy text per utterance, or with `nbest` one list of (raw prefix,
+        log_prob) pairs, best first.
     """
     log_probs = np.asarray(log_probs)
     if log_probs.ndim != 3:
@@ -195,7 +202,7 @@ def beam_search_batch(
     results = _prefix_beam_search(
         log_probs, lengths, beam_width, prune_threshold, top_k, beam_prune
     )
-    return results if nbest else [r[0][0] for r in results]
+    return results if nbest else [text_lib.tidy(r[0][0]) for r in results]
 
 
 def _prefix_beam_search(

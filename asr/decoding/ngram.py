@@ -147,14 +147,16 @@ class LMDecoder:
         # probabilities vs logits from the row sums).
         x = log_softmax(x.astype(np.float32))
         if self.backend == "flashlight":
-            return self._decoder.decode(x)
-        return self._decoder.decode(
-            x,
-            beam_width=self.beam_width,
-            beam_prune_logp=self.beam_prune_logp,
-            token_min_logp=self.token_min_logp,
-            hotwords=list(self.hotwords) or None,
-            hotword_weight=self.hotword_weight,
+            return text_lib.tidy(self._decoder.decode(x))
+        return text_lib.tidy(
+            self._decoder.decode(
+                x,
+                beam_width=self.beam_width,
+                beam_prune_logp=self.beam_prune_logp,
+                token_min_logp=self.token_min_logp,
+                hotwords=list(self.hotwords) or None,
+                hotword_weight=self.hotword_weight,
+            )
         )
 
     def decode_batch(

@@ -63,6 +63,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from asr import text as text_lib
 from asr.config import StreamingConfig
 from asr.streaming import StreamingError
 from asr.streaming.layers import rnn_chunk, streaming_layers
@@ -417,7 +418,7 @@ class StreamingRecognizer:
             when endpointing is off).
         """
         self.decode_logits(self.state, self.compute_logits(self.state, samples))
-        return self.state.utterance
+        return text_lib.tidy(self.state.utterance)
 
     def pop_finals(self) -> list[dict]:
         """Endpointed utterances since the last call, oldest first.
@@ -443,7 +444,7 @@ class StreamingRecognizer:
         self.decode_logits(state, self.compute_logits(state, np.zeros(0), flush=True))
         state.close_utterance(self.frame_seconds)
         self.state = dataclasses.replace(self.initial_state(), finals=state.finals)
-        return state.text
+        return text_lib.tidy(state.text)
 
     def reset(self) -> None:
         """Drops the current stream (audio, state, text and queued finals)."""

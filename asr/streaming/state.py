@@ -109,7 +109,7 @@ class StreamState:
         if self.utt_start >= 0 and self.utterance.strip():
             self.finals.append(
                 {
-                    "text": " ".join(self.utterance.split()),
+                    "text": text_lib.tidy(self.utterance),
                     "start": round(self.utt_start * frame_seconds, 6),
                     "end": round(self.utt_end * frame_seconds, 6),
                 }

@@ -246,6 +246,7 @@ def test_train_with_no_decodable_file_exits_2_instead_of_waiting(
     write_manifest(tmp_path / "broken.jsonl", broken)
     argv = ["train", "-c", "configs/ds2_small.yaml", "--out", str(tmp_path / "run")]
     argv += ["--train", str(tmp_path / "broken.jsonl")]
+    argv += ["--val", str(tmp_path / "broken.jsonl")]  # a manifest that exists
     for item in TINY:
         argv += ["--set", item]
     assert main(argv) == 2

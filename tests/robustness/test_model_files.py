@@ -180,6 +180,10 @@ def test_cli_exits_2_naming_the_damaged_file(good, tmp_path, capsys, kind, damag
     bad = _copy(good, kind, tmp_path / "bad", data)
     clip = tmp_path / "clip.wav"
     sf.write(clip, np.zeros(8000, np.float32), 16000)
+    manifest = tmp_path / "m.jsonl"  # inputs are checked before the model loads
+    manifest.write_text(
+        f'{{"audio_filepath": "{clip}", "duration": 0.5, "text": "a"}}\n'
+    )
     for argv in (
         ["transcribe", "--model", str(bad), str(clip)],
         [
@@ -187,7 +191,7 @@ def test_cli_exits_2_naming_the_damaged_file(good, tmp_path, capsys, kind, damag
             "--model",
             str(bad),
             "--manifest",
-            "m.jsonl",
+            str(manifest),
             "--out",
             str(tmp_path),
         ],
