@@ -47,11 +47,16 @@ LM_BEAM_WIDTH = 32  # with an LM or hotwords
 
 @dataclass(frozen=True)
 class Segment:
-    """Recognised text of one input with word timings (seconds)."""
+    """Recognised text of one input with word timings (seconds).
+
+    `words`: `asr.decoding.ctc.word_timestamps` with each word's confidence;
+    `confidence`: their mean (`asr.outputs.utterance_confidence`), None
+    without words."""
 
     text: str
     words: list[dict]
     duration: float
+    confidence: float | None = None
 
 
 class Recognizer:
@@ -284,9 +289,15 @@ class Recognizer:
         words = (
             []
             if self.is_classifier
-            else ctc.word_timestamps(logits, len(logits), self.frame_seconds)
+            else ctc.word_timestamps(
+                logits, len(logits), self.frame_seconds, confidence=True
+            )
         )
-        return Segment(text, words, num_samples / SAMPLE_RATE)
+        from asr.outputs import utterance_confidence
+
+        return Segment(
+            text, words, num_samples / SAMPLE_RATE, utterance_confidence(words)
+        )
 
 
 def _split(wave: np.ndarray, block: int = 30 * SAMPLE_RATE) -> Iterator[np.ndarray]:
