@@ -277,58 +277,117 @@ def cmd_evaluate(args) -> int:
 
 # -- transcribe -----------------------------------------------------------------
 def cmd_transcribe(args) -> int:
-    from asr.audio import AudioLoadError
-    from asr.cli.checks import require_audio, require_file, require_model
+    from asr.cli.batch import stdin_tmp_dir
+
+    if args.format and not args.output_dir:
+        print("asr transcribe: error: --format needs --output-dir", file=sys.stderr)
+        return 2
+    if args.files.count("-") > 1:
+        print("asr transcribe: error: - (stdin) given twice", file=sys.stderr)
+        return 2
+    with stdin_tmp_dir() as tmp:
+        return _transcribe(args, tmp)
+
+
+def _transcribe(args, tmp: str) -> int:
+    from tqdm import tqdm
+
+    from asr.audio import AudioLoadError, audio_info
+    from asr.cli.batch import (
+        collect_inputs,
+        output_paths,
+        output_stems,
+        write_outputs,
+    )
+    from asr.cli.checks import require_file, require_model
+    from asr.outputs import FORMATS
     from asr.transcribe import DEFAULT_MODEL, load_model
 
     if args.lm:
         require_file(args.lm, "language model")
     require_model(args.model or DEFAULT_MODEL)
-    failed, readable = [], []
-    for path in args.files:  # every file's header before the model loads
+    inputs = collect_inputs(args.files, tmp)
+    formats = list(FORMATS) if args.format == "all" else [args.format or "txt"]
+    failed: list[dict] = []
+
+    def report(item, error: AudioLoadError) -> None:
+        reason = str(error).removeprefix(f"{Path(item.path)}: ")
+        tqdm.write(f"asr transcribe: {item.name}: {reason}", file=sys.stderr)
+        failed.append({"audio_filepath": item.name, "reason": reason})
+
+    stems = output_stems(inputs) if args.output_dir else {}
+    todo, skipped = [], 0
+    for item in inputs:  # every file's header before the model loads
+        if args.output_dir and not args.overwrite and not item.is_stdin:
+            paths = output_paths(args.output_dir, stems[item.name], formats)
+            if all(p.is_file() for p in paths):
+                skipped += 1
+                continue
         try:
-            require_audio(path)
-            readable.append(path)
+            todo.append((item, audio_info(item.path)[0]))
         except AudioLoadError as e:
-            print(f"asr transcribe: {e}", file=sys.stderr)
-            reason = str(e).removeprefix(f"{Path(path)}: ")
-            failed.append({"audio_filepath": path, "reason": reason})
-    recognizer = load_model(args.model or DEFAULT_MODEL) if readable else None
+            report(item, e)
+    if skipped:
+        print(
+            f"asr transcribe: skipped {skipped} file(s) whose outputs exist in "
+            f"{args.output_dir} (--overwrite to redo them)",
+            file=sys.stderr,
+        )
+    recognizer = load_model(args.model or DEFAULT_MODEL) if todo else None
     options = dict(
         decoder=args.decoder,
         beam_width=args.beam_width,
         lm=args.lm,
         hotwords=tuple(args.hotword or ()),
     )
-    for path in readable:
-        try:
-            seg = recognizer.transcribe_segments([path], **options)[0]
-        except AudioLoadError as e:
-            print(f"asr transcribe: {e}", file=sys.stderr)
-            reason = str(e).removeprefix(f"{Path(path)}: ")
-            failed.append({"audio_filepath": path, "reason": reason})
-            continue
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "audio_filepath": path,
-                        "text": seg.text,
-                        "words": seg.words,
-                        "duration": round(seg.duration, 3),
-                    }
+    bar = tqdm(
+        total=len(todo),
+        unit="file",
+        file=sys.stderr,
+        disable=not (_progress_enabled() and args.output_dir and todo),
+    )
+    seconds = 0.0
+    with bar:
+        for item, duration in todo:
+            try:
+                seg = recognizer.transcribe_segments([item.path], **options)[0]
+            except AudioLoadError as e:
+                report(item, e)
+                bar.update(1)
+                continue
+            if args.output_dir:
+                write_outputs(args.output_dir, stems[item.name], formats, item.name, seg)
+            elif args.json:
+                print(
+                    json.dumps(
+                        {
+                            "audio_filepath": item.name,
+                            "text": seg.text,
+                            "words": seg.words,
+                            "duration": round(seg.duration, 3),
+                            "confidence": seg.confidence,
+                        }
+                    )
                 )
-            )
-        else:
-            print(f"{path}\t{seg.text}")
-        sys.stdout.flush()
+            else:
+                print(f"{item.name}\t{seg.text}")
+            sys.stdout.flush()
+            seconds += duration
+            bar.set_postfix_str(f"{seconds:.1f} s of audio", refresh=False)
+            bar.update(1)
+    if args.output_dir and todo:
+        print(
+            f"asr transcribe: wrote {len(todo) - len(failed)} file(s)' "
+            f"{', '.join(formats)} ({seconds:.1f} s of audio) to {args.output_dir}",
+            file=sys.stderr,
+        )
     if args.skipped:
         from asr.manifest import write_manifest
 
         write_manifest(args.skipped, failed, relative=False)
-    if failed and len(args.files) > 1:
+    if failed and len(inputs) > 1:
         print(
-            f"asr transcribe: {len(failed)} of {len(args.files)} file(s) could not "
+            f"asr transcribe: {len(failed)} of {len(inputs)} file(s) could not "
             "be read" + (f"; listed in {args.skipped}" if args.skipped else ""),
             file=sys.stderr,
         )

@@ -374,10 +374,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "transcribe",
         help="transcribe audio files",
-        description="Print PATH<TAB>TEXT per file, or JSON with --json.",
+        description="Print PATH<TAB>TEXT per file, or JSON with --json; with "
+        "--output-dir, write one file per input and format (as whisper), "
+        "skipping inputs whose outputs all exist.",
     )
     p.add_argument(
-        "files", nargs="+", metavar="FILE", help="WAV/FLAC/OGG/MP3, any length"
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="WAV/FLAC/OGG/MP3 of any length, a folder (its audio files, "
+        "recursively) or - (audio on stdin)",
+    )
+    p.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write DIR/<input stem>.<format> per input instead of printing",
+    )
+    p.add_argument(
+        "--format",
+        choices=("txt", "json", "srt", "vtt", "tsv", "all"),
+        help="--output-dir: file format (default: txt); srt/vtt/tsv cues are cut "
+        "at pauses of 0.5 s and at 7 s / 42 characters",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="--output-dir: redo inputs whose outputs exist (default: skip them)",
     )
     p.add_argument(
         "--model", help="bundled name, run folder or .keras file (default: synth-en)"
