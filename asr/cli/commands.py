@@ -312,6 +312,8 @@ def _transcribe(args, tmp: str) -> int:
 
     def report(item, error: AudioLoadError) -> None:
         reason = str(error).removeprefix(f"{Path(item.path)}: ")
+        if item.is_stdin:  # not the temp file's name
+            reason = reason.replace(item.path, "stdin")
         tqdm.write(f"asr transcribe: {item.name}: {reason}", file=sys.stderr)
         failed.append({"audio_filepath": item.name, "reason": reason})
 

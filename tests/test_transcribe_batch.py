@@ -1,0 +1,107 @@
+"""`asr transcribe` on folders and stdin with --output-dir: one file per input
+and format, resuming, --overwrite, broken files reported and skipped."""
+
+import io
+import json
+import sys
+
+import pytest
+import soundfile as sf
+
+from asr.cli import main
+from asr.config import dump_yaml, load_config
+from asr.model import build_model
+from tests.conftest import speechlike
+
+TINY = ["model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    cfg = load_config(overrides=TINY)
+    path = tmp_path_factory.mktemp("run")
+    build_model(cfg).save(path / "model.keras")
+    (path / "config.yaml").write_text(dump_yaml(cfg))
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "audio"
+    (root / "a" / "deep").mkdir(parents=True)
+    (root / "b").mkdir()
+    sf.write(root / "top.wav", speechlike(0.6, seed=0), 16000)
+    sf.write(root / "a" / "deep" / "x.flac", speechlike(0.8, seed=1), 16000)
+    sf.write(root / "b" / "x.wav", speechlike(0.7, seed=2), 16000)
+    (root / "b" / "broken.wav").write_text("not audio at all")
+    (root / "b" / "notes.txt").write_text("not an audio extension: ignored")
+    return root
+
+
+def test_folder_to_output_dir_resumes_and_overwrites(run_dir, folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["transcribe", str(folder), "--model", str(run_dir)]
+    argv += ["--output-dir", str(out), "--format", "all"]
+    assert main(argv) == 2  # the broken file
+    err = capsys.readouterr().err
+    assert "broken.wav" in err and "1 of 4 file(s) could not be read" in err
+    stems = ["top", "a/deep/x", "b/x"]  # two x's: their folders are kept
+    for stem in stems:
+        for ext in ("txt", "json", "srt", "vtt", "tsv"):
+            assert (out / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
+    assert not list(out.rglob("broken*")) and not list(out.rglob(".*tmp"))
+    result = json.loads((out / "top.json").read_text())
+    assert result["audio_filepath"] == str(folder / "top.wav")
+    assert result["duration"] == pytest.approx(0.6)
+    assert (out / "top.vtt").read_text().startswith("WEBVTT\n\n")
+    assert (out / "top.tsv").read_text().startswith("start\tend\ttext\tconfidence\n")
+    conf = result["confidence"]
+    assert conf is None or 0.0 <= conf <= 1.0
+
+    (out / "top.txt").write_text("kept")
+    assert main(argv) == 2  # the broken one is still reported
+    err = capsys.readouterr().err
+    assert "skipped 3 file(s) whose outputs exist" in err
+    assert (out / "top.txt").read_text() == "kept"
+
+    (out / "b" / "x.srt").unlink()  # an interrupted file: redone
+    assert main(argv) == 2
+    assert "skipped 2 file(s)" in capsys.readouterr().err
+    assert (out / "b" / "x.srt").is_file()
+
+    assert main([*argv, "--overwrite"]) == 2
+    assert "skipped" not in capsys.readouterr().err
+    assert (out / "top.txt").read_text() != "kept"
+
+
+def test_unique_stems_are_flat_and_one_format(run_dir, folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    files = [str(folder / "top.wav"), str(folder / "b" / "x.wav")]
+    argv = ["transcribe", *files, "--model", str(run_dir), "--output-dir", str(out)]
+    assert main([*argv, "--format", "srt"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["top.srt", "x.srt"]
+
+
+def test_stdin_audio(run_dir, tmp_path, monkeypatch, capsys):
+    buf = io.BytesIO()
+    sf.write(buf, speechlike(0.6, seed=0), 16000, format="FLAC")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(buf.getvalue())))
+    assert main(["transcribe", "-", "--model", str(run_dir), "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["audio_filepath"] == "-"
+    assert line["duration"] == pytest.approx(0.6)
+
+
+def test_stdin_garbage_is_reported(run_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"garbage")))
+    out = tmp_path / "out"
+    argv = ["transcribe", "-", "--model", str(run_dir), "--output-dir", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "asr transcribe: -: " in err and "asr-stdin" not in err
+
+
+def test_format_needs_output_dir(run_dir, tmp_path, capsys):
+    argv = ["transcribe", str(tmp_path), "--model", str(run_dir), "--format", "srt"]
+    assert main(argv) == 2
+    assert "--format needs --output-dir" in capsys.readouterr().err
