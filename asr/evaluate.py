@@ -7,6 +7,11 @@ characters outside the vocabulary), and audio too short for its transcript
 (fewer output frames than CTC needs). The run always completes.
 Writes `summary.json`, `recogs.jsonl` and `errs.txt` (see `asr.metrics`).
 
+Confidence (CTC models): each `recogs.jsonl` line has the utterance's
+`confidence` and its `word_confidences` (see `asr.outputs`); the summary's
+`confidence_auc` is how well they separate the hypothesis words the WER
+alignment calls correct from the wrong ones (`asr.metrics.confidence_auc`).
+
 `transform` changes each utterance's audio after it is read (noise, padding:
 see `asr.robustness`); `group_by` adds WER/CER per value of manifest keys to
 the summary (`summary["groups"][key][value]`, see
@@ -94,23 +99,24 @@ def evaluate(
             waves.append(wave)
             kept.append(row)
         if waves:
-            hyps = []
+            hyps, confidences = [], []
             for wave in waves:  # one at a time: each one's latency
                 _compile_length(recognizer, len(wave), compiled)
                 t0 = time.perf_counter()
-                hyps.append(
-                    recognizer.decode(
-                        recognizer.logits_batch([wave])[0],
-                        decoder=decoder,
-                        beam_width=beam_width,
-                        lm=lm,
-                        hotwords=hotwords,
-                    )
+                logits = recognizer.logits_batch([wave])[0]
+                hyp = recognizer.decode(
+                    logits,
+                    decoder=decoder,
+                    beam_width=beam_width,
+                    lm=lm,
+                    hotwords=hotwords,
                 )
                 latencies.append(time.perf_counter() - t0)
+                hyps.append(hyp)
+                confidences.append(_confidences(recognizer, logits, hyp))
             if streamer is not None:
                 chunk_times += _chunk_times(streamer, waves)
-            for row, wave, hyp in zip(kept, waves, hyps):
+            for row, wave, hyp, conf in zip(kept, waves, hyps, confidences):
                 duration = len(wave) / SAMPLE_RATE
                 audio_seconds += duration
                 groups = {key: group_value(row, key) for key in group_by}
@@ -121,6 +127,7 @@ def evaluate(
                         "ref": text.normalise(row.text),
                         "hyp": hyp,
                         "duration": duration,
+                        **conf,
                         **{k: v for k, v in dict(row.extra).items() if k in groups},
                     }
                 )
@@ -171,6 +178,27 @@ def evaluate(
             np.mean([r["ref"] == r["hyp"] for r in results])
         )
     return write_results(Path(out_dir), results, summary_extra)
+
+
+def _confidences(recognizer: Recognizer, logits: np.ndarray, hyp: str) -> dict:
+    """`{"confidence", "word_confidences"}` of one CTC utterance (untimed; {}
+    for a classifier). Word confidences are the greedy path's
+    (`asr.decoding.ctc.word_timestamps`), one per word of `hyp`; where a beam
+    or LM search chose other words they are None and the utterance's
+    confidence is still the greedy words' mean."""
+    if recognizer.is_classifier:
+        return {}
+    from asr.decoding import ctc
+    from asr.outputs import utterance_confidence
+
+    words = ctc.word_timestamps(
+        logits, len(logits), recognizer.frame_seconds, confidence=True
+    )
+    same = hyp.split() == [w["word"] for w in words]
+    return {
+        "confidence": utterance_confidence(words),
+        "word_confidences": [w["confidence"] for w in words] if same else None,
+    }
 
 
 def _percentiles_ms(name: str, seconds: list[float]) -> dict:

@@ -4,6 +4,8 @@
 
 - `summary.json`: WER, CER, error counts, utterance counts, what was skipped, RTF;
 - `recogs.jsonl`: one line per utterance with its reference, hypothesis and WER;
+- `summary.json`'s `confidence_auc` when the results carry
+  `word_confidences` (see `confidence_auc`);
 - `errs.txt`: per-utterance alignments, `(REF->HYP)` for a substitution,
   `(REF->*)` for a deletion and `(*->HYP)` for an insertion, then the most
   frequent substitutions, deletions and insertions and per-word statistics.
@@ -146,6 +148,63 @@ def align_words(refs: Sequence[str], hyps: Sequence[str]) -> list[list[Pair]]:
     return out
 
 
+def hyp_word_correct(pairs: list[Pair]) -> list[bool]:
+    """Per hypothesis word, in order, whether the alignment `pairs` (of
+    `align_words`) makes it a hit (False: substituted or inserted)."""
+    return [ref == hyp for ref, hyp in pairs if hyp is not None]
+
+
+def confidence_auc(
+    confidences: Sequence[float], correct: Sequence[bool]
+) -> float | None:
+    """How well confidence separates right words from wrong ones: the
+    probability that a correct word has a higher confidence than a wrong one
+    (ties count half; the ROC AUC, Mann-Whitney U / (n_correct x n_wrong)).
+    1.0: every correct word above every wrong one; 0.5: no better than chance.
+
+    Returns:
+        The AUC, or None without both correct and wrong words.
+
+    Raises:
+        ValueError: the two sequences differ in length.
+    """
+    import numpy as np
+
+    if len(confidences) != len(correct):
+        raise ValueError(f"{len(confidences)} confidences for {len(correct)} words")
+    conf = np.asarray(confidences, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    n_ok, n_bad = int(ok.sum()), int((~ok).sum())
+    if not n_ok or not n_bad:
+        return None
+    # Average ranks (ties share theirs): U = sum of correct ranks - n(n+1)/2.
+    order = np.argsort(conf, kind="stable")
+    ranks = np.empty(len(conf))
+    sorted_conf = conf[order]
+    starts = np.flatnonzero(np.r_[True, sorted_conf[1:] != sorted_conf[:-1]])
+    ends = np.r_[starts[1:], len(conf)]
+    for s, e in zip(starts, ends):
+        ranks[order[s:e]] = (s + e + 1) / 2  # mean of ranks s+1 .. e
+    u = ranks[ok].sum() - n_ok * (n_ok + 1) / 2
+    return float(u / (n_ok * n_bad))
+
+
+def _results_auc(results: Sequence[dict], alignments: list[list[Pair]]) -> float | None:
+    """`confidence_auc` over every hypothesis word of the results that have
+    `word_confidences`, one per hypothesis word, correct per the WER alignment."""
+    confs: list[float] = []
+    flags: list[bool] = []
+    for r, pairs in zip(results, alignments, strict=True):
+        word_confs = r.get("word_confidences")
+        correct = hyp_word_correct(pairs)
+        if word_confs is None or len(word_confs) != len(correct):
+            continue
+        confs += word_confs
+        flags += correct
+    auc = confidence_auc(confs, flags)
+    return None if auc is None else round(auc, 4)
+
+
 def write_results(
     out_dir: str | os.PathLike,
     results: Sequence[dict],
@@ -182,6 +241,8 @@ def write_results(
         "total_duration": round(sum(float(r.get("duration") or 0) for r in results), 3),
     }
     summary.update(extra)
+    if any("word_confidences" in r for r in results):
+        summary["confidence_auc"] = _results_auc(results, alignments)
 
     lines = []
     for r, ref, hyp, pairs in zip(results, refs, hyps, alignments, strict=True):

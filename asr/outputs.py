@@ -5,7 +5,7 @@ Pure functions on segments (subtitle cues), no I/O:
     cues = make_cues(words)                # words: asr.decoding.ctc.word_timestamps
     to_srt(cues)   # "1\\n00:00:01,230 --> 00:00:02,000\\nhello world\\n\\n..."
     to_vtt(cues)   # "WEBVTT\\n\\n00:00:01.230 --> 00:00:02.000\\nhello world\\n\\n..."
-    to_tsv(cues)   # "start\\tend\\ttext\\tconfidence\\n1230\\t2000\\thello world\\t0.912\\n"
+    to_tsv(cues)   # "start\\tend\\ttext\\tconfidence\\n1230\\t2000\\thello\\t0.9\\n"
     to_txt(cues)   # one cue per line
     to_json(cues, text=..., words=..., duration=...)
 

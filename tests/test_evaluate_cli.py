@@ -83,7 +83,7 @@ def test_cli_evaluate_and_transcribe(run_dir, manifest, tmp_path, capsys):
     clip = manifest.parent / "0.flac"
     assert main(["transcribe", "--model", str(run_dir), "--json", str(clip)]) == 0
     obj = json.loads(capsys.readouterr().out.strip())
-    assert set(obj) == {"audio_filepath", "text", "words", "duration"}
+    assert set(obj) == {"audio_filepath", "text", "words", "duration", "confidence"}
     assert obj["duration"] == pytest.approx(0.6)
 
 

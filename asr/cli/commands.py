@@ -266,6 +266,11 @@ def cmd_evaluate(args) -> int:
             if summary.get("chunk_latency_ms_p50") is not None
             else ""
         )
+        + (
+            f", confidence AUC {summary['confidence_auc']:.3f}"
+            if summary.get("confidence_auc") is not None
+            else ""
+        )
     )
     if group_by:
         print(format_groups(summary))
@@ -358,7 +363,9 @@ def _transcribe(args, tmp: str) -> int:
                 bar.update(1)
                 continue
             if args.output_dir:
-                write_outputs(args.output_dir, stems[item.name], formats, item.name, seg)
+                write_outputs(
+                    args.output_dir, stems[item.name], formats, item.name, seg
+                )
             elif args.json:
                 print(
                     json.dumps(
