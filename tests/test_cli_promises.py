@@ -10,21 +10,16 @@ import pytest
 import soundfile as sf
 
 from asr.cli import main
-from asr.config import dump_yaml, load_config
 from asr.manifest import Utterance, write_manifest
-from asr.model import build_model
 from tests.conftest import speechlike
+from tests.tiny_models import save_tiny_run
 
 TINY = ["model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]"]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    cfg = load_config(overrides=TINY)
-    path = tmp_path_factory.mktemp("run")
-    build_model(cfg).save(path / "model.keras")
-    (path / "config.yaml").write_text(dump_yaml(cfg))
-    return path
+    return save_tiny_run(tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="module")

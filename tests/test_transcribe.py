@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.config import dump_yaml, load_config
+from asr.config import load_config
 from asr.model import build_model
 from asr.transcribe import Recognizer, load_model
 from tests.conftest import speechlike
+from tests.tiny_models import save_tiny_run
 
 TINY = ["model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]"]
 
@@ -17,13 +18,7 @@ TINY = ["model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]"]
 def run_dir(tmp_path_factory):
     # Seeded: stitching is exact only where the LSTMs' memory is shorter than
     # the window context; some random initialisations remember longer.
-    keras.utils.set_random_seed(2)
-    cfg = load_config(overrides=TINY)
-    model = build_model(cfg)
-    path = tmp_path_factory.mktemp("run")
-    model.save(path / "model.keras")
-    (path / "config.yaml").write_text(dump_yaml(cfg))
-    return path
+    return save_tiny_run(tmp_path_factory.mktemp("run"), seed=2)
 
 
 def test_load_model_from_run_dir_and_transcribe_files_and_arrays(run_dir, tmp_path):

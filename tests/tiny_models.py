@@ -4,9 +4,11 @@ tests, and the offline logits they are compared with."""
 import keras
 import numpy as np
 
-from asr.config import load_config
+from asr.config import dump_yaml, load_config
 from asr.model import build_model, make_predict_fn
 from asr.rnn.layer import FusedRNN
+
+OFFLINE = ["model.rnn_units=8", "model.rnn_layers=1", "model.conv_filters=[2,2]"]
 
 CAUSAL = [
     "model.rnn_units=8",
@@ -60,3 +62,14 @@ def lookahead_model(context=3, seed=4):
     rng = np.random.default_rng(seed)
     layer.kernel.assign(rng.normal(0, 0.7, layer.kernel.shape))
     return model
+
+
+def save_tiny_run(path, seed: int | None = None):
+    """A run folder (`model.keras` + `config.yaml`) of a tiny random offline
+    model, as `load_model` and the CLI take it; `seed` fixes its weights."""
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    cfg = load_config(overrides=OFFLINE)
+    build_model(cfg).save(path / "model.keras")
+    (path / "config.yaml").write_text(dump_yaml(cfg))
+    return path

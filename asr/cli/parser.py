@@ -54,16 +54,21 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _names_from(text: str, known, what: str) -> list[str]:
+    """A comma list of names, each one of `known`, else a usage error."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown {what}(s) {unknown or [text]}; known: {', '.join(known)}"
+        )
+    return names
+
+
 def _librispeech_parts(text: str) -> list[str]:
     from asr.datasets.librispeech import PARTS
 
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in parts if p not in PARTS]
-    if not parts or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown part(s) {unknown or [text]}; known: {', '.join(PARTS)}"
-        )
-    return parts
+    return _names_from(text, PARTS, "part")
 
 
 def _snr_list(text: str):
@@ -96,13 +101,7 @@ def _keys(text: str) -> list[str]:
 def _noise_kinds(text: str) -> list[str]:
     from asr.datasets.noise import KINDS
 
-    kinds = [k.strip() for k in text.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in KINDS]
-    if not kinds or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown kind(s) {unknown or [text]}; known: {', '.join(KINDS)}"
-        )
-    return kinds
+    return _names_from(text, KINDS, "kind")
 
 
 def build_parser() -> argparse.ArgumentParser:
