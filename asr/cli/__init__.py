@@ -48,6 +48,10 @@ def _setup_logging(verbose: bool) -> None:
     )
     for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "numba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:
+        # TensorFlow's warnings (e.g. tf.function retracing on utterances of new
+        # lengths) are about its internals, not the user's input.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
