@@ -153,3 +153,26 @@ def test_command_output_has_no_tensorflow_start_up_lines(tmp_path):
         f"asr stream: error: {missing}: file not found"
     ], done.stderr
     assert "oneDNN" not in done.stderr and "absl" not in done.stderr
+
+
+def test_model_commands_show_no_tensorflow_device_lines(run_dir, tmp_path):
+    # With TensorFlow's CUDA build on a machine without a GPU, the first device
+    # query logs "failed call to cuInit" from C++ unless the CLI keeps it quiet.
+    import subprocess
+    import sys
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, speechlike(0.8, seed=0), 16000)
+    run = [
+        sys.executable,
+        "-m",
+        "asr",
+        "transcribe",
+        "--model",
+        str(run_dir),
+        str(clip),
+    ]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    for marker in ("cuInit", "oneDNN", "absl", "E0000", "I0000", "W0000"):
+        assert marker not in done.stderr, done.stderr

@@ -22,8 +22,11 @@ def _quiet_tensorflow() -> None:
     operations are on...", "All log messages before absl::InitializeLog()...")
     kept off the terminal: they are written to file descriptor 2 during the
     import, before `TF_CPP_MIN_LOG_LEVEL` takes effect. Later C++ messages
-    below ERROR are off too. Only the CLI does this (`--verbose` skips it); an
-    import error still raises, with its Python message."""
+    below ERROR are off too. The devices are listed inside the same quiet
+    window: on a machine without a GPU, TensorFlow's CUDA build otherwise logs
+    "failed call to cuInit" at its first device query. Only the CLI does this
+    (`--verbose` skips it); an import error still raises, with its Python
+    message."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
         return
@@ -32,7 +35,9 @@ def _quiet_tensorflow() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
