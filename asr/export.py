@@ -207,7 +207,9 @@ def export_tflite(
     if rec is None:  # the converter turns Keras's LSTM into builtin ops, not loops
         network = unfuse_model(network)
     if rec is not None:
-        flatbuffer = stream_step_flatbuffer(rec, int8=int8)
+        flatbuffer = stream_step_flatbuffer(
+            rec.network, rec.new_step_function, int8=int8
+        )
     else:
         with matmul_dft(network, keep_float=int8):
             flatbuffer = convert(_OfflineModule(network, batch=1).offline, int8=int8)

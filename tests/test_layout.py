@@ -1,7 +1,8 @@
 """The package's import graph: no cycles, and training never reaches inference.
 
 Read from the source with `ast` (fast, no TensorFlow): every `import` counts,
-those inside functions included, except under `if TYPE_CHECKING:`.
+those inside functions and under `if TYPE_CHECKING:` included (a type-only
+import is still a dependency the reader has to follow).
 """
 
 from __future__ import annotations
@@ -23,23 +24,12 @@ def _module_name(path: Path) -> str:
 MODULES = {_module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 
 
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    skipped = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped |= {id(n) for child in node.body for n in ast.walk(child)}
-    return skipped
-
-
 def _imports(name: str) -> set[str]:
     """The `asr` modules that module `name` imports (anywhere in it)."""
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
-    skipped = _type_checking_nodes(tree)
     package = name if MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
     out = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):

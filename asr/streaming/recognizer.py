@@ -278,7 +278,9 @@ class StreamingRecognizer:
         from asr.streaming.tflite import TFLiteStep, stream_step_flatbuffer
 
         try:
-            flatbuffer = stream_step_flatbuffer(self, int8=backend == "tflite-int8")
+            flatbuffer = stream_step_flatbuffer(
+                self.network, self.new_step_function, int8=backend == "tflite-int8"
+            )
             names = [s.name for s in self.state_specs]
             return TFLiteStep(flatbuffer, names, num_threads=self.num_threads)
         except Exception as e:  # the converter raises several kinds

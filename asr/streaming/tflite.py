@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 
 from asr.tflite import convert, matmul_dft
-
-if TYPE_CHECKING:
-    from asr.streaming.recognizer import StreamingRecognizer
 
 
 def _interpreter_class():
@@ -77,9 +74,17 @@ class TFLiteStep:
         return {name: interp.get_tensor(i) for name, i in self._outputs.items()}
 
 
-def stream_step_flatbuffer(rec: StreamingRecognizer, int8: bool = False) -> bytes:
-    """`rec`'s streaming step as a TFLite flatbuffer (builtin ops where
-    possible), with its current weights frozen in (as int8 with `int8`).
-    Inputs and outputs are named as in `rec.step_function`."""
-    with matmul_dft(rec.network, keep_float=int8):
-        return convert(rec.new_step_function(), int8=int8)
+def stream_step_flatbuffer(
+    network, new_step_function: Callable, int8: bool = False
+) -> bytes:
+    """A streaming step as a TFLite flatbuffer (builtin ops where possible),
+    with `network`'s current weights frozen in (as int8 with `int8`).
+
+    Args:
+        network: the Keras model the step runs.
+        new_step_function: makes a fresh traced step of `network`
+            (`StreamingRecognizer.new_step_function`); it is called while the
+            log-mel's DFT is swapped for a matrix product, so the trace uses it.
+    Inputs and outputs are named as in the step function."""
+    with matmul_dft(network, keep_float=int8):
+        return convert(new_step_function(), int8=int8)
