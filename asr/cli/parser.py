@@ -7,14 +7,14 @@ import math
 
 from asr import __version__
 from asr.cli.commands import (
-    cmd_demo,
     cmd_evaluate,
     cmd_export,
-    cmd_prepare,
     cmd_stream,
     cmd_train,
     cmd_transcribe,
 )
+from asr.cli.demo import cmd_demo
+from asr.cli.prepare import cmd_prepare
 
 EPILOG = "Run `asr COMMAND --help` for a command's options. Docs: README.md"
 
