@@ -4,10 +4,19 @@
     model.transcribe("clip.flac")             # -> str
     model.transcribe_batch(["a.wav", "b.wav"])
 
-Short inputs are batched by length through one compiled function. Long files
-are read block by block and recognised in windows with 2 s of context on each
-side; only each window's centre frames are kept, so memory stays flat in the
-file's length and the stitched output matches a single pass.
+Short inputs are batched by length through one compiled function. Long inputs
+(over 22 s) are read block by block, in memory flat in their length, and
+recognised one of two ways (`segmentation`):
+
+- "pauses" (the default): cut where speech pauses (`asr.segmentation`), at
+  most 20 s a segment; the segments are recognised in batches and decoded each
+  on its own, and their words keep their times in the whole recording.
+- "windows": fixed 20 s windows with 2 s of context on each side; only each
+  window's centre frames are kept, so the stitched logits match a single pass,
+  and the whole recording is decoded at once.
+
+`scripts/long_audio.py` measures the two on recordings made of utterances
+joined by pauses (docs/transcription.md).
 
 A batch of one (a single file, each window of a long one) is dispatch-bound:
 thousands of tiny per-step ops. On CPU, from `xla_min_seconds` (8 s) of audio
@@ -62,8 +71,11 @@ class Segment:
 class Recognizer:
     """A trained model with its config and decoders; see the module docstring."""
 
-    window_seconds = 20.0  # long files: frames kept per window
-    context_seconds = 2.0  # long files: context on each side of a window
+    segmentation = "pauses"  # long inputs: "pauses" or "windows"
+    window_seconds = 20.0  # long inputs: longest segment / frames kept per window
+    context_seconds = 2.0  # long inputs, "windows": context on each side
+    segments_per_batch = 8  # long inputs, "pauses": segments recognised at once
+    segmentation_options: dict = {}  # more `asr.segmentation.pause_segments` args
     xla_min_seconds = 8.0  # a batch of one this long runs XLA loops (CPU)
 
     def __init__(
@@ -254,8 +266,7 @@ class Recognizer:
             if isinstance(item, np.ndarray):
                 wave = np.asarray(item, np.float32)
                 if self._is_long(len(wave) / SAMPLE_RATE):
-                    logits, _ = self.logits_long(_split(wave))
-                    results[i] = self._segment(logits, len(wave), decode_options)
+                    results[i] = self._long(_split(wave), None, decode_options)
                     continue
                 short_idx.append(i)
                 short_waves.append(wave)
@@ -264,8 +275,9 @@ class Recognizer:
 
             duration, _, _ = audio_info(item)
             if self._is_long(duration):
-                logits, total = self.logits_long(iter_audio_blocks(item), progress)
-                results[i] = self._segment(logits, total, decode_options)
+                results[i] = self._long(
+                    iter_audio_blocks(item), progress, decode_options
+                )
             else:
                 short_idx.append(i)
                 short_waves.append(load_audio(item))
@@ -282,6 +294,61 @@ class Recognizer:
         return (
             seconds > self.window_seconds + self.context_seconds
             and not self.is_classifier
+        )
+
+    def _long(
+        self,
+        blocks: Iterable[np.ndarray],
+        progress: Callable[[float], None] | None,
+        decode_options: dict,
+    ) -> Segment:
+        """A long input, by `self.segmentation` (module docstring)."""
+        if self.segmentation == "windows":
+            logits, total = self.logits_long(blocks, progress)
+            return self._segment(logits, total, decode_options)
+        if self.segmentation != "pauses":
+            raise ValueError(
+                f"segmentation must be 'pauses' or 'windows', got {self.segmentation!r}"
+            )
+        from asr.segmentation import pause_segments
+
+        texts: list[str] = []
+        words: list[dict] = []
+        total = 0
+        group: list[tuple[int, np.ndarray]] = []
+
+        def flush() -> None:
+            for (start, wave), logits in zip(
+                group, self.logits_batch([w for _, w in group])
+            ):
+                part = self._segment(logits, len(wave), decode_options)
+                if part.text:
+                    texts.append(part.text)
+                offset = start / SAMPLE_RATE
+                words.extend(
+                    {
+                        **w,
+                        "start": round(w["start"] + offset, 3),
+                        "end": round(w["end"] + offset, 3),
+                    }
+                    for w in part.words
+                )
+            if progress and group:
+                progress((group[-1][0] + len(group[-1][1])) / SAMPLE_RATE)
+            group.clear()
+
+        for start, wave in pause_segments(
+            blocks, **{"max_seconds": self.window_seconds, **self.segmentation_options}
+        ):
+            group.append((start, wave))
+            total = start + len(wave)
+            if len(group) >= self.segments_per_batch:
+                flush()
+        flush()
+        from asr.outputs import utterance_confidence
+
+        return Segment(
+            " ".join(texts), words, total / SAMPLE_RATE, utterance_confidence(words)
         )
 
     def _segment(self, logits, num_samples, decode_options) -> Segment:

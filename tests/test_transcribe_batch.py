@@ -100,3 +100,22 @@ def test_format_needs_output_dir(run_dir, tmp_path, capsys):
     argv = ["transcribe", str(tmp_path), "--model", str(run_dir), "--format", "srt"]
     assert main(argv) == 2
     assert "--format needs --output-dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("segment", ["pauses", "windows"])
+def test_long_files_are_segmented_as_asked(run_dir, tmp_path, monkeypatch, segment):
+    from asr.transcribe import Recognizer
+
+    seen = []
+    original = Recognizer._long
+
+    def spy(self, blocks, progress, options):
+        seen.append(self.segmentation)
+        return original(self, blocks, progress, options)
+
+    monkeypatch.setattr(Recognizer, "_long", spy)
+    sf.write(tmp_path / "long.wav", speechlike(23.0, seed=4), 16000)
+    argv = ["transcribe", str(tmp_path / "long.wav"), "--model", str(run_dir)]
+    argv += ["--json"] + (["--segment", segment] if segment == "windows" else [])
+    assert main(argv) == 0
+    assert seen == [segment]

@@ -237,6 +237,8 @@ def _transcribe(args, tmp: str) -> int:
             file=sys.stderr,
         )
     recognizer = load_model(args.model or DEFAULT_MODEL) if todo else None
+    if recognizer is not None:
+        recognizer.segmentation = args.segment
     options = dict(
         decoder=args.decoder,
         beam_width=args.beam_width,

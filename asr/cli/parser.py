@@ -413,6 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
     p.add_argument(
+        "--segment",
+        choices=("pauses", "windows"),
+        default="pauses",
+        help="files over 22 s: cut where speech pauses, at most 20 s a segment "
+        "(default), or in fixed 20 s windows with 2 s of context",
+    )
+    p.add_argument(
         "--skipped",
         metavar="FILE",
         help="also list the files that could not be read in FILE (JSON lines: "
