@@ -21,10 +21,15 @@ pause at least `min_seconds` (3 s) in, and no later than `max_seconds` (20 s),
 so segments are phrase-long, like the utterances the models were trained on
 (`prefer="last"` takes the last such pause: segments as long as the pauses
 allow). Without one, the last pause before `min_seconds` is taken; speech
-with no pause at all is cut at the quietest 100 ms of the window's second half. On 6 min of speechocean762 training utterances joined
-by 0.1-1 s pauses (`scripts/long_audio.py`, `english` model) the first pause
-gave 77.6 % WER, the last 80.5 %, fixed 20 s windows 84.0 %. The signal is read block by
-block and at most `max_seconds` plus one block is held, so memory stays flat in
+with no pause at all is cut at the quietest 100 ms of the window's second
+half. The choice of the first pause was made on speechocean762 *training*
+utterances joined by 0.1-1 s pauses (`scripts/long_audio.py`, `english`
+model: first pause 76.1 % WER, last pause 80.3 %, fixed 20 s windows
+84.0 %, each utterance alone 72.8 %); held-out figures in
+docs/transcription.md.
+
+The signal is read block by block and at most `max_seconds` plus one block
+is held, so memory stays flat in
 the recording's length; the segments tile the signal exactly (no sample lost or
 repeated).
 """
