@@ -101,7 +101,7 @@ def cmd_evaluate(args) -> int:
         require_model(args.model)
     if args.lm:
         require_file(args.lm, "language model")
-    rows = read_manifest(args.manifest)
+    rows = read_manifest(args.manifest, bad_lines=[])  # bad lines: warned, skipped
 
     from asr.exported import load_recognizer
 

@@ -33,8 +33,11 @@ def config(manifest, *extra):
     )
 
 
-def test_run_folder_holds_model_config_history_and_curve(tmp_path):
-    cfg = config(corpus(tmp_path), "train.epochs=2")
+def test_run_folder_holds_model_config_history_and_curve(tmp_path, caplog):
+    manifest = corpus(tmp_path)
+    with open(manifest, "ab") as f:
+        f.write(b'{"audio_filepath": 3}\n\xff\xfe\n')  # bad lines: skipped
+    cfg = config(manifest, "train.epochs=2")
     run = tmp_path / "run"
     fit(cfg, run, verbose=0)
     for name in (
@@ -52,6 +55,7 @@ def test_run_folder_holds_model_config_history_and_curve(tmp_path):
     assert "val_wer" in history[0]
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
     assert model.get_layer("normalization").get_weights()[0].std() > 0  # stats set
+    assert f"{manifest}:10: not valid UTF-8" in caplog.text
 
 
 def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, monkeypatch):
