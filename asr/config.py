@@ -135,6 +135,11 @@ class TrainConfig:
     nan_policy: str = "stop"  # "stop" or "skip"
     strategy: str = "default"  # "default", "mirrored" or "multiworker"
     steps_per_epoch: int | None = None
+    # Mid-epoch checkpoints in backup/ (besides the one at every epoch's end):
+    # every N steps and/or every N minutes of training; 0 turns either off.
+    # A rerun resumes at the last one, with the same batches to come.
+    checkpoint_every_steps: int = 0
+    checkpoint_every_minutes: float = 30.0
     val_max_utterances: int = 500  # WER each epoch on at most this many
     # > 1: keep the weights of the N best epochs (validation WER) and, at the
     # end, average them; the average becomes model.keras if its WER is better.
@@ -378,6 +383,16 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     )
     if t.steps_per_epoch is not None:
         _check(t.steps_per_epoch >= 1, "train.steps_per_epoch", "must be >= 1")
+    _check(
+        t.checkpoint_every_steps >= 0,
+        "train.checkpoint_every_steps",
+        "must be >= 0 (0 disables)",
+    )
+    _check(
+        0 <= t.checkpoint_every_minutes < math.inf,
+        "train.checkpoint_every_minutes",
+        "must be >= 0 (0 disables)",
+    )
     _check(t.val_max_utterances >= 0, "train.val_max_utterances", "must be >= 0")
     _check(t.average_best >= 0, "train.average_best", "must be >= 0")
     _check(t.distill_weight >= 0, "train.distill_weight", "must be >= 0")

@@ -16,11 +16,17 @@ target's extension never picks up a file in the middle of a write.
     with atomic_path(path, ".keras") as tmp: # any writer that takes a path
         model.save(tmp)
     pending = AtomicFile(path)               # written over time: commit/discard
+
+A write that fails for want of space or a failing disk (ENOSPC, EDQUOT, EIO,
+EFBIG, EROFS), in the writer or in the final fsync and rename, raises
+`WriteError` naming the target, and the target is left as it was (the old
+file, or none).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -31,6 +37,39 @@ from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+# The errors of a full or failing disk, which `WriteError` reports.
+DISK_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS}
+)
+
+
+class WriteError(OSError):
+    """Writing a file failed (disk full, I/O error); the message names the
+    file and says the previous version, if any, is kept. `errno` is the
+    underlying error's."""
+
+    def __init__(self, path: str | os.PathLike, cause: OSError):
+        self.path = Path(path)
+        kept = "the previous file is kept" if self.path.exists() else "nothing written"
+        reason = cause.strerror or str(cause)
+        super().__init__(cause.errno, f"{self.path}: cannot write: {reason} ({kept})")
+
+    def __str__(self) -> str:
+        return self.args[1]
+
+
+def disk_error(exc: BaseException) -> OSError | None:
+    """The full-disk or I/O error behind `exc` (itself or one it was raised
+    from: h5py, zipfile and TensorFlow wrap them), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
 
 _TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(?:\.[^/]+)?$")
 
@@ -107,6 +146,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     try:
         yield pending.tmp
         pending.commit()
+    except WriteError:
+        raise
+    except Exception as e:
+        cause = disk_error(e)
+        if cause is None:
+            raise
+        raise WriteError(path, cause) from e
     finally:
         pending.discard()
 

@@ -67,62 +67,130 @@ def _bad(path: Path, lineno: int, problem: str) -> ManifestError:
     return ManifestError(f"{path}:{lineno}: {problem}")
 
 
-def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+MAX_LINE_BYTES = 1 << 20  # 1 MiB: a longer line is reported, never held whole
+
+
+def read_manifest(
+    path: str | os.PathLike, bad_lines: list[ManifestError] | None = None
+) -> list[Utterance]:
     """Reads a manifest; blank lines are ignored.
 
+    Every problem a line can have (not UTF-8, not JSON, a number too large or
+    JSON nested too deep for Python, not an object, a missing key, a value of
+    the wrong type, a line over `MAX_LINE_BYTES`) is a `ManifestError` naming
+    `path:line`; no other exception comes out of a readable file.
+
+    Args:
+        bad_lines: None: the first bad line raises. A list: each bad line's
+            error is appended to it, logged as a warning and the line skipped
+            (what `train`, `evaluate` and `prepare` do: one bad line does not
+            stop a long job).
+
     Raises:
-        ManifestError: `path:line: problem` for the first bad line.
+        ManifestError: the file is missing or unreadable, or (without
+            `bad_lines`) `path:line: problem` for the first bad line.
     """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
     base = path.resolve().parent
     rows = []
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as e:
-                raise _bad(path, lineno, f"not valid UTF-8 ({e.reason})") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise _bad(path, lineno, f"not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise _bad(path, lineno, "expected a JSON object")
-            for key in REQUIRED_KEYS:
-                if key not in obj:
-                    raise _bad(path, lineno, f"missing key '{key}'")
-            duration = obj["duration"]
-            if isinstance(duration, bool) or not isinstance(duration, int | float):
-                raise _bad(
-                    path, lineno, f"'duration' must be a number, got {duration!r}"
-                )
-            if not (math.isfinite(duration) and duration >= 0):
-                raise _bad(path, lineno, f"'duration' must be >= 0, got {duration!r}")
-            if "offset" in obj:
-                offset = obj["offset"]
-                if (
-                    isinstance(offset, bool)
-                    or not isinstance(offset, int | float)
-                    or not (math.isfinite(offset) and offset >= 0)
-                ):
-                    raise _bad(
-                        path, lineno, f"'offset' must be a number >= 0, got {offset!r}"
-                    )
-            for key in ("audio_filepath", "text"):
-                if not isinstance(obj[key], str):
-                    raise _bad(
-                        path, lineno, f"'{key}' must be a string, got {obj[key]!r}"
-                    )
-            if not obj["audio_filepath"]:
-                raise _bad(path, lineno, "'audio_filepath' is empty")
-            audio = os.path.normpath(os.path.join(base, obj["audio_filepath"]))
-            extra = tuple((k, v) for k, v in obj.items() if k not in REQUIRED_KEYS)
-            rows.append(Utterance(audio, float(duration), obj["text"], extra))
+    try:
+        with path.open("rb") as f:
+            for lineno, raw in enumerate(_lines(f), 1):
+                try:
+                    row = _parse_line(path, lineno, raw, base)
+                except ManifestError as e:
+                    if bad_lines is None:
+                        raise
+                    bad_lines.append(e)
+                    logger.warning("%s; line skipped", e)
+                    continue
+                if row is not None:
+                    rows.append(row)
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read ({e.strerror or e})") from None
     return rows
+
+
+def _lines(f) -> Iterable[bytes | None]:
+    """The file's lines; None for a line over `MAX_LINE_BYTES` (read on to
+    its end in pieces, never held whole)."""
+    while True:
+        raw = f.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = f.readline(MAX_LINE_BYTES)
+            yield None
+            continue
+        yield raw
+
+
+def _number(obj: dict, key: str) -> float | None:
+    """`obj[key]` as a finite float >= 0, or None when it is not one."""
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        value = float(value)  # an int too large for a float raises
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _parse_line(path: Path, lineno: int, raw: bytes | None, base: Path):
+    """One manifest line -> an `Utterance` (None for a blank line)."""
+    if raw is None:
+        raise _bad(path, lineno, f"line longer than {MAX_LINE_BYTES} bytes")
+    try:
+        line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as e:
+        raise _bad(path, lineno, f"not valid UTF-8 ({e.reason})") from None
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise _bad(path, lineno, f"not valid JSON ({e.msg})") from None
+    except (ValueError, RecursionError) as e:  # a 5,000-digit int, [[[[...]]]]
+        raise _bad(path, lineno, f"not usable JSON ({type(e).__name__})") from None
+    if not isinstance(obj, dict):
+        raise _bad(path, lineno, "expected a JSON object")
+    for key in REQUIRED_KEYS:
+        if key not in obj:
+            raise _bad(path, lineno, f"missing key '{key}'")
+    duration = obj["duration"]
+    if isinstance(duration, bool) or not isinstance(duration, int | float):
+        raise _bad(path, lineno, f"'duration' must be a number, got {_short(duration)}")
+    if _number(obj, "duration") is None:
+        raise _bad(path, lineno, f"'duration' must be >= 0, got {_short(duration)}")
+    if "offset" in obj and _number(obj, "offset") is None:
+        raise _bad(
+            path, lineno, f"'offset' must be a number >= 0, got {_short(obj['offset'])}"
+        )
+    for key in ("audio_filepath", "text"):
+        if not isinstance(obj[key], str):
+            raise _bad(
+                path, lineno, f"'{key}' must be a string, got {_short(obj[key])}"
+            )
+    if not obj["audio_filepath"]:
+        raise _bad(path, lineno, "'audio_filepath' is empty")
+    if "\x00" in obj["audio_filepath"]:
+        raise _bad(path, lineno, "'audio_filepath' holds a NUL character")
+    audio = os.path.normpath(os.path.join(base, obj["audio_filepath"]))
+    extra = tuple((k, v) for k, v in obj.items() if k not in REQUIRED_KEYS)
+    return Utterance(audio, _number(obj, "duration"), obj["text"], extra)
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """`repr(value)`, cut to `limit` characters (a huge value in a message)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return f"a {type(value).__name__} too large to print"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json_default(value):

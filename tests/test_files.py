@@ -3,7 +3,9 @@ scheme; temp files of dead writers are removed."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import pytest
 from asr import files
 from asr.files import (
     AtomicFile,
+    WriteError,
     atomic_path,
     atomic_write_bytes,
     atomic_write_text,
@@ -113,3 +116,90 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
     removed = remove_stale_temp_files(tmp_path)
     assert sorted(p.name for p in removed) == sorted(names)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(live)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+@pytest.mark.parametrize("where", ["writer", "wrapped", "fsync"])
+def test_disk_errors_keep_the_old_file_and_name_the_path(
+    tmp_path, monkeypatch, code, where
+):
+    path = tmp_path / "model.keras"
+    atomic_write_text(path, "old")
+    cause = OSError(code, os.strerror(code))
+    if where == "fsync":
+
+        def broken(fd):
+            raise cause
+
+        monkeypatch.setattr(files.os, "fsync", broken)
+    with pytest.raises(WriteError) as e:
+        with atomic_path(path, ".keras") as tmp:
+            tmp.write_text("half")
+            if where == "writer":
+                raise cause
+            if where == "wrapped":  # as h5py and zipfile report it
+                try:
+                    raise cause
+                except OSError as inner:
+                    raise RuntimeError("unable to write") from inner
+    assert str(e.value) == (
+        f"{path}: cannot write: {os.strerror(code)} (the previous file is kept)"
+    )
+    assert e.value.errno == code
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_other_errors_are_not_disk_errors(tmp_path):
+    with pytest.raises(ValueError), atomic_path(tmp_path / "x"):
+        raise ValueError("a bug, not the disk")
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "y"):
+        raise FileNotFoundError(errno.ENOENT, "missing input")
+
+
+# Fills a 64 KiB tmpfs: the second write fails, the first file stays whole.
+TMPFS_SCRIPT = r"""
+import sys
+from asr.files import WriteError, atomic_write_bytes
+path = sys.argv[1] + "/report.json"
+atomic_write_bytes(path, b"old" * 1000)
+try:
+    atomic_write_bytes(path, b"x" * 200_000)
+except WriteError as e:
+    assert open(path, "rb").read() == b"old" * 1000
+    print(e)
+"""
+
+
+def test_a_full_tmpfs_keeps_the_old_file(tmp_path):
+    if not shutil.which("unshare"):
+        pytest.skip("no unshare to mount a tmpfs")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run(
+        [
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            'mount -t tmpfs -o size=64k tmpfs "$1" || exit 77; shift; exec "$@"',
+            "-",
+            str(mnt),
+            sys.executable,
+            "-c",
+            TMPFS_SCRIPT,
+            str(mnt),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    if done.returncode == 77 or "unshare:" in done.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"{mnt}/report.json: cannot write: No space left on device "
+        "(the previous file is kept)"
+    )

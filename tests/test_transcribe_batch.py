@@ -1,8 +1,11 @@
 """`asr transcribe` on folders and stdin with --output-dir: one file per input
 and format, resuming, --overwrite, broken files reported and skipped."""
 
+import errno
 import io
 import json
+import os
+import signal
 import sys
 
 import pytest
@@ -119,3 +122,57 @@ def test_long_files_are_segmented_as_asked(run_dir, tmp_path, monkeypatch, segme
     argv += ["--json"] + (["--segment", segment] if segment == "windows" else [])
     assert main(argv) == 0
     assert seen == [segment]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_after_the_current_file_with_its_outputs_whole(
+    run_dir, folder, tmp_path, capsys, monkeypatch, sig
+):
+    import asr.cli.batch
+
+    out = tmp_path / "out"
+    written = []
+    original = asr.cli.batch.write_outputs
+
+    def write_then_signal(*args, **kwargs):
+        if not written:
+            os.kill(os.getpid(), sig)  # arrives while the first file is written
+        original(*args, **kwargs)
+        written.append(args[1])
+
+    monkeypatch.setattr(asr.cli.batch, "write_outputs", write_then_signal)
+    argv = ["transcribe", str(folder), "--model", str(run_dir)]
+    argv += ["--output-dir", str(out), "--format", "all"]
+    assert main(argv) == 75
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"asr transcribe: stopped by {signal.Signals(sig).name} after 1 of 3 "
+        "file(s); every finished output is complete; run the same command again "
+        "to do the rest (finished outputs are kept)"
+    )
+    assert len(written) == 1
+    assert len(list(out.rglob("*.*"))) == 5  # all five formats of that file
+    monkeypatch.setattr(asr.cli.batch, "write_outputs", original)
+    assert main(argv) == 2  # the rest (and the broken file again)
+    assert "skipped 1 file(s) whose outputs exist" in capsys.readouterr().err
+    assert signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler)
+
+
+def test_a_full_disk_ends_with_one_line_naming_the_file(
+    run_dir, folder, tmp_path, capsys, monkeypatch
+):
+    from asr import files
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(files.os, "fsync", full)
+    argv = ["transcribe", str(folder / "top.wav"), "--model", str(run_dir)]
+    assert main([*argv, "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"asr transcribe: error: {out / 'top.txt'}: cannot write: "
+        "No space left on device (nothing written)"
+    ]
+    assert not list(out.iterdir())

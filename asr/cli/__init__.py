@@ -2,7 +2,12 @@
 
 Every subcommand (`asr.cli.commands`) forwards to one library function; the
 argument parser is `asr.cli.parser`. Usage and input errors exit with status 2
-and one line naming the file or key (`--verbose` shows the traceback).
+and one line naming the file or key (`--verbose` shows the traceback). A write
+that fails on a full or failing disk exits with status 1 and one line naming
+the file (`asr.files.WriteError`; the previous file is kept). A job stopped
+cleanly by SIGTERM or Ctrl+C (`asr.interrupts.Interrupted`: training saved its
+state, `transcribe` finished its current file) exits with status 75 and one
+line saying how to go on.
 """
 
 from __future__ import annotations
@@ -87,14 +92,37 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_tensorflow()
     _setup_logging(args.verbose)
     bad_input = user_errors()
+    from asr.files import disk_error
+    from asr.interrupts import INTERRUPTED_EXIT, Interrupted
 
     try:
         return args.func(args)
+    except Interrupted as e:
+        print(f"asr {args.command}: {e}", file=sys.stderr)
+        return INTERRUPTED_EXIT
     except KeyboardInterrupt:
         print("asr: interrupted", file=sys.stderr)
         return 130
-    except bad_input as e:
+    except Exception as e:
         if args.verbose:
             raise
-        print(f"asr {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        if isinstance(e, bad_input):
+            print(f"asr {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        cause = disk_error(e)
+        if cause is None:
+            raise
+        print(f"asr {args.command}: error: {_disk_message(e, cause)}", file=sys.stderr)
+        return 1
+
+
+def _disk_message(error: BaseException, cause: OSError) -> str:
+    """One line for a full or failing disk: `asr.files.WriteError` names the
+    file; other writers' errors (e.g. Keras's CSV logger) name it when they
+    know it."""
+    from asr.files import WriteError
+
+    if isinstance(error, WriteError):
+        return str(error)
+    where = f"{cause.filename}: " if cause.filename else ""
+    return f"{where}{cause.strerror or cause}"

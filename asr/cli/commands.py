@@ -101,7 +101,7 @@ def cmd_evaluate(args) -> int:
         require_model(args.model)
     if args.lm:
         require_file(args.lm, "language model")
-    rows = read_manifest(args.manifest)
+    rows = read_manifest(args.manifest, bad_lines=[])  # bad lines: warned, skipped
 
     from asr.exported import load_recognizer
 
@@ -201,6 +201,7 @@ def _transcribe(args, tmp: str) -> int:
         write_outputs,
     )
     from asr.cli.checks import require_file, require_model
+    from asr.interrupts import Interrupted, StopRequests
     from asr.outputs import FORMATS
     from asr.transcribe import DEFAULT_MODEL, load_model
 
@@ -251,9 +252,14 @@ def _transcribe(args, tmp: str) -> int:
         file=sys.stderr,
         disable=not (_progress_enabled() and args.output_dir and todo),
     )
-    seconds = 0.0
-    with bar:
+    seconds, done = 0.0, 0
+    # SIGTERM / Ctrl+C: the file being transcribed is finished (all its
+    # formats written), then the loop stops.
+    with bar, StopRequests() as stop:
         for item, duration in todo:
+            if stop.requested:
+                break
+            done += 1
             try:
                 seg = recognizer.transcribe_segments([item.path], **options)[0]
             except AudioLoadError as e:
@@ -284,7 +290,7 @@ def _transcribe(args, tmp: str) -> int:
             bar.update(1)
     if args.output_dir and todo:
         print(
-            f"asr transcribe: wrote {len(todo) - len(failed)} file(s)' "
+            f"asr transcribe: wrote {done - len(failed)} file(s)' "
             f"{', '.join(formats)} ({seconds:.1f} s of audio) to {args.output_dir}",
             file=sys.stderr,
         )
@@ -297,6 +303,16 @@ def _transcribe(args, tmp: str) -> int:
             f"asr transcribe: {len(failed)} of {len(inputs)} file(s) could not "
             "be read" + (f"; listed in {args.skipped}" if args.skipped else ""),
             file=sys.stderr,
+        )
+    if stop.requested:
+        rest = (
+            "run the same command again to do the rest (finished outputs are kept)"
+            if args.output_dir
+            else "the rest were not transcribed"
+        )
+        raise Interrupted(
+            f"stopped by {stop.requested} after {done} of {len(todo)} file(s); "
+            f"every finished output is complete; {rest}"
         )
     return 2 if failed else 0
 

@@ -60,7 +60,7 @@ def cmd_prepare(args) -> int:
     from asr.manifest import read_manifest
 
     for name, path in out.items():
-        rows = read_manifest(path)
+        rows = read_manifest(path, bad_lines=[])
         hours = sum(r.duration for r in rows) / 3600
         print(f"{name}: {len(rows)} utterances, {hours:.2f} h -> {path}")
         report = path.with_name(f"{path.stem}.skipped.jsonl")

@@ -6,8 +6,9 @@
 - `loss.py`: the CTC loss and the distillation loss;
 - `pipeline.py`: the tf.data input pipeline (checks, decoding, augmentation,
   bucketing);
-- `callbacks.py`: validation WER, best checkpoint, atomic backup, NaN guard,
-  learning curve;
+- `callbacks.py`: validation WER, best checkpoint, NaN guard, learning curve;
+- `backup.py`: the resumable state (`backup/`): epoch-end, mid-epoch and
+  on-signal checkpoints, resume with fallback past a damaged one;
 - `averaging.py`: checkpoint averaging (N best epochs, `average_models`);
 - `distribute.py`: tf.distribute strategy, cluster, batch and step split.
 

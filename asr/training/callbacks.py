@@ -1,6 +1,6 @@
 """Keras callbacks used by `asr.training.fit`: validation WER, best-model
-checkpoint, atomic backup for resuming, the non-finite-loss guard and the
-learning curve."""
+checkpoint, the non-finite-loss guard and the learning curve (the backup for
+resuming is `asr.training.backup`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from asr import text
 from asr.checkpoint import save_model
 from asr.config import ExperimentConfig
 from asr.decoding.ctc import greedy_decode_batch
-from asr.files import atomic_path, atomic_write_text, remove_stale_temp_files
+from asr.files import atomic_path, atomic_write_text
 from asr.metrics import error_rates
 from asr.model import make_predict_fn
 
@@ -142,100 +142,6 @@ def trim_history(history_csv: str | os.PathLike, epochs: int) -> None:
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(kept)
         atomic_write_text(path, buf.getvalue())
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose weights and metadata are written to temp files
-    and renamed, so `kill -9` during a save leaves the previous backup whole.
-
-    An epoch's backup is committed only after every other callback has
-    finished that epoch (at the next epoch's start, or at the end of
-    training), so the backup never runs ahead of `model.keras`, `best.json`
-    and `history.csv`. On resume, rows of `history_csv` for epochs that run
-    again are dropped (a kill after the row was written but before the
-    commit), and temp files left by a killed writer are removed.
-
-    Multi-worker: Keras 3's callback knows nothing of workers (every worker
-    would write the same files). Here every worker restores from `backup_dir`
-    (the chief's, on a shared filesystem) and saves to its own `write_dir`
-    (the chief's is `backup_dir`; the others' are temporary). With
-    `check_workers`, training stops at once if the workers restored different
-    epochs (e.g. `backup_dir` is not shared), instead of hanging later.
-    """
-
-    def __init__(
-        self,
-        backup_dir,
-        save_freq="epoch",
-        write_dir=None,
-        check_workers: bool = False,
-        history_csv=None,
-    ):
-        """`history_csv`: the `CSVLogger` file kept in step with the backup
-        (default: `history.csv` in the folder holding `write_dir`)."""
-        super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=False)
-        self.write_dir = str(write_dir or backup_dir)
-        self.check_workers = check_workers
-        self.history_csv = Path(
-            history_csv or Path(self.write_dir).parent / "history.csv"
-        )
-        self._pending = False
-
-    def on_train_begin(self, logs=None):
-        for folder in (self.write_dir, Path(self.write_dir).parent):
-            remove_stale_temp_files(folder)
-        super().on_train_begin(logs)
-        epoch = 0
-        if os.path.exists(self._training_metadata_path):
-            with open(self._training_metadata_path) as f:
-                epoch = int(json.load(f)["epoch"])
-        if epoch:
-            logger.info("resuming from %s at epoch %d", self.backup_dir, epoch + 1)
-        trim_history(self.history_csv, epoch)
-        if self.check_workers:
-            _check_same_on_all_workers(self.model.distribute_strategy, epoch)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._current_epoch = epoch + 1
-        self._last_batch_seen = 0
-        if self.save_freq == "epoch":
-            self._pending = True  # committed once the other callbacks are done
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._commit()
-
-    def on_train_end(self, logs=None):
-        self._commit()
-        super().on_train_end(logs)
-
-    def _commit(self):
-        if self._pending:
-            self._pending = False
-            self._save_model()
-
-    def _save_model(self):
-        os.makedirs(self.write_dir, exist_ok=True)
-        weights = os.path.join(self.write_dir, "latest.weights.h5")
-        with atomic_path(weights, ".weights.h5") as tmp:
-            self.model.save_weights(tmp, overwrite=True)
-        atomic_write_text(
-            Path(self.write_dir) / "training_metadata.json",
-            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}),
-        )
-
-
-def _check_same_on_all_workers(strategy, epoch: int) -> None:
-    """Raises if the workers restored different epochs (a collective op)."""
-    import tensorflow as tf
-
-    value = tf.constant([float(epoch)])
-    gathered = strategy.gather(strategy.run(lambda: tf.identity(value)), axis=0)
-    epochs = sorted({int(e) for e in gathered.numpy().tolist()})
-    if len(epochs) > 1:
-        raise RuntimeError(
-            f"workers restored different epochs {epochs} from their backups: "
-            "the run folder must be on a filesystem every worker shares"
-        )
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):

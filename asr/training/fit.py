@@ -3,10 +3,14 @@
 The run folder holds `config.yaml` (resolved), `vocab.txt`, `model.keras` (best
 by validation WER, or accuracy for the classifier head), `last.keras`,
 `history.csv`, `learning_curve.png`, `skipped.jsonl`, TensorBoard logs in `tb/`
-and the resumable state in `backup/`; with `train.average_best: N`, also the N
-best epochs' weights in `epochs/` and their average, `averaged.keras`. Running
-the same command again after an interruption resumes from the last completed
-epoch.
+and the resumable state in `backup/` (`asr.training.backup`); with
+`train.average_best: N`, also the N best epochs' weights in `epochs/` and their
+average, `averaged.keras`. Running the same command again after an
+interruption (`kill -9` included) resumes from the last checkpoint: an epoch's
+end, or a mid-epoch one (`train.checkpoint_every_steps` / `_minutes`), where
+it skips the batches already trained on and goes on with the same data order.
+SIGTERM or SIGINT saves a checkpoint after the current step and raises
+`TrainingInterrupted`. Bad manifest lines are logged and skipped.
 
 Data parallelism (`train.strategy`): "mirrored" keeps one replica per local
 GPU, "multiworker" one worker per `TF_CONFIG` task (each mirroring its GPUs).
@@ -36,11 +40,12 @@ from asr.checkpoint import load_network, save_model
 from asr.config import ConfigError, ExperimentConfig, dump_yaml, from_dict
 from asr.features import compute_feature_stats
 from asr.files import atomic_write_text
+from asr.interrupts import StopRequests
 from asr.manifest import read_manifest
 from asr.model import LookAhead, build_model, frontend_layers, set_normalization
 from asr.training.averaging import NBestSnapshots, average_snapshots
+from asr.training.backup import Backup, BackupStore, Position
 from asr.training.callbacks import (
-    AtomicBackupAndRestore,
     BestModelCheckpoint,
     LearningCurvePlot,
     NonFiniteLossError,
@@ -135,7 +140,8 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
     if not cfg.data.train_manifest:
         raise ConfigError("data.train_manifest: required for training")
     if cfg.model.head == "classifier" and not cfg.model.classes:
-        labels = tuple(sorted({r.text for r in read_manifest(cfg.data.train_manifest)}))
+        rows = read_manifest(cfg.data.train_manifest, bad_lines=[])
+        labels = tuple(sorted({r.text for r in rows}))
         cfg = dataclasses.replace(
             cfg, model=dataclasses.replace(cfg.model, classes=labels)
         )
@@ -170,27 +176,36 @@ def _fit(
         )
 
     skipped = Skipped()
-    train_rows = read_manifest(cfg.data.train_manifest)
+    train_rows = read_manifest(cfg.data.train_manifest, bad_lines=[])
     noise = _load_noise(cfg)
     paths = usable_paths(train_rows, cfg)
     steps = plan_steps(cfg, len(paths), strategy.num_replicas_in_sync, cluster)
-    train_ds = strategy.distribute_datasets_from_function(
-        lambda ctx: make_dataset(
-            train_rows,
-            cfg,
-            training=True,
-            skipped=skipped,
-            noise=noise,
-            repeat=True,
-            num_shards=ctx.num_input_pipelines,
-            shard_index=ctx.input_pipeline_id,
-            batch_size=ctx.get_per_replica_batch_size(cfg.data.batch_size),
-            with_paths=False,
+    # Per-replica batches one worker's pipeline gives per step.
+    local = strategy.num_replicas_in_sync // cluster.num_workers
+
+    def train_data(first_epoch: int, skip: int):
+        """Epochs `first_epoch`.. of the training data, the first `skip`
+        steps dropped (those a resumed run already trained on)."""
+        return strategy.distribute_datasets_from_function(
+            lambda ctx: make_dataset(
+                train_rows,
+                cfg,
+                training=True,
+                skipped=skipped,
+                noise=noise,
+                num_shards=ctx.num_input_pipelines,
+                shard_index=ctx.input_pipeline_id,
+                batch_size=ctx.get_per_replica_batch_size(cfg.data.batch_size),
+                with_paths=False,
+                epochs=range(first_epoch, cfg.train.epochs),
+                steps_per_epoch=steps * local,
+                skip_batches=skip * local,
+            )
         )
-    )
+
     val_ds = val_loss_ds = None
     if cfg.data.val_manifest:
-        val_rows = read_manifest(cfg.data.val_manifest)
+        val_rows = read_manifest(cfg.data.val_manifest, bad_lines=[])
         # For WER, every worker decodes the same utterances: the logs (and so
         # early stopping and the LR schedule) stay identical on all workers.
         val_ds = make_dataset(val_rows, cfg, training=False, skipped=skipped)
@@ -232,59 +247,90 @@ def _fit(
         trainer.compile(optimizer=_optimizer(cfg, steps))
         trainer.optimizer.build(network.trainable_variables)
 
+    # Every worker saves (saving may synchronise); all restore the chief's.
+    store = BackupStore(run_dir / "backup", write_dir=out_dir / "backup")
+    with strategy.scope():
+        start = store.restore(trainer)
+    if start != Position():
+        logger.info(
+            "resuming from %s at epoch %d%s",
+            store.read_dir,
+            start.epoch + 1,
+            f", step {start.batch} of {steps}" if start.batch else "",
+        )
     guard = NonFiniteLossGuard(trainer, cfg.train.nan_policy)
     validation = ValidationMetrics(
         network, val_ds, cfg, max_utterances=cfg.train.val_max_utterances
     )
     averaging = cfg.train.average_best > 1 and val_ds is not None
-    callbacks = [
-        guard,
-        validation,
-        # Every worker saves (saving may synchronise); all restore the chief's.
-        AtomicBackupAndRestore(
-            run_dir / "backup",
-            write_dir=out_dir / "backup",
+    with StopRequests() as stop:
+        backup = Backup(
+            store,
+            start,
+            steps,
+            every_steps=cfg.train.checkpoint_every_steps,
+            every_minutes=cfg.train.checkpoint_every_minutes,
+            stop=stop,
+            history_csv=out_dir / "history.csv",
             check_workers=cluster.num_workers > 1,
-        ),
-        BestModelCheckpoint(network, out_dir, cfg),
-        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(out_dir / "tb"), write_graph=False),
-        LearningCurvePlot(out_dir / "history.csv", out_dir / "learning_curve.png"),
-    ]
-    if averaging:
-        callbacks.append(
-            NBestSnapshots(
-                network,
-                out_dir / "epochs",
-                cfg.train.average_best,
-                BestModelCheckpoint.monitor_name(cfg),
-            )
         )
-    if cfg.train.schedule == "plateau":
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss" if val_ds is not None else "loss",
-                factor=0.5,
-                patience=2,
+        callbacks = [
+            guard,
+            validation,
+            backup,
+            BestModelCheckpoint(network, out_dir, cfg),
+            keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
+            keras.callbacks.TensorBoard(str(out_dir / "tb"), write_graph=False),
+            LearningCurvePlot(out_dir / "history.csv", out_dir / "learning_curve.png"),
+        ]
+        if averaging:
+            callbacks.append(
+                NBestSnapshots(
+                    network,
+                    out_dir / "epochs",
+                    cfg.train.average_best,
+                    BestModelCheckpoint.monitor_name(cfg),
+                )
             )
-        )
-    if cfg.train.early_stopping_patience and val_ds is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=BestModelCheckpoint.monitor_name(cfg),
-                mode="min",
-                patience=cfg.train.early_stopping_patience,
+        if cfg.train.schedule == "plateau":
+            callbacks.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor="val_loss" if val_ds is not None else "loss",
+                    factor=0.5,
+                    patience=2,
+                )
             )
-        )
+        if cfg.train.early_stopping_patience and val_ds is not None:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=BestModelCheckpoint.monitor_name(cfg),
+                    mode="min",
+                    patience=cfg.train.early_stopping_patience,
+                )
+            )
 
-    history = trainer.fit(
-        train_ds,
-        epochs=cfg.train.epochs,
-        steps_per_epoch=steps,
-        validation_data=val_loss_ds,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+        def run(first_epoch, last_epoch, skip):
+            backup.start = Position(first_epoch, skip)
+            return trainer.fit(
+                train_data(first_epoch, skip),
+                initial_epoch=first_epoch,
+                epochs=last_epoch,
+                steps_per_epoch=steps - skip,
+                validation_data=val_loss_ds,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
+
+        # A mid-epoch resume: first the rest of that epoch (Keras's epochs all
+        # have `steps_per_epoch` steps), then the others.
+        histories = []
+        epoch = start.epoch
+        if start.batch and epoch < cfg.train.epochs:
+            histories.append(run(epoch, epoch + 1, start.batch))
+            epoch += 1
+        if epoch < cfg.train.epochs and not trainer.stop_training:
+            histories.append(run(epoch, cfg.train.epochs, 0))
+    history = _merge(histories) if histories else trainer.history
     _write_skipped(out_dir, skipped)
     if guard.error:
         raise NonFiniteLossError(
@@ -297,6 +343,17 @@ def _fit(
     if averaging:
         _keep_average_if_better(network, validation, out_dir, cfg)
     return history
+
+
+def _merge(histories: list) -> keras.callbacks.History:
+    """One History of consecutive `fit` calls (the last, with the earlier
+    epochs' values in front)."""
+    last = histories[-1]
+    for h in reversed(histories[:-1]):
+        last.epoch = h.epoch + last.epoch
+        for key, values in h.history.items():
+            last.history[key] = values + last.history.get(key, [])
+    return last
 
 
 def _keep_average_if_better(network, validation, out_dir: Path, cfg) -> None:

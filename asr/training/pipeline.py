@@ -13,6 +13,16 @@ the file list (`num_shards`, `shard_index`): it reads and decodes only its own
 files, buckets them by length locally and batches at the per-replica batch
 size, so a step's global batch is still `data.batch_size`. tf.data's own
 auto-sharding is switched off: the sharding here is explicit.
+
+Training by epochs (`make_dataset(..., epochs=range(first, last),
+steps_per_epoch=N)`, what `asr.training.fit` uses): each epoch is N batches
+whose utterances and order depend only on `train.seed`, the epoch number and
+the file list (a stateless shuffle per pass over the files, deterministic
+decoding), so a run resumed in the middle of an epoch rebuilds the epoch and
+skips the batches it already trained on (`skip_batches`): it sees the same
+batches as a run that was never stopped. Random augmentation draws (speed,
+noise, SpecAugment, dropout) come from TF's random state and are not
+replayed.
 """
 
 from __future__ import annotations
@@ -143,6 +153,9 @@ def make_dataset(
     shard_index: int = 0,
     batch_size: int | None = None,
     with_paths: bool = True,
+    epochs: range | None = None,
+    steps_per_epoch: int | None = None,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """Builds `((inputs, targets))` batches for `fit`.
 
@@ -166,6 +179,13 @@ def make_dataset(
             batch under tf.distribute.
         with_paths: include the string `paths` (tf.distribute on GPUs cannot
             copy string tensors to the device; `index` identifies files there).
+        epochs, steps_per_epoch: training by epochs (see the module
+            docstring): `steps_per_epoch` batches for each epoch in `epochs`
+            (a range of 0-based epoch numbers), each epoch a function of its
+            number; `repeat` and `data.shuffle_buffer`'s size are then unused
+            (each pass over the files is a full shuffle, when shuffling).
+        skip_batches: batches dropped from the start (with `epochs`: those
+            of the first epoch a resumed run already trained on).
     Raises:
         ManifestError: no usable rows, or none of this shard's files decodes
             (checked until one does: normally the first).
@@ -198,20 +218,8 @@ def make_dataset(
             f"{_name(manifest)}: {len(paths)} usable utterance(s) cannot feed "
             f"{num_shards} workers; every worker needs at least one"
         )
-    index = np.arange(len(paths), dtype=np.int64)
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels, label_lengths, index))
-    if num_shards > 1:
-        ds = ds.shard(num_shards, shard_index)
     shard = range(shard_index, len(paths), num_shards)  # this shard's rows
     shuffle = training and cfg.data.shuffle_buffer > 1
-    if shuffle:
-        ds = ds.shuffle(
-            min(len(shard), cfg.data.shuffle_buffer),
-            seed=cfg.train.seed,
-            reshuffle_each_iteration=True,
-        )
-    if repeat:
-        ds = ds.repeat()
     load = _load_or_empty(skipped, cfg, labels, [r.segment for r, _ in checked])
     if not any(len(load(paths[i].encode(), i, label_lengths[i])) for i in shard):
         # Every file fails to decode: a repeated dataset would wait forever.
@@ -224,41 +232,73 @@ def make_dataset(
         if training
         else None
     )
-
-    def decode(path, label, label_length, index):
-        audio = tf.numpy_function(
-            load, [path, index, label_length], tf.float32, stateful=False
-        )
-        audio.set_shape([None])
-        if augment is not None:
-            audio = tf.cond(tf.size(audio) > 0, lambda: augment(audio), lambda: audio)
-        return audio, label, label_length, path, index
-
-    # Out-of-order decoding is faster, but with shuffling off the order is fixed.
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
-    # Decode failures and (after speed perturbation) too-short clips drop here.
-    min_samples = cfg.features.win_length
-    ds = ds.filter(lambda audio, *_: tf.size(audio) >= min_samples)
-
-    def pack(audio, label, label_length, path, index):
-        n = tf.shape(audio)[0]
-        return audio, n, label[:label_length], label_length, path, index
-
-    ds = ds.map(pack)
-    shapes = ([None], [], [None], [], [], [])
-    pads = (0.0, 0, 0, 0, b"", np.int64(-1))
-    bounds = bucket_boundaries([r.duration for r, _ in checked], cfg.data.num_buckets)
     batch = batch_size or cfg.data.batch_size
-    if bounds:
-        ds = ds.bucket_by_sequence_length(
-            element_length_func=lambda audio, *_: tf.shape(audio)[0],
-            bucket_boundaries=bounds,
-            bucket_batch_sizes=[batch] * (len(bounds) + 1),
-            padded_shapes=shapes,
-            padding_values=pads,
+    bounds = bucket_boundaries([r.duration for r, _ in checked], cfg.data.num_buckets)
+
+    def batches(ds: tf.data.Dataset, deterministic: bool) -> tf.data.Dataset:
+        """(path, label, label_length, index) rows -> padded `fit` batches."""
+
+        def decode(path, label, label_length, index):
+            audio = tf.numpy_function(
+                load, [path, index, label_length], tf.float32, stateful=False
+            )
+            audio.set_shape([None])
+            if augment is not None:
+                audio = tf.cond(
+                    tf.size(audio) > 0, lambda: augment(audio), lambda: audio
+                )
+            return audio, label, label_length, path, index
+
+        ds = ds.map(
+            decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
         )
+        # Decode failures and (after speed perturbation) too-short clips drop here.
+        min_samples = cfg.features.win_length
+        ds = ds.filter(lambda audio, *_: tf.size(audio) >= min_samples)
+
+        def pack(audio, label, label_length, path, index):
+            n = tf.shape(audio)[0]
+            return audio, n, label[:label_length], label_length, path, index
+
+        ds = ds.map(pack)
+        shapes = ([None], [], [None], [], [], [])
+        pads = (0.0, 0, 0, 0, b"", np.int64(-1))
+        if bounds:
+            ds = ds.bucket_by_sequence_length(
+                element_length_func=lambda audio, *_: tf.shape(audio)[0],
+                bucket_boundaries=bounds,
+                bucket_batch_sizes=[batch] * (len(bounds) + 1),
+                padded_shapes=shapes,
+                padding_values=pads,
+            )
+        else:
+            ds = ds.padded_batch(batch, padded_shapes=shapes, padding_values=pads)
+        return ds
+
+    if epochs is not None:
+        if not steps_per_epoch:
+            raise ValueError("make_dataset: `epochs` needs `steps_per_epoch`")
+        rows = _epoch_rows(paths, labels, label_lengths, shard, shuffle, cfg.train.seed)
+        ds = tf.data.Dataset.from_tensor_slices(
+            np.arange(epochs.start, epochs.stop, dtype=np.int64)
+        ).flat_map(lambda e: batches(rows(e), True).take(steps_per_epoch))
     else:
-        ds = ds.padded_batch(batch, padded_shapes=shapes, padding_values=pads)
+        index = np.arange(len(paths), dtype=np.int64)
+        ds = tf.data.Dataset.from_tensor_slices((paths, labels, label_lengths, index))
+        if num_shards > 1:
+            ds = ds.shard(num_shards, shard_index)
+        if shuffle:
+            ds = ds.shuffle(
+                min(len(shard), cfg.data.shuffle_buffer),
+                seed=cfg.train.seed,
+                reshuffle_each_iteration=True,
+            )
+        if repeat:
+            ds = ds.repeat()
+        # Out-of-order decoding is faster, but with shuffling off the order is fixed.
+        ds = batches(ds, deterministic=not shuffle)
+    if skip_batches:
+        ds = ds.skip(skip_batches)
 
     def to_fit(audio, audio_lengths, label, label_lengths, path, index):
         inputs = {"audio": audio, "audio_lengths": audio_lengths}
@@ -277,6 +317,32 @@ def make_dataset(
         tf.data.experimental.AutoShardPolicy.OFF
     )
     return ds.with_options(options)
+
+
+def _epoch_rows(paths, labels, label_lengths, shard: range, shuffle: bool, seed: int):
+    """`fn(epoch) -> Dataset` of this shard's rows `(path, label, label_length,
+    index)` for one epoch: endless passes over the shard, each pass in the
+    shard's order or (`shuffle`) a permutation drawn statelessly from
+    `(seed, epoch, pass)`: the same in every process."""
+    table = (tf.constant(paths), tf.constant(labels), tf.constant(label_lengths))
+    rows = tf.constant(np.asarray(shard, dtype=np.int64))
+    n = len(shard)
+
+    def one_pass(epoch, p):
+        if not shuffle:
+            return tf.data.Dataset.from_tensor_slices(rows)
+        key = tf.stack([tf.constant(seed, tf.int64), epoch * 1_000_003 + p])
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=key))
+        return tf.data.Dataset.from_tensor_slices(tf.gather(rows, order))
+
+    def row(i):
+        return tuple(tf.gather(t, i) for t in table) + (i,)
+
+    def epoch_rows(epoch):
+        passes = tf.data.Dataset.counter(dtype=tf.int64)
+        return passes.flat_map(lambda p: one_pass(epoch, p)).map(row)
+
+    return epoch_rows
 
 
 def usable_paths(manifest: str | list[Utterance], cfg: ExperimentConfig) -> list[str]:

@@ -113,7 +113,7 @@ def test_kill_9_mid_epoch_then_rerun_resumes_and_finishes(tmp_path):
     "method, prefix, nth, resumed_at",
     [
         # The backup of the last epoch (the second): the first one's is kept.
-        ("save_weights", ".latest.weights.h5.", 2, 1),
+        ("save_weights", ".ckpt-", 2, 1),
         # The first model.keras (after epoch 1, before its backup is committed).
         pytest.param("save", ".model.keras.", 1, 0, marks=pytest.mark.slow),
         # last.keras, after the final backup: the rerun trains nothing.

@@ -33,8 +33,11 @@ def config(manifest, *extra):
     )
 
 
-def test_run_folder_holds_model_config_history_and_curve(tmp_path):
-    cfg = config(corpus(tmp_path), "train.epochs=2")
+def test_run_folder_holds_model_config_history_and_curve(tmp_path, caplog):
+    manifest = corpus(tmp_path)
+    with open(manifest, "ab") as f:
+        f.write(b'{"audio_filepath": 3}\n\xff\xfe\n')  # bad lines: skipped
+    cfg = config(manifest, "train.epochs=2")
     run = tmp_path / "run"
     fit(cfg, run, verbose=0)
     for name in (
@@ -52,6 +55,7 @@ def test_run_folder_holds_model_config_history_and_curve(tmp_path):
     assert "val_wer" in history[0]
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
     assert model.get_layer("normalization").get_weights()[0].std() > 0  # stats set
+    assert f"{manifest}:10: not valid UTF-8" in caplog.text
 
 
 def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, monkeypatch):
@@ -246,3 +250,58 @@ def test_distillation_needs_a_ctc_head():
         load_config(
             overrides=TINY + ["model.head=classifier", "train.distill_from=synth-en"]
         )
+
+
+# Deterministic tiny training: no SpecAugment or dropout draws, no validation.
+EXACT = ["augment.spec_time_masks=0", "augment.spec_freq_masks=0", "model.dropout=0"]
+
+
+class _StopAt(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt after step `step` (1-based) of epoch `epoch`
+    (as if killed there), and counts the steps it saw."""
+
+    def __init__(self, epoch=None, step=None):
+        super().__init__()
+        self.at, self.steps, self.epoch = (epoch, step), 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if (self.epoch, batch + 1) == self.at:
+            raise KeyboardInterrupt
+
+
+def _fit_with(monkeypatch, cfg, run, callback):
+    monkeypatch.setattr(asr.training.fit, "LearningCurvePlot", lambda *a, **k: callback)
+    fit(cfg, run, verbose=0)
+
+
+def test_kill_mid_epoch_resumes_at_the_checkpointed_step_like_an_unbroken_run(
+    tmp_path, monkeypatch
+):
+    manifest = corpus(tmp_path)
+    cfg = load_config(
+        overrides=TINY
+        + EXACT
+        + [f"data.train_manifest={manifest}", "train.epochs=2"]
+        + ["train.steps_per_epoch=3", "train.checkpoint_every_steps=2"]
+    )
+    _fit_with(monkeypatch, cfg, tmp_path / "whole", _StopAt())
+    broken = tmp_path / "broken"
+    with pytest.raises(KeyboardInterrupt):  # killed after step 3 of epoch 2
+        _fit_with(monkeypatch, cfg, broken, _StopAt(epoch=1, step=3))
+    meta = json.loads((broken / "backup" / "training_metadata.json").read_text())
+    # Checkpoints after epoch 1's step 2 (mid-epoch), epoch 1 (its end) and
+    # epoch 2's step 2; step 3 was lost with the kill.
+    assert (meta["epoch"], meta["batch"], meta["step"]) == (1, 2, 5)
+    resumed = _StopAt()
+    _fit_with(monkeypatch, cfg, broken, resumed)
+    assert resumed.steps == 1  # step 3 of epoch 2: none repeated or skipped
+    whole = keras.saving.load_model(tmp_path / "whole" / "last.keras")
+    again = keras.saving.load_model(broken / "last.keras")
+    for a, b in zip(whole.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    epochs = [line.split(",")[0] for line in (broken / "history.csv").open()]
+    assert epochs == ["epoch", "0", "1"]
