@@ -29,9 +29,8 @@ model: first pause 76.1 % WER, last pause 80.3 %, fixed 20 s windows
 docs/transcription.md.
 
 The signal is read block by block and at most `max_seconds` plus one block
-is held, so memory stays flat in
-the recording's length; the segments tile the signal exactly (no sample lost or
-repeated).
+is held, so memory stays flat in the recording's length; the segments tile
+the signal exactly (no sample lost or repeated).
 """
 
 from __future__ import annotations
