@@ -177,6 +177,50 @@ def cmd_evaluate(args) -> int:
 
 
 # -- transcribe -----------------------------------------------------------------
+BATCH_FILES = 16  # asr transcribe: short files recognised together
+BATCH_SECONDS = 160.0  # ... holding at most this much audio
+
+
+def _batches(todo: list, recognizer) -> list[list]:
+    """`todo`'s (item, duration) pairs in input order, consecutive short files
+    grouped up to BATCH_FILES / BATCH_SECONDS; a long file is a group alone."""
+    groups: list[list] = []
+    audio = 0.0
+    for item, duration in todo:
+        long = recognizer._is_long(duration)
+        if (
+            long
+            or not groups
+            or len(groups[-1]) >= BATCH_FILES
+            or audio + duration > BATCH_SECONDS
+            or recognizer._is_long(groups[-1][-1][1])
+        ):
+            groups.append([])
+            audio = 0.0
+        groups[-1].append((item, duration))
+        audio += duration
+    return groups
+
+
+def _recognise(recognizer, items: list, options: dict) -> list:
+    """`Segment`s of the items' files, or the `AudioLoadError` of those that
+    fail (a batch with a broken file is redone file by file)."""
+    from asr.audio import AudioLoadError
+
+    try:
+        return recognizer.transcribe_segments([i.path for i in items], **options)
+    except AudioLoadError as e:
+        if len(items) == 1:
+            return [e]
+    out = []
+    for item in items:
+        try:
+            out.append(recognizer.transcribe_segments([item.path], **options)[0])
+        except AudioLoadError as e:
+            out.append(e)
+    return out
+
+
 def cmd_transcribe(args) -> int:
     from asr.cli.batch import stdin_tmp_dir
 
@@ -253,41 +297,44 @@ def _transcribe(args, tmp: str) -> int:
         disable=not (_progress_enabled() and args.output_dir and todo),
     )
     seconds, done = 0.0, 0
-    # SIGTERM / Ctrl+C: the file being transcribed is finished (all its
-    # formats written), then the loop stops.
+    # Short files are recognised in batches (one compiled call per batch);
+    # SIGTERM / Ctrl+C: the file being written is finished (all its formats),
+    # then the loop stops; a batch's later files are redone by a rerun.
     with bar, StopRequests() as stop:
-        for item, duration in todo:
+        for group in _batches(todo, recognizer):
             if stop.requested:
                 break
-            done += 1
-            try:
-                seg = recognizer.transcribe_segments([item.path], **options)[0]
-            except AudioLoadError as e:
-                report(item, e)
+            for (item, duration), seg in zip(
+                group, _recognise(recognizer, [i for i, _ in group], options)
+            ):
+                if stop.requested:
+                    break
+                done += 1
                 bar.update(1)
-                continue
-            if args.output_dir:
-                write_outputs(
-                    args.output_dir, stems[item.name], formats, item.name, seg
-                )
-            elif args.json:
-                print(
-                    json.dumps(
-                        {
-                            "audio_filepath": item.name,
-                            "text": seg.text,
-                            "words": seg.words,
-                            "duration": round(seg.duration, 3),
-                            "confidence": seg.confidence,
-                        }
+                if isinstance(seg, AudioLoadError):
+                    report(item, seg)
+                    continue
+                if args.output_dir:
+                    write_outputs(
+                        args.output_dir, stems[item.name], formats, item.name, seg
                     )
-                )
-            else:
-                print(f"{item.name}\t{seg.text}")
-            sys.stdout.flush()
-            seconds += duration
-            bar.set_postfix_str(f"{seconds:.1f} s of audio", refresh=False)
-            bar.update(1)
+                elif args.json:
+                    print(
+                        json.dumps(
+                            {
+                                "audio_filepath": item.name,
+                                "text": seg.text,
+                                "words": seg.words,
+                                "duration": round(seg.duration, 3),
+                                "confidence": seg.confidence,
+                            }
+                        )
+                    )
+                else:
+                    print(f"{item.name}\t{seg.text}")
+                sys.stdout.flush()
+                seconds += duration
+                bar.set_postfix_str(f"{seconds:.1f} s of audio", refresh=False)
     if args.output_dir and todo:
         print(
             f"asr transcribe: wrote {done - len(failed)} file(s)' "
