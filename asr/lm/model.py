@@ -222,4 +222,3 @@ class LanguageModel:
         """(len(texts),) natural-log probability of each whole text (its words
         and `</s>`, after `<s>`)."""
         return np.array([lp.sum() for lp in self.token_log_probs(texts)])
-

@@ -72,9 +72,7 @@ def perplexity(token_log_probs: Sequence[np.ndarray], oov: Sequence[np.ndarray])
 def lstm_perplexity(lm, texts: Sequence[str]) -> Perplexity:
     """`Perplexity` of `texts` under `lm` (an `asr.lm.model.LanguageModel`)."""
     texts = list(texts)
-    oov = [
-        np.array([w not in lm.vocab for w in words_of(t)] + [False]) for t in texts
-    ]
+    oov = [np.array([w not in lm.vocab for w in words_of(t)] + [False]) for t in texts]
     return perplexity(lm.token_log_probs(texts), oov)
 
 
@@ -109,8 +107,10 @@ class ArpaModel:
                 parts = line.split("\t") if "\t" in line else line.split()
                 try:
                     prob = float(parts[0])
-                    words = tuple(parts[1].split()) if "\t" in line else tuple(
-                        parts[1 : 1 + section]
+                    words = (
+                        tuple(parts[1].split())
+                        if "\t" in line
+                        else tuple(parts[1 : 1 + section])
                     )
                     rest = parts[2:] if "\t" in line else parts[1 + section :]
                     backoff = float(rest[0]) if rest else 0.0

@@ -42,13 +42,15 @@ def _batches_class():
     import keras
 
     class Batches(keras.utils.PyDataset):
-        """Shuffled padded batches of `[<s>, ..., </s>]` id lists; each epoch
-        redraws which occurrences of once-seen words become `<unk>`."""
+        """Shuffled batches of `[<s>, ..., </s>]` id lists, all padded to the
+        longest sentence; each epoch redraws which occurrences of once-seen
+        words become `<unk>`."""
 
         def __init__(self, sentences, rare, cfg: LMConfig, epoch: int):
             super().__init__()
             self.sentences = [np.asarray(s, np.int32) for s in sentences]
             self.rare, self.cfg, self.epoch = rare, cfg, epoch
+            self.width = max(len(s) for s in self.sentences) - 1
             self._draw()
 
         def _draw(self):
@@ -66,7 +68,8 @@ def _batches_class():
 
         def __getitem__(self, i):
             b = self.cfg.batch_size
-            return pad_batch([self.drawn[j] for j in self.order[i * b : (i + 1) * b]])
+            batch = [self.drawn[j] for j in self.order[i * b : (i + 1) * b]]
+            return pad_batch(batch, self.width)  # one shape: one traced step
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -121,7 +124,7 @@ def _callbacks(network, vocab, val_texts, out: Path):
 def train_lm(
     texts: Sequence[str],
     out_dir: str | os.PathLike,
-    cfg: LMConfig = LMConfig(),
+    cfg: LMConfig | None = None,
     val_texts: Sequence[str] = (),
     verbose: int = 1,
     callbacks: Sequence = (),
@@ -133,7 +136,7 @@ def train_lm(
     Args:
         texts: training sentences (normalised here).
         out_dir: the model folder (see `asr.lm.model`).
-        cfg: the settings.
+        cfg: the settings (default `LMConfig()`).
         val_texts: validation sentences for `val_ppl` (and `val_loss`, the
             loss on them) and the best model.
         callbacks: more Keras callbacks, run after the run folder's.
@@ -147,6 +150,7 @@ def train_lm(
             vocabulary.
         ValueError: no words in `texts`.
     """
+    cfg = LMConfig() if cfg is None else cfg
     out = Path(out_dir)
     vocab = Vocabulary.from_texts(texts)
     if (out / CONFIG_FILE).is_file() and (out / "backup").exists():

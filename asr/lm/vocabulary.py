@@ -124,14 +124,20 @@ def words_of(text: str) -> list[str]:
     return text_lib.normalise(text).split()
 
 
-def pad_batch(sentences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+def pad_batch(
+    sentences: Sequence[Sequence[int]], width: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and targets of a batch of `[<s>, ..., </s>]` id lists.
 
+    Args:
+        width: the padded length; default: the longest sentence's, less one.
+
     Returns:
-        `(inputs, targets)`, both (batch, longest - 1) int32: the sentence
-        without its last token, and without its first; padded with 0.
+        `(inputs, targets)`, both (batch, width) int32: the sentence without
+        its last token, and without its first; padded with 0.
     """
-    width = max(len(s) for s in sentences) - 1
+    if width is None:
+        width = max(len(s) for s in sentences) - 1
     inputs = np.zeros((len(sentences), width), np.int32)
     targets = np.zeros((len(sentences), width), np.int32)
     for i, s in enumerate(sentences):
