@@ -134,10 +134,10 @@ def _texts(text_files: list[str], manifests: list[str]) -> Iterator[str]:
 
 
 def _require(paths: list[str], what: str) -> None:
-    from asr.cli.checks import require_file
-
+    """Each path is a file (checked before TensorFlow or a model loads)."""
     for path in paths:
-        require_file(path, what)
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: {what} not found")
 
 
 def cmd_lm_train(args) -> int:
@@ -217,14 +217,14 @@ def cmd_lm_perplexity(args) -> int:
 
 
 def cmd_lm_tune_weight(args) -> int:
-    from asr.cli.checks import require_file, require_model
+    from asr.checkpoint import resolve_model_path
     from asr.manifest import read_manifest
 
-    require_model(args.model)
-    if args.lm:
-        require_file(args.lm, "language model")
-    for name in ("model.keras", "vocab.txt"):
-        require_file(str(Path(args.rescore) / name), "LSTM LM")
+    resolve_model_path(args.model)
+    _require([args.lm] if args.lm else [], "language model")
+    _require(
+        [str(Path(args.rescore) / n) for n in ("model.keras", "vocab.txt")], "LSTM LM"
+    )
     rows = read_manifest(args.manifest)
 
     from asr.files import atomic_write_text

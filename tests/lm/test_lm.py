@@ -15,31 +15,7 @@ from asr.lm import perplexity as ppl
 from asr.lm.model import LanguageModel, LMConfig, LMConfigError, build_network
 from asr.lm.train import train_lm
 from asr.lm.vocabulary import UNK_ID, Vocabulary, VocabularyError
-
-# A tiny grammar: DET NOUN VERB on DET NOUN (11 words, 20 sentences).
-NOUNS = ["cat", "dog", "mat", "log", "hat"]
-PAIRS = [(a, b) for a in NOUNS for b in NOUNS if a != b]
-TEXTS = [
-    f"{('the', 'a')[i % 2]} {a} {('sat', 'ran', 'slept')[i % 3]} on "
-    f"{('a', 'the')[i % 3 == 0]} {b}"
-    for i, (a, b) in enumerate(PAIRS)
-]
-FAST = LMConfig(
-    embedding_dim=16,
-    units=32,
-    dropout=0.0,
-    epochs=6,
-    batch_size=2,
-    learning_rate=2e-2,
-    unk_rate=0.0,
-)
-
-
-@pytest.fixture(scope="module")
-def lm_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lm")
-    train_lm(TEXTS, out, FAST, val_texts=TEXTS[:4], verbose=0)
-    return out
+from tests.lm.conftest import FAST, TEXTS
 
 
 def test_vocabulary_follows_the_ngram_convention(tmp_path):
