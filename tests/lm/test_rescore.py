@@ -132,7 +132,6 @@ def test_plain_beam_search_gives_an_nbest_list(run):
     assert [s for _, s in nbest] == sorted((s for _, s in nbest), reverse=True)
 
 
-@pytest.mark.slow  # about 25 s: evaluate, transcribe and tune-weight
 def test_cli_rescoring(tmp_path, run, lm_dir, capsys):
     rows = []
     for i in range(2):
