@@ -54,6 +54,9 @@ def evaluate(
     beam_width: int | None = None,
     lm: str | None = None,
     hotwords: Sequence[str] = (),
+    rescore: str | None = None,
+    rescore_weight: float | None = None,
+    nbest: int | None = None,
     batch_utterances: int = 64,
     progress: Callable[[int], None] | None = None,
     transform: Callable[[np.ndarray, Utterance], np.ndarray] | None = None,
@@ -66,6 +69,8 @@ def evaluate(
     Args:
         decoder, beam_width, lm, hotwords: as `Recognizer.decode`; an LM or
             hotwords mean the LM beam search (`asr.decoding.ngram`).
+        rescore, rescore_weight, nbest: N-best rescoring with an LSTM LM
+            folder, as `Recognizer.decode`.
         transform: `fn(wave (samples,) float32, row) -> wave'`, applied to each
             readable utterance before recognition.
         group_by: manifest keys to break WER/CER down by.
@@ -110,6 +115,9 @@ def evaluate(
                     beam_width=beam_width,
                     lm=lm,
                     hotwords=hotwords,
+                    rescore=rescore,
+                    rescore_weight=rescore_weight,
+                    nbest=nbest,
                 )
                 latencies.append(time.perf_counter() - t0)
                 hyps.append(hyp)
@@ -141,7 +149,7 @@ def evaluate(
         "audio_seconds": round(audio_seconds, 2),
         "model": recognizer.name,
         "manifest": str(manifest),
-        "decoder": "lm" if lm or hotwords else decoder,
+        "decoder": "lm" if lm or hotwords else "beam" if rescore else decoder,
     }
     if streamer is not None:
         summary_extra.update(
@@ -158,8 +166,16 @@ def evaluate(
         )
         if hotwords:
             summary_extra["hotwords"] = list(hotwords)
-    elif decoder == "beam":
-        summary_extra["beam_width"] = beam_width or BEAM_WIDTH
+    elif decoder == "beam" or rescore:
+        summary_extra["beam_width"] = max(beam_width or BEAM_WIDTH, nbest or 0)
+    if rescore:
+        from asr.lm.rescore import DEFAULT_NBEST, DEFAULT_WEIGHT
+
+        summary_extra.update(
+            rescore=str(rescore),
+            rescore_weight=DEFAULT_WEIGHT if rescore_weight is None else rescore_weight,
+            nbest=nbest or DEFAULT_NBEST,
+        )
     if not results:
         first = f"; first: {skipped[0]['audio_filepath']}: {skipped[0]['reason']}"
         raise ManifestError(

@@ -73,6 +73,7 @@ class ExportedRecognizer(Recognizer):
         self.name, self.kind, self.network = str(path), kind, None
         self.xla_loops, self.xla_network = False, None
         self._lm_decoders: dict = {}
+        self._rescoring_lms: dict = {}
         self.samples_per_frame = time_stride(self.cfg.model) * (
             self.cfg.features.hop_length
         )

@@ -99,6 +99,7 @@ class Recognizer:
         self.samples_per_frame = time_stride(cfg.model) * cfg.features.hop_length
         self.frame_seconds = self.samples_per_frame / SAMPLE_RATE
         self._lm_decoders: dict = {}
+        self._rescoring_lms: dict = {}  # LSTM LMs by folder
 
     @property
     def is_classifier(self) -> bool:
@@ -212,14 +213,25 @@ class Recognizer:
         beam_width: int | None = None,
         lm: str | None = None,
         hotwords: tuple[str, ...] = (),
+        rescore: str | None = None,
+        rescore_weight: float | None = None,
+        nbest: int | None = None,
     ) -> str:
         """Text of one utterance's (frames, classes) logits, `asr.text.tidy`.
 
         `beam_width` None means 32 with an LM or hotwords, 16 without (the LM
         decoder is cheap per beam, and the LM needs room to change the words).
+        `rescore`: an `asr lm train` folder; the beam search's `nbest` best
+        texts (default 16) are rescored with that LSTM LM at `rescore_weight`
+        (`asr.lm.rescore`; default 0.5), whatever `decoder` says.
         """
         if self.is_classifier:
             return self.cfg.model.classes[int(np.argmax(logits))]
+        if rescore:
+            from asr.lm.rescore import DEFAULT_NBEST
+
+            hyps = self.nbest(logits, beam_width, lm, hotwords, nbest or DEFAULT_NBEST)
+            return self.rescorer(rescore, rescore_weight).best(hyps)
         if lm or hotwords:
             return self.lm_decoder(lm, beam_width, hotwords).decode(logits)
         if decoder == "beam":
@@ -243,6 +255,37 @@ class Recognizer:
                 lm, beam_width=key[1], hotwords=list(hotwords) or None
             )
         return self._lm_decoders[key]
+
+    def nbest(
+        self,
+        logits: np.ndarray,
+        beam_width: int | None = None,
+        lm: str | None = None,
+        hotwords: tuple[str, ...] = (),
+        n: int = 16,
+    ) -> list[tuple[str, float]]:
+        """The beam search's `n` best distinct tidy texts with their search
+        log-scores, best first (with an LM or hotwords: the LM beam search's
+        combined scores)."""
+        if lm or hotwords:
+            return self.lm_decoder(lm, beam_width, hotwords).decode_nbest(logits, n=n)
+        from asr.lm.rescore import merge_nbest
+
+        width = max(beam_width or BEAM_WIDTH, n)
+        pairs = ctc.beam_search(logits, beam_width=width)
+        return merge_nbest([(text_lib.tidy(t), s) for t, s in pairs], n)
+
+    def rescorer(self, folder: str, weight: float | None = None):
+        """An `asr.lm.rescore.Rescorer` with the (cached) LM of an `asr lm
+        train` folder."""
+        from asr.lm.rescore import DEFAULT_WEIGHT, Rescorer
+
+        if folder not in self._rescoring_lms:
+            from asr.lm.model import LanguageModel
+
+            self._rescoring_lms[folder] = LanguageModel.load(folder)
+        lm = self._rescoring_lms[folder]
+        return Rescorer(lm, DEFAULT_WEIGHT if weight is None else weight)
 
     # -- public API -------------------------------------------------------------
     def transcribe(

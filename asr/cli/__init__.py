@@ -19,7 +19,7 @@ import sys
 from asr.cli.parser import build_parser
 
 # Commands whose work imports TensorFlow.
-TF_COMMANDS = ("train", "evaluate", "transcribe", "stream", "export", "demo")
+TF_COMMANDS = ("train", "evaluate", "transcribe", "stream", "export", "demo", "lm")
 
 
 def _quiet_tensorflow() -> None:
@@ -71,6 +71,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from asr.config import ConfigError
     from asr.datasets.download import DownloadError
     from asr.datasets.kaldi import KaldiDataError
+    from asr.lm.model import LMConfigError
+    from asr.lm.perplexity import ArpaError
+    from asr.lm.vocabulary import VocabularyError
     from asr.manifest import ManifestError
 
     return (
@@ -79,6 +82,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
         ManifestError,
         DownloadError,
         KaldiDataError,
+        LMConfigError,
+        VocabularyError,
+        ArpaError,
         FileNotFoundError,  # includes asr.checkpoint.ModelNotFoundError
         FileExistsError,  # an output that would overwrite something else
         NotADirectoryError,

@@ -101,6 +101,7 @@ def cmd_evaluate(args) -> int:
         require_model(args.model)
     if args.lm:
         require_file(args.lm, "language model")
+    _require_rescore(args)
     rows = read_manifest(args.manifest, bad_lines=[])  # bad lines: warned, skipped
 
     from asr.exported import load_recognizer
@@ -111,6 +112,7 @@ def cmd_evaluate(args) -> int:
         beam_width=args.beam_width,
         lm=args.lm,
         hotwords=tuple(args.hotword or ()),
+        **_rescore_options(args),
     )
     if conditions is not None:
         from asr.robustness import PLOT_NAME, run_conditions
@@ -251,6 +253,7 @@ def _transcribe(args, tmp: str) -> int:
 
     if args.lm:
         require_file(args.lm, "language model")
+    _require_rescore(args)
     require_model(args.model or DEFAULT_MODEL)
     inputs = collect_inputs(args.files, tmp)
     formats = list(FORMATS) if args.format == "all" else [args.format or "txt"]
@@ -289,6 +292,7 @@ def _transcribe(args, tmp: str) -> int:
         beam_width=args.beam_width,
         lm=args.lm,
         hotwords=tuple(args.hotword or ()),
+        **_rescore_options(args),
     )
     bar = tqdm(
         total=len(todo),
@@ -505,3 +509,20 @@ def cmd_export(args) -> int:
         return 2
     print(f"exported: {out}")
     return 0
+
+
+def _rescore_options(args) -> dict:
+    """`Recognizer.decode`'s LSTM rescoring options (`asr lm`), if asked for."""
+    if not args.rescore:
+        return {}
+    return dict(
+        rescore=args.rescore, rescore_weight=args.rescore_weight, nbest=args.nbest
+    )
+
+
+def _require_rescore(args) -> None:
+    from asr.cli.checks import require_file
+
+    if args.rescore:
+        for name in ("model.keras", "vocab.txt"):
+            require_file(Path(args.rescore) / name, "LSTM LM (asr lm train)")

@@ -14,6 +14,7 @@ from asr.cli.commands import (
     cmd_transcribe,
 )
 from asr.cli.demo import cmd_demo
+from asr.cli.lm import add_lm_parser
 from asr.cli.prepare import cmd_prepare
 
 EPILOG = "Run `asr COMMAND --help` for a command's options. Docs: README.md"
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="word to boost in the beam search (repeatable; needs asr[lm]; "
         "decodes with pyctcdecode, with or without --lm)",
     )
+    _add_rescore(p)
     p.add_argument("--out", required=True, help="folder for the result files")
     noise = p.add_argument_group(
         "noise robustness",
@@ -412,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
+    _add_rescore(p)
     p.add_argument(
         "--segment",
         choices=("pauses", "windows"),
@@ -546,4 +549,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="--train: folder for the corpus and run (default: a new temp folder)",
     )
     p.set_defaults(func=cmd_demo)
+
+    add_lm_parser(sub, POSITIVE_INT, POSITIVE_FLOAT)
     return parser
+
+
+def _add_rescore(p: argparse.ArgumentParser) -> None:
+    """N-best rescoring with the LSTM LM (`asr lm`)."""
+    p.add_argument(
+        "--rescore",
+        metavar="DIR",
+        help="rescore the beam search's N-best texts with this LSTM LM folder "
+        "(`asr lm train`); implies beam search, with or without --lm",
+    )
+    p.add_argument(
+        "--rescore-weight",
+        type=NON_NEGATIVE_FLOAT,
+        metavar="W",
+        help="weight of the LSTM LM's log-probability (default 0.5; tune it on "
+        "a dev set with `asr lm tune-weight`)",
+    )
+    p.add_argument(
+        "--nbest",
+        type=POSITIVE_INT,
+        metavar="N",
+        help="--rescore: hypotheses rescored per utterance (default 16)",
+    )

@@ -119,6 +119,18 @@ class LexiconBeamDecoder:
 
     def decode(self, log_probs: np.ndarray) -> str:
         """Best transcript of (frames, vocab) log-probabilities."""
+        return self.decode_nbest(log_probs)[0][0]
+
+    def decode_nbest(self, log_probs: np.ndarray) -> list[tuple[str, float]]:
+        """The final beam's transcripts with their scores (acoustic + weighted
+        LM + word scores), best first."""
         x = np.ascontiguousarray(np.concatenate([log_probs, self._end]), np.float32)
-        best = self._decoder.decode(x.ctypes.data, x.shape[0], x.shape[1])[0]
-        return " ".join(self._words.get_entry(i) for i in best.words if i >= 0)
+        results = self._decoder.decode(x.ctypes.data, x.shape[0], x.shape[1])
+        pairs = [
+            (
+                " ".join(self._words.get_entry(i) for i in r.words if i >= 0),
+                float(r.score),
+            )
+            for r in results
+        ]
+        return sorted(pairs, key=lambda p: -p[1]) or [("", 0.0)]

@@ -134,18 +134,9 @@ class LMDecoder:
             log_probs: (frames, vocab) logits or log-probabilities.
             length: true number of frames; frames after it are padding.
         """
-        x = np.asarray(log_probs)
-        if x.ndim != 2 or x.shape[1] != len(LABELS):
-            raise ValueError(
-                f"log_probs: expected (frames, {len(LABELS)}), got {x.shape}"
-            )
-        if length is not None:
-            x = x[: int(length)]
+        x = self._prepare(log_probs, length)
         if x.shape[0] == 0:
             return ""
-        # Both backends take log-probabilities (pyctcdecode would otherwise guess
-        # probabilities vs logits from the row sums).
-        x = log_softmax(x.astype(np.float32))
         if self.backend == "flashlight":
             return text_lib.tidy(self._decoder.decode(x))
         return text_lib.tidy(
@@ -158,6 +149,52 @@ class LMDecoder:
                 hotword_weight=self.hotword_weight,
             )
         )
+
+    def decode_nbest(
+        self, log_probs: np.ndarray, length: int | None = None, n: int = 16
+    ) -> list[tuple[str, float]]:
+        """The `n` best distinct transcripts of one utterance with their search
+        scores (acoustic log-probability plus the weighted LM score and word
+        bonuses), best first: what `asr.lm.rescore` rescores.
+
+        Args:
+            log_probs: (frames, vocab) logits or log-probabilities.
+            length: true number of frames; frames after it are padding.
+            n: at most this many (and at most `beam_width`).
+        """
+        x = self._prepare(log_probs, length)
+        if x.shape[0] == 0:
+            return [("", 0.0)]
+        if self.backend == "flashlight":
+            pairs = self._decoder.decode_nbest(x)
+        else:
+            beams = self._decoder.decode_beams(
+                x,
+                beam_width=self.beam_width,
+                beam_prune_logp=self.beam_prune_logp,
+                token_min_logp=self.token_min_logp,
+                hotwords=list(self.hotwords) or None,
+                hotword_weight=self.hotword_weight,
+            )
+            pairs = [(b[0], float(b[4])) for b in beams]
+        best: dict[str, float] = {}
+        for text, score in pairs:
+            text = text_lib.tidy(text)
+            best[text] = max(score, best.get(text, -np.inf))
+        return sorted(best.items(), key=lambda kv: -kv[1])[:n]
+
+    @staticmethod
+    def _prepare(log_probs: np.ndarray, length: int | None) -> np.ndarray:
+        x = np.asarray(log_probs)
+        if x.ndim != 2 or x.shape[1] != len(LABELS):
+            raise ValueError(
+                f"log_probs: expected (frames, {len(LABELS)}), got {x.shape}"
+            )
+        if length is not None:
+            x = x[: int(length)]
+        # Both backends take log-probabilities (pyctcdecode would otherwise guess
+        # probabilities vs logits from the row sums).
+        return log_softmax(x.astype(np.float32))
 
     def decode_batch(
         self,
