@@ -78,14 +78,10 @@ def _batches_class():
     return Batches
 
 
-def _callbacks(network, vocab, val_texts, out: Path):
+def _callbacks(network, vocab, val_texts, out: Path, backup):
     import keras
 
-    from asr.training.callbacks import (
-        AtomicBackupAndRestore,
-        BestModelCheckpoint,
-        LearningCurvePlot,
-    )
+    from asr.training.callbacks import BestModelCheckpoint, LearningCurvePlot
 
     class ValidationPerplexity(keras.callbacks.Callback):
         """Adds `val_ppl` (`asr.lm.perplexity`: the `asr lm perplexity`
@@ -113,8 +109,8 @@ def _callbacks(network, vocab, val_texts, out: Path):
                 self.best = saved.get("value", np.inf)
 
     return [
+        backup,  # first (it trims history.csv); it commits an epoch after the others
         ValidationPerplexity(),
-        AtomicBackupAndRestore(out / "backup", history_csv=out / "history.csv"),
         BestLM(),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         LearningCurvePlot(out / "history.csv", out / "learning_curve.png"),
@@ -176,17 +172,24 @@ def train_lm(
     if vocab.counts is not None:
         rare[4:] = vocab.counts == 1
     rare[EOS_ID] = False
-    start = _finished_epochs(out)
+    from asr.training.backup import Backup, BackupStore, Position
+
+    store = BackupStore(out / "backup")
+    start = store.restore(network).epoch  # whole epochs: they are short
     batches = _batches_class()(sentences, rare, cfg, start)
     val_texts = list(val_texts)
     validation = pad_batch(list(vocab.sentences(val_texts))) if val_texts else None
     if start < cfg.epochs:
+        backup = Backup(
+            store, Position(start), len(batches), history_csv=out / "history.csv"
+        )
         network.fit(
             batches,
             epochs=cfg.epochs,
+            initial_epoch=start,
             validation_data=validation,
             validation_batch_size=cfg.batch_size,
-            callbacks=[*_callbacks(network, vocab, val_texts, out), *callbacks],
+            callbacks=[*_callbacks(network, vocab, val_texts, out, backup), *callbacks],
             verbose=verbose,
         )
     if not (out / MODEL_FILE).exists():  # no finite loss at all
@@ -196,11 +199,3 @@ def train_lm(
     best_file = out / "best.json"
     best = json.loads(best_file.read_text()) if best_file.exists() else {}
     return {"epochs": cfg.epochs, "vocab_size": len(vocab), "best": best}
-
-
-def _finished_epochs(out: Path) -> int:
-    meta = out / "backup" / "training_metadata.json"
-    try:
-        return int(json.loads(meta.read_text())["epoch"])
-    except (FileNotFoundError, ValueError, KeyError):
-        return 0
