@@ -8,8 +8,10 @@ measured in the same run (these machines are shared and noisy).
 Writes benchmarks/results.json and benchmarks/results.md (the README's table).
 Keys: matmul_gflops, features_x_librosa, train_audio_s_per_s,
 train_flop_utilisation, offline_rtf, stream_chunk_ms_p50/_p95, greedy_decode_ms,
-beam_decode_ms, beam_lm_decode_ms, transcribe_1h_peak_rss_mb (+ _s), and for
-memory train_peak_rss_mb, train_rss_growth.
+beam_decode_ms, beam_lm_decode_ms, transcribe_1h_peak_rss_mb (+ _s),
+batch_audio_h_per_cpu_h (+ _one_by_one, batch_x_one_by_one_cpu),
+soak_rss_end_x_start, soak_chunk_ms_p50_end_x_start, and for memory
+train_peak_rss_mb, train_rss_growth.
 
 What each run does (full / --quick):
 - matmul peak, best of 10 / 5, at the start and the end;
@@ -34,7 +36,15 @@ What each run does (full / --quick):
   (`*_tf`), interleaved (`stream_tflite_x_tf`, `stream_int8_x_tflite`: ratios
   of p50); then the algorithmic latency (chunk + look-ahead), finalize()'s
   time and the endpointed final's delay;
-- transcribe: 1 h / 10 min of synthetic audio in a child process.
+- transcribe: 1 h / 10 min of synthetic audio in a child process;
+- batch, in a child process: `asr transcribe DIR` on 48 espeak-ng files of
+  2-12 s with the bundled synth-en model, its batches (up to 16 files / 160 s
+  per call) against one file per call, alternating 4 / 2 times: audio hours
+  per CPU hour and per wall hour, `batch_x_one_by_one_cpu` / `_wall`;
+- soak, in a child process: one `StreamingRecognizer` (synth-en-streaming,
+  TFLite) fed 1 h / 10 min of 4 s speech + 1 s silence in 100 ms chunks,
+  through an endpoint every 5 s: RSS and chunk latency p50/p95 over the first
+  and the last 5 min, and their ratios (end / start: flat is 1).
 """
 
 from __future__ import annotations
@@ -671,6 +681,188 @@ def bench_transcribe_long(quick: bool) -> dict:
     }
 
 
+# -- batch transcription and the streaming soak --------------------------------------
+def speech_clips(durations: list[float], seed: str) -> list[np.ndarray]:
+    """espeak-ng speech (held-out voices, as `bench_decoding`) cut to each of
+    `durations` seconds: sentences one after another, the last one cut."""
+    import itertools
+
+    from asr.datasets.synthetic import generate_sentences, held_out_voices, synthesize
+
+    voices = held_out_voices()
+    sentences = itertools.cycle(generate_sentences(len(durations) * 3 + 10, seed=seed))
+    clips = []
+    for i, seconds in enumerate(durations):
+        n = int(seconds * 16000)
+        wave = np.zeros(0, np.float32)
+        while len(wave) < n:
+            voice = voices[(i + len(wave)) % len(voices)]
+            wave = np.concatenate([wave, synthesize(next(sentences), voice)])
+        clips.append(wave[:n].astype(np.float32))
+    return clips
+
+
+BATCH_FOLDER = (48, 2.0, 12.0)  # files, shortest and longest seconds
+
+
+def bench_batch(quick: bool) -> dict:
+    """In a child process (its CPU time is the recognition's alone)."""
+    return _section_child("--batch-child", 2 if quick else 4)
+
+
+def batch_child(rounds: int) -> dict:
+    """`asr transcribe DIR` on a folder of short files: in batches, as it runs
+    (`asr.cli.commands._batches` / `_recognise`: up to 16 files / 160 s per
+    `Recognizer.transcribe_segments` call), against one file per call (its
+    behaviour before), alternating in blocks (batched, one by one) x
+    `rounds` after an untimed pass of each (the compiles). Greedy decoding,
+    the bundled synth-en model. Figures: audio hours per hour of this
+    process's CPU time (all its threads) and per wall hour, medians over the
+    blocks; ratios are medians of each round's pair."""
+    import tempfile
+
+    import soundfile as sf
+
+    from asr.audio import audio_info
+    from asr.cli.batch import collect_inputs
+    from asr.cli.commands import _batches, _recognise
+    from asr.transcribe import load_model
+
+    recognizer = load_model("synth-en")
+    files, low, high = BATCH_FOLDER
+    durations = np.random.default_rng(4).uniform(low, high, files).round(2).tolist()
+    options = {"decoder": "greedy"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, wave in enumerate(speech_clips(durations, "benchmark-batch")):
+            sf.write(Path(tmp) / f"f{i:02d}.wav", wave, 16000)
+        todo = [(item, audio_info(item.path)[0]) for item in collect_inputs([tmp], tmp)]
+        audio_s = sum(d for _, d in todo)
+
+        def batched() -> list[str]:
+            texts = []
+            for group in _batches(todo, recognizer):
+                segs = _recognise(recognizer, [i for i, _ in group], options)
+                texts += [s.text for s in segs]
+            return texts
+
+        def one_by_one() -> list[str]:
+            return [
+                recognizer.transcribe_segments([item.path], **options)[0].text
+                for item, _ in todo
+            ]
+
+        runs = {"batched": batched, "one_by_one": one_by_one}
+        texts = {name: fn() for name, fn in runs.items()}  # compiles every shape
+        cpu: dict = {name: [] for name in runs}
+        wall: dict = {name: [] for name in runs}
+        for _ in range(rounds):
+            for name, fn in runs.items():
+                c0, t0 = time.process_time(), time.perf_counter()
+                fn()
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+    cpu = {k: np.array(v) for k, v in cpu.items()}
+    wall = {k: np.array(v) for k, v in wall.items()}
+    out = {
+        "batch_files": len(todo),
+        "batch_audio_s": audio_s,
+        "batch_groups": len(_batches(todo, recognizer)),
+        "batch_rounds": rounds,
+    }
+    for name, suffix in (("batched", ""), ("one_by_one", "_one_by_one")):
+        out[f"batch_audio_h_per_cpu_h{suffix}"] = audio_s / float(np.median(cpu[name]))
+        out[f"batch_audio_h_per_wall_h{suffix}"] = audio_s / float(
+            np.median(wall[name])
+        )
+    out["batch_x_one_by_one_cpu"] = float(np.median(cpu["one_by_one"] / cpu["batched"]))
+    out["batch_x_one_by_one_wall"] = float(
+        np.median(wall["one_by_one"] / wall["batched"])
+    )
+    out["batch_texts_differing"] = sum(
+        a != b for a, b in zip(texts["batched"], texts["one_by_one"])
+    )
+    out["batch_peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+SOAK_UNIT = (4.0, 1.0)  # seconds of speech, then of silence
+SOAK_WINDOW_S = 300  # the start and end windows compared
+
+
+def bench_soak(quick: bool) -> dict:
+    return _section_child("--soak-child", 600 if quick else 3600)
+
+
+def soak_child(seconds: int) -> dict:
+    """One `StreamingRecognizer` (synth-en-streaming, TFLite step, as `asr
+    stream`) fed `seconds` of audio in 100 ms chunks: 4 s of speech then 1 s
+    of silence, repeated (60 distinct speech pieces, cycled), so the stream
+    runs through an endpoint every 5 s and is never finalized. Chunk latency
+    (`accept_waveform` + `pop_finals`) and this process's RSS (read every 10 s
+    of audio, the most in each window) over the first and the last
+    SOAK_WINDOW_S seconds."""
+    from asr.streaming.recognizer import StreamingRecognizer
+    from asr.transcribe import load_model
+
+    speech_s, silence_s = SOAK_UNIT
+    pieces = speech_clips([speech_s] * 60, "benchmark-soak")
+    silence = np.zeros(int(silence_s * 16000), np.float32)
+    units = [np.concatenate([p, silence]) for p in pieces]
+    chunk = 1600
+    per_unit = len(units[0]) // chunk
+    rec = StreamingRecognizer(
+        load_model("synth-en-streaming"), chunk_ms=100, backend="auto"
+    )
+    rec.warmup()
+    n = seconds * 10
+    window = SOAK_WINDOW_S * 10
+    ms = np.zeros(n)
+    rss = []  # (chunk index, MB)
+    finals = 0
+    t_start = time.perf_counter()
+    for k in range(n):
+        unit, pos = divmod(k, per_unit)
+        samples = units[unit % len(units)][pos * chunk : (pos + 1) * chunk]
+        t0 = time.perf_counter()
+        rec.accept_waveform(samples)
+        finals += len(rec.pop_finals())
+        ms[k] = 1e3 * (time.perf_counter() - t0)
+        if k % 100 == 99:
+            rss.append((k, rss_mb()))
+    wall = time.perf_counter() - t_start
+    start = max(mb for k, mb in rss if k < window)
+    end = max(mb for k, mb in rss if k >= n - window)
+    first, last = ms[:window], ms[n - window :]
+    out = {
+        "soak_audio_s": seconds,
+        "soak_wall_s": wall,
+        "soak_endpoints": finals,
+        "soak_rss_mb_start": start,
+        "soak_rss_mb_end": end,
+        "soak_rss_end_x_start": end / start,
+        "soak_peak_rss_mb": peak_rss_mb(),
+    }
+    for q in (50, 95):
+        a, b = float(np.percentile(first, q)), float(np.percentile(last, q))
+        out[f"soak_chunk_ms_p{q}_start"] = a
+        out[f"soak_chunk_ms_p{q}_end"] = b
+        out[f"soak_chunk_ms_p{q}_end_x_start"] = b / a
+    out["soak_backend"] = rec.backend
+    return out
+
+
+def _section_child(flag: str, arg: int) -> dict:
+    """This script run again with `flag arg`: a section in a fresh process
+    (its own memory and CPU time); its last stdout line is the JSON result."""
+    out = subprocess.run(
+        [sys.executable, __file__, flag, str(arg)], capture_output=True, text=True
+    )
+    if out.returncode:
+        log(f"{flag} failed: {out.stderr.strip().splitlines()[-1:]}")
+        return {}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (< 3 min)")
@@ -679,7 +871,7 @@ def main() -> int:
         "--skip",
         default="",
         help="comma-separated sections to skip: "
-        "features,train,leak,inference,streaming,transcribe",
+        "features,train,leak,inference,streaming,transcribe,batch,soak",
     )
     parser.add_argument(
         "--only",
@@ -694,10 +886,17 @@ def main() -> int:
         help="training steps of the leak check (default 1000, 150 with --quick)",
     )
     parser.add_argument("--streaming-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--soak-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.streaming_child:
-        print(json.dumps(streaming_child(args.streaming_child)))
-        return 0
+    for child, fn in (
+        (args.streaming_child, streaming_child),
+        (args.batch_child, batch_child),
+        (args.soak_child, soak_child),
+    ):
+        if child:
+            print(json.dumps(fn(child)))
+            return 0
     leak_steps = args.leak_steps or (150 if args.quick else 1000)
     skip = set(filter(None, args.skip.split(",")))
     only = set(filter(None, args.only.split(",")))
@@ -720,6 +919,8 @@ def main() -> int:
         ("inference", lambda: bench_inference(args.quick)),
         ("streaming", lambda: bench_streaming(args.quick)),
         ("transcribe", lambda: bench_transcribe_long(args.quick)),
+        ("batch", lambda: bench_batch(args.quick)),
+        ("soak", lambda: bench_soak(args.quick)),
     ]
     if unknown := (skip | only) - {name for name, _ in sections}:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
@@ -791,6 +992,9 @@ GOALS = {
     "beam_lm_decode_ms": "<= 8",
     "transcribe_1h_peak_rss_mb": "<= 1500",
     "train_rss_growth": "<= 0.05",
+    "soak_rss_end_x_start": "<= 1.05 (flat)",
+    "soak_chunk_ms_p50_end_x_start": "~1 (flat)",
+    "soak_chunk_ms_p95_end_x_start": "~1 (flat)",
 }
 
 
