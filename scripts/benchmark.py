@@ -790,6 +790,7 @@ SOAK_WINDOW_S = 300  # the start and end windows compared
 
 
 def bench_soak(quick: bool) -> dict:
+    """1 h (10 min) of streaming in a child process (`soak_child`)."""
     return _section_child("--soak-child", 600 if quick else 3600)
 
 
@@ -876,7 +877,8 @@ def main() -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated sections to run, merged into the existing "
+        help="comma-separated sections to run (names as for --skip), merged "
+        "into the existing "
         "results.json (the other rows kept; `section_runs` says when each ran)",
     )
     parser.add_argument(
