@@ -14,7 +14,15 @@ import sys
 from asr.cli.parser import build_parser
 
 # Commands whose work imports TensorFlow.
-TF_COMMANDS = ("train", "evaluate", "transcribe", "stream", "export", "demo")
+TF_COMMANDS = (
+    "train",
+    "evaluate",
+    "transcribe",
+    "stream",
+    "serve",
+    "export",
+    "demo",
+)
 
 
 def _quiet_tensorflow() -> None:
