@@ -103,7 +103,7 @@ def test_page_streams_the_microphone_and_shows_the_file_text(tmp_path):
 
     with ServerThread(SpeechServer(recognizer)) as url:
         state, shown, png = asyncio.run(run(url))
-    assert [f["text"] for f in state["finals"]] == finals
+    assert [f["text"] for f in state["finals"]] == finals, state
     assert shown == finals
     assert state["done"]["text"] == text
     assert state["errors"] == []
