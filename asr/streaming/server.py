@@ -32,8 +32,8 @@ The server sends JSON text messages:
 
 - `{"type": "ready", "model", "sample_rate": 16000, "format", "chunk_ms",
   "endpoint_ms", "max_message_bytes"}` once connected;
-- `{"type": "partial", "text"}` when the current utterance's text changes
-  (`""` after a final);
+- `{"type": "partial", "text", "seconds"}` when the current utterance's text
+  changes (`""` after a final); `seconds`: the stream's audio recognised so far;
 - `{"type": "final", "text", "start", "end"}` for each endpointed utterance
   (seconds from the stream's start), as `StreamingRecognizer.pop_finals`;
 - `{"type": "done", "text", "seconds"}` after `end`: the whole stream's text
@@ -500,7 +500,9 @@ class SpeechServer:
                     await _send(ws, {"type": "done", "text": text, "seconds": seconds})
                 elif partial != stream.partial:
                     stream.partial = partial
-                    await _send(ws, {"type": "partial", "text": partial})
+                    seconds = round(stream.samples / SAMPLE_RATE, 3)
+                    msg = {"type": "partial", "text": partial, "seconds": seconds}
+                    await _send(ws, msg)
         except asyncio.CancelledError:
             raise
         except Exception as e:

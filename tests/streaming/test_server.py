@@ -154,6 +154,8 @@ def test_a_stream_gets_the_recognizers_text_and_finals(url, clips, expected):
     assert [(f["start"], f["end"]) for f in got] == [
         (f["start"], f["end"]) for f in finals
     ]
+    heard = [m["seconds"] for m in of_type(messages, "partial")]
+    assert heard == sorted(heard) and 0 < heard[-1] <= done["seconds"]
     partials = [m["text"] for m in of_type(messages, "partial")]
     assert partials and any(p and text.startswith(p) for p in partials), partials
     assert not of_type(messages, "error")
