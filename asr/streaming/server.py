@@ -307,7 +307,7 @@ class SpeechServer:
         bound = runner.addresses[0]
         name = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         url = f"http://{name}:{bound[1]}"
-        logger.info("serving %s on %s", self.name, url)
+        logger.debug("serving %s on %s", self.name, url)
         return url
 
     async def close(self) -> None:
