@@ -84,8 +84,12 @@ async def stream(
     fmt: str = "s16",
     before: tuple = (),
     session=None,
+    partial_at: int | None = None,
 ) -> list[dict]:
-    """Streams `wave` and returns the server's messages up to `done`."""
+    """Streams `wave` and returns the server's messages up to `done`; with
+    `partial_at`, waits for a partial once that many samples are sent (the
+    server feeds all audio queued while it was busy in one call, and sends no
+    partial for a call that ends the stream: a fast client may see none)."""
     own = session is None
     session = session or aiohttp.ClientSession()
     try:
@@ -98,6 +102,10 @@ async def stream(
             data = pcm16(wave) if fmt == "s16" else wave.astype("<f4")
             for i in range(0, len(data), chunk):
                 await ws.send_bytes(data[i : i + chunk].tobytes())
+                if partial_at is not None and i + chunk >= partial_at:
+                    while messages[-1]["type"] != "partial":
+                        messages.append(await ws.receive_json(timeout=60))
+                    partial_at = None
             await ws.send_str('{"type": "end"}')
             while messages[-1]["type"] != "done":
                 messages.append(await ws.receive_json(timeout=60))
@@ -142,7 +150,7 @@ def test_parse_control_rejects(text, match):
 
 # -- streams -------------------------------------------------------------------------
 def test_a_stream_gets_the_recognizers_text_and_finals(url, clips, expected):
-    messages = asyncio.run(stream(url, clips[0], chunk=1234))
+    messages = asyncio.run(stream(url, clips[0], chunk=1234, partial_at=32000))
     ready, done = messages[0], messages[-1]
     assert ready["type"] == "ready" and ready["sample_rate"] == 16000
     assert ready["chunk_ms"] == CHUNK_MS and ready["model"] == "synth-en-streaming"
