@@ -16,6 +16,7 @@ from asr.cli.commands import (
 from asr.cli.demo import cmd_demo
 from asr.cli.lm import add_lm_parser
 from asr.cli.prepare import cmd_prepare
+from asr.cli.serve import cmd_serve
 
 EPILOG = "Run `asr COMMAND --help` for a command's options. Docs: README.md"
 
@@ -89,6 +90,13 @@ def _dbfs(text: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
     if math.isnan(value) or value > 0:
         raise argparse.ArgumentTypeError(f"must be <= 0 or -inf, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = NON_NEGATIVE_INT(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be <= 65535, got {text}")
     return value
 
 
@@ -487,6 +495,75 @@ def build_parser() -> argparse.ArgumentParser:
         "if the model converts (default)",
     )
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser(
+        "serve",
+        help="streaming server: WebSocket streams, a browser page, HTTP",
+        description="Serve a causal model: GET / is a page that streams the "
+        "browser's microphone (browsers allow it on localhost or https); "
+        "/ws takes 16-bit PCM or float32 audio in binary WebSocket messages "
+        "and answers JSON partials and finals (protocol: docs/streaming.md); "
+        "POST /transcribe recognises a whole file. Needs asr[serve].",
+    )
+    p.add_argument(
+        "--model",
+        help="bundled name, run folder or .keras file of a causal "
+        "unidirectional model (default: synth-en-streaming)",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
+    )
+    p.add_argument(
+        "--port", type=_port, default=8000, help="TCP port (default 8000; 0: any free)"
+    )
+    p.add_argument(
+        "--chunk-ms",
+        type=POSITIVE_FLOAT,
+        default=None,
+        help="audio per recognition step (default: streaming.chunk_ms)",
+    )
+    p.add_argument(
+        "--endpoint-ms",
+        type=NON_NEGATIVE_FLOAT,
+        default=None,
+        help="silence that ends an utterance; 0 disables "
+        "(default: streaming.endpoint_silence_ms)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("auto", "tflite", "tflite-int8", "tf"),
+        default="auto",
+        help="what runs each step, as for asr stream (default: auto)",
+    )
+    p.add_argument(
+        "--max-streams",
+        type=POSITIVE_INT,
+        default=64,
+        help="WebSocket streams at once; more are refused (default 64)",
+    )
+    p.add_argument(
+        "--max-message-kb",
+        type=POSITIVE_INT,
+        default=128,
+        help="largest WebSocket message; a larger one closes its stream "
+        "(default 128: 4 s of 16-bit audio)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=POSITIVE_FLOAT,
+        default=30.0,
+        metavar="SECONDS",
+        help="close a stream that sends nothing for this long (default 30)",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=POSITIVE_INT,
+        default=50,
+        help="largest POST /transcribe file (default 50)",
+    )
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
         "export",
