@@ -19,7 +19,16 @@ import sys
 from asr.cli.parser import build_parser
 
 # Commands whose work imports TensorFlow.
-TF_COMMANDS = ("train", "evaluate", "transcribe", "stream", "export", "demo")
+TF_COMMANDS = (
+    "train",
+    "evaluate",
+    "transcribe",
+    "stream",
+    "export",
+    "demo",
+    "tune",
+    "crossval",
+)
 
 
 def _quiet_tensorflow() -> None:
