@@ -226,7 +226,7 @@ def crossval(
     """
     from asr.training.fit import fit
 
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     folds = make_folds(manifests, k, key)
     settings_cfg = to_dict(cfg)
     for name in ("train_manifest", "val_manifest"):  # each fold sets its own

@@ -378,6 +378,8 @@ def _make_tuner(
             )
             fit(run_cfg, folder, verbose=verbose)
             metrics = _history_best(folder / "history.csv", objective)
+            for key in ("epoch", "epochs"):  # Hyperband: counted from its start
+                metrics[key] += hp.get("tuner/initial_epoch", 0)
             atomic_write_text(
                 done,
                 json.dumps(
@@ -510,7 +512,9 @@ def write_results(cfg, dims, out_dir: Path, oracle, metric: str) -> SearchResult
         if hp.get("tuner/trial_id"):
             row["from_trial"] = hp["tuner/trial_id"]
         rows.append(row)
-    rows.sort(key=lambda r: (r[metric] is None, r[metric] or 0.0, r["trial"]))
+    rows.sort(
+        key=lambda r: (r[metric] is None, r[metric] or 0.0, len(r["trial"]), r["trial"])
+    )
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank if row[metric] is not None else None
     columns = ["rank", "trial", "status", metric]

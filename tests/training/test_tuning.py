@@ -175,6 +175,8 @@ def test_hyperband_rounds_start_from_the_earlier_trial(tmp_path, fake_fit):
     assert parent.name == "model.keras" and parent.parent.name.startswith("trial_")
     assert continued[0].train.epochs == 2  # 3 epochs in all, 1 done before
     assert len(result.rows) == 4
+    row = next(r for r in result.rows if r.get("from_trial"))
+    assert row["epochs"] == 3 and row["best_epoch"] == 3  # counted from the start
     assert "from_trial" in result.table_md.read_text()
     assert load_config(result.best_yaml).train.init_from is None
 
