@@ -28,6 +28,8 @@ TF_COMMANDS = (
     "export",
     "demo",
     "lm",
+    "tune",
+    "crossval",
 )
 
 

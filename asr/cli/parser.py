@@ -17,6 +17,7 @@ from asr.cli.demo import cmd_demo
 from asr.cli.lm import add_lm_parser
 from asr.cli.prepare import cmd_prepare
 from asr.cli.serve import cmd_serve
+from asr.cli.tune import cmd_crossval, cmd_tune
 
 EPILOG = "Run `asr COMMAND --help` for a command's options. Docs: README.md"
 
@@ -292,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", help="start from this model's weights (fine-tuning)")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     p.set_defaults(func=cmd_train)
+
+    _add_tune(sub)
+    _add_crossval(sub)
 
     p = sub.add_parser(
         "evaluate",
@@ -652,3 +656,95 @@ def _add_rescore(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="--rescore: hypotheses rescored per utterance (default 16)",
     )
+
+
+def _add_tune(sub) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="hyperparameter search (KerasTuner) over config keys",
+        description="Train one run per trial (OUT/trial_ID/), each with values "
+        "from the search space, and rank them by validation WER (or loss): "
+        "OUT/results.md and .csv, and OUT/best_config.yaml for `asr train`. "
+        "Running the same command again goes on with the search; a larger "
+        "--trials extends it. Needs asr[tune] (keras-tuner).",
+    )
+    p.add_argument("--config", "-c", required=True, help="the base YAML config")
+    p.add_argument(
+        "--space",
+        required=True,
+        metavar="SPACE.yaml",
+        help="dotted config keys and their values, e.g. 'model.rnn_units: "
+        "[128, 256]', 'train.learning_rate: {log: [1e-4, 3e-3]}'",
+    )
+    p.add_argument(
+        "--trials", type=POSITIVE_INT, required=True, help="the most trials in all"
+    )
+    p.add_argument(
+        "--epochs",
+        type=POSITIVE_INT,
+        required=True,
+        help="epochs a trial trains (hyperband: the most any trial reaches)",
+    )
+    p.add_argument(
+        "--algorithm",
+        choices=("bayesian", "hyperband", "random"),
+        default="bayesian",
+        help="how trials are chosen (default bayesian: Gaussian-process "
+        "Bayesian optimisation)",
+    )
+    p.add_argument(
+        "--objective",
+        choices=("wer", "loss"),
+        default="wer",
+        help="minimised: the best epoch's validation WER (default) or loss",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a base config key (repeatable)",
+    )
+    p.add_argument("--train", help="training manifest")
+    p.add_argument("--val", help="validation manifest (the objective's data)")
+    p.add_argument("--seed", type=int, default=0, help="the oracle's seed (default 0)")
+    p.add_argument("--out", required=True, help="search folder, e.g. runs/tune")
+    p.set_defaults(func=cmd_tune)
+
+
+def _add_crossval(sub) -> None:
+    p = sub.add_parser(
+        "crossval",
+        help="K-fold cross-validation, folds split by speaker",
+        description="Split the utterances into K folds so that no speaker (or "
+        "other --group-by value) is in two folds, train one run per fold on "
+        "the others (OUT/fold_k/) and report each fold's WER on its held-out "
+        "speakers, and the mean and standard deviation. Running the same "
+        "command again skips finished folds and resumes an interrupted one.",
+    )
+    p.add_argument("--config", "-c", required=True, help="the training config")
+    p.add_argument(
+        "--folds", type=POSITIVE_INT, required=True, metavar="K", help="folds (>= 2)"
+    )
+    p.add_argument(
+        "--group-by",
+        default="speaker",
+        metavar="KEY",
+        help="manifest key whose values never cross folds (default speaker; "
+        "without the key, the speaker is read from <speaker>_nohash_<n>.wav "
+        "or <digit>_<speaker>_<n>.wav file names)",
+    )
+    p.add_argument(
+        "--manifest",
+        action="append",
+        help="utterances to split (repeatable, e.g. every split of a corpus; "
+        "default: data.train_manifest)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
+    p.add_argument("--epochs", type=POSITIVE_INT, help="epochs per fold")
+    p.add_argument("--out", required=True, help="folder, e.g. runs/crossval")
+    p.set_defaults(func=cmd_crossval)
