@@ -740,6 +740,13 @@ def _add_crossval(sub) -> None:
         "default: data.train_manifest)",
     )
     p.add_argument(
+        "--extra-train",
+        action="append",
+        metavar="MANIFEST",
+        help="utterances in every fold's training data, never tested "
+        "(repeatable; e.g. synthetic voices)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         metavar="KEY=VALUE",

@@ -76,6 +76,7 @@ def cmd_crossval(args) -> int:
         args.out,
         key=args.group_by,
         verbose=_verbose(),
+        extra_train=args.extra_train or [],
     )
     print(result.table_md.read_text(encoding="utf-8"), end="")
     for metric in ("wer", "cer"):

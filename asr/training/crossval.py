@@ -19,6 +19,8 @@ chosen by looking at the test speakers. The fold's WER (and CER) is the last
 epoch's `val_wer` (`val_cer`): greedy decoding of the whole test fold.
 `OUT/fold_k/result.json` marks a finished fold; running the same command
 again skips those and resumes an interrupted one at its last checkpoint.
+Manifests given as `extra_train` are added to every fold's training data
+and never tested (other voices, synthetic speech).
 `OUT/crossval.json` holds the settings, and a rerun with other folds, key or
 config is refused.
 
@@ -210,6 +212,7 @@ def crossval(
     out_dir: str | os.PathLike,
     key: str = "speaker",
     verbose: int = 2,
+    extra_train: list[str | os.PathLike] = (),
 ) -> CrossValResult:
     """Trains (or resumes) the `k` folds' runs in `out_dir`; returns each
     fold's WER and their mean and standard deviation.
@@ -219,6 +222,9 @@ def crossval(
             fold's.
         manifests: the utterances to split (e.g. every split of a corpus).
         key: the manifest key whose values never cross folds.
+        extra_train: manifests whose utterances are in every fold's training
+            data and never tested (e.g. synthetic voices, other corpora: they
+            must not contain the folds' speakers).
 
     Raises:
         ConfigError, ManifestError: bad `k`, manifests or key, or `out_dir`
@@ -228,6 +234,7 @@ def crossval(
 
     out_dir = Path(out_dir).resolve()
     folds = make_folds(manifests, k, key)
+    extra = [row for m in extra_train for row in read_manifest(m, bad_lines=[])]
     settings_cfg = to_dict(cfg)
     for name in ("train_manifest", "val_manifest"):  # each fold sets its own
         settings_cfg["data"].pop(name)
@@ -238,6 +245,11 @@ def crossval(
             "key": key,
             "folds": [list(f.groups) for f in folds],
             "manifests": [str(Path(m).resolve()) for m in manifests],
+            **(
+                {"extra_train": [str(Path(m).resolve()) for m in extra_train]}
+                if extra_train
+                else {}
+            ),
         },
     )
     rows = []
@@ -249,7 +261,7 @@ def crossval(
             rows.append(json.loads(done.read_text(encoding="utf-8")))
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        write_manifest(folder / "train.jsonl", fold.train)
+        write_manifest(folder / "train.jsonl", fold.train + extra)
         write_manifest(folder / "test.jsonl", fold.test)
         logger.info(
             "fold %d of %d: testing on %s (%d utterances), training on %d",
@@ -263,7 +275,7 @@ def crossval(
         row = {
             "fold": fold.index,
             "groups": " ".join(fold.groups),
-            "train": len(fold.train),
+            "train": len(fold.train) + len(extra),
             "test": len(fold.test),
             **_last_epoch(folder / "history.csv"),
         }

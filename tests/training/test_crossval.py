@@ -149,6 +149,25 @@ def test_cli_reports_mean_and_sd(tmp_path, monkeypatch, capsys):
     assert "--manifest: no utterances" in capsys.readouterr().err
 
 
+def test_extra_training_data_is_in_every_fold_and_never_tested(tmp_path, monkeypatch):
+    fake = FakeFit()
+    monkeypatch.setattr(asr.training.fit, "fit", fake)
+    extra = speaker_manifest(tmp_path, {"synth": 3}, "extra.jsonl")
+    args = ["crossval", "--folds", "3", "--out", str(tmp_path / "cv")]
+    config = tmp_path / "c.yaml"
+    config.write_text("train: {epochs: 2}\n")
+    args += ["-c", str(config), "--manifest", str(speaker_manifest(tmp_path))]
+    assert main(args + ["--extra-train", str(extra)]) == 0
+    extra_paths = {r.audio_filepath for r in read_manifest(extra)}
+    for _, run in fake.calls:
+        train = {r.audio_filepath for r in read_manifest(run / "train.jsonl")}
+        test = {r.audio_filepath for r in read_manifest(run / "test.jsonl")}
+        assert extra_paths <= train and not extra_paths & test
+    # the extra data is part of the settings: another set is refused
+    other = speaker_manifest(tmp_path, {"other": 2}, "other.jsonl")
+    assert main(args + ["--extra-train", str(other)]) == 2
+
+
 @pytest.mark.slow
 def test_two_real_folds(tmp_path):
     """Done-when of issue 27 item 3: real runs on speaker-grouped folds."""
