@@ -645,6 +645,81 @@ def streaming_child(n: int) -> dict:
     return out
 
 
+def bench_server(quick: bool) -> dict:
+    """`asr serve` under load: N WebSocket clients on 127.0.0.1 each stream
+    speech at real-time pace in 100 ms chunks; a partial's latency is its
+    arrival time less the time the audio it covers (its `seconds`) was sent.
+    N doubles until the p95 passes 300 ms; `server_streams_realtime` is the
+    largest N within it. The clients share this process (and its cores) with
+    the server, so the figure is a floor. Run with `--only server`."""
+    import asyncio
+
+    import aiohttp
+
+    from asr import demo
+    from asr.streaming.server import ServerLimits, ServerThread, SpeechServer
+    from asr.transcribe import load_model
+
+    seconds = 4.0 if quick else 10.0
+    clips = demo.make_clips(4, seed=1).waves
+    wave = np.concatenate([np.concatenate([c, np.zeros(8000)]) for c in clips])
+    wave = np.tile(wave, 1 + int(seconds * 16000) // len(wave))[: int(seconds * 16000)]
+    pcm = np.clip(np.round(wave * 32768), -32768, 32767).astype("<i2")
+    server = SpeechServer(
+        load_model("synth-en-streaming"),
+        backend="tflite",
+        limits=ServerLimits(max_streams=1024),
+    )
+
+    async def client(session, url, latencies, offset):
+        sent = {}  # seconds of audio -> send time
+        async with session.ws_connect(url.replace("http", "ws", 1) + "/ws") as ws:
+            await ws.receive_json()
+            await asyncio.sleep(offset)
+            start = time.perf_counter()
+
+            async def receive():
+                async for msg in ws:
+                    m = msg.json()
+                    if m["type"] == "partial":
+                        at = max(s for s in sent if s <= m["seconds"] + 1e-6)
+                        latencies.append(time.perf_counter() - sent[at])
+                    elif m["type"] == "done":
+                        return
+
+            reader = asyncio.create_task(receive())
+            for k, i in enumerate(range(0, len(pcm), 1600)):
+                await asyncio.sleep(max(0, start + k * 0.1 - time.perf_counter()))
+                sent[round((i + len(pcm[i : i + 1600])) / 16000, 3)] = (
+                    time.perf_counter()
+                )
+                await ws.send_bytes(pcm[i : i + 1600].tobytes())
+            await ws.send_str('{"type": "end"}')
+            await reader
+
+    async def level(url, n):
+        latencies: list[float] = []
+        async with aiohttp.ClientSession() as session:
+            await asyncio.gather(
+                *(client(session, url, latencies, 0.1 * k / n) for k in range(n))
+            )
+        return 1e3 * float(np.percentile(latencies, 95))
+
+    out: dict = {"server_p95_partial_ms": {}}
+    best = 0
+    with ServerThread(server) as url:
+        n = 1
+        while n <= (32 if quick else 256):
+            p95 = asyncio.run(level(url, n))
+            out["server_p95_partial_ms"][str(n)] = p95
+            log(f"  {n} streams: p95 partial latency {p95:.0f} ms")
+            if p95 > 300:
+                break
+            best, n = n, 2 * n
+    out["server_streams_realtime"] = best
+    return out
+
+
 _TRANSCRIBE_1H = """
 import sys, time, numpy as np
 sys.path.insert(0, {root!r})
@@ -872,7 +947,7 @@ def main() -> int:
         "--skip",
         default="",
         help="comma-separated sections to skip: "
-        "features,train,leak,inference,streaming,transcribe,batch,soak",
+        "features,train,leak,inference,streaming,transcribe,batch,soak,server",
     )
     parser.add_argument(
         "--only",
@@ -923,6 +998,7 @@ def main() -> int:
         ("transcribe", lambda: bench_transcribe_long(args.quick)),
         ("batch", lambda: bench_batch(args.quick)),
         ("soak", lambda: bench_soak(args.quick)),
+        ("server", lambda: bench_server(args.quick)),
     ]
     if unknown := (skip | only) - {name for name, _ in sections}:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")

@@ -19,7 +19,18 @@ import sys
 from asr.cli.parser import build_parser
 
 # Commands whose work imports TensorFlow.
-TF_COMMANDS = ("train", "evaluate", "transcribe", "stream", "export", "demo", "lm")
+TF_COMMANDS = (
+    "train",
+    "evaluate",
+    "transcribe",
+    "stream",
+    "serve",
+    "export",
+    "demo",
+    "lm",
+    "tune",
+    "crossval",
+)
 
 
 def _quiet_tensorflow() -> None:

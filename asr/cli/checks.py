@@ -65,3 +65,25 @@ def require_audio(path: str | os.PathLike) -> None:
     from asr.audio import audio_info
 
     audio_info(path)
+
+
+def require_server() -> None:
+    """The server's library (aiohttp) is installed.
+
+    Raises:
+        asr.streaming.server.ServerError: it is not (names the extra).
+    """
+    from asr.streaming.server import _web
+
+    _web()
+
+
+def require_free_port(host: str, port: int) -> None:
+    """`host:port` can be listened on (not taken, an address of this machine).
+
+    Raises:
+        asr.streaming.server.ServerError: it cannot.
+    """
+    from asr.streaming.server import check_address
+
+    check_address(host, port)

@@ -16,6 +16,8 @@ from asr.cli.commands import (
 from asr.cli.demo import cmd_demo
 from asr.cli.lm import add_lm_parser
 from asr.cli.prepare import cmd_prepare
+from asr.cli.serve import cmd_serve
+from asr.cli.tune import cmd_crossval, cmd_tune
 
 EPILOG = "Run `asr COMMAND --help` for a command's options. Docs: README.md"
 
@@ -89,6 +91,13 @@ def _dbfs(text: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
     if math.isnan(value) or value > 0:
         raise argparse.ArgumentTypeError(f"must be <= 0 or -inf, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = NON_NEGATIVE_INT(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be <= 65535, got {text}")
     return value
 
 
@@ -284,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", help="start from this model's weights (fine-tuning)")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     p.set_defaults(func=cmd_train)
+
+    _add_tune(sub)
+    _add_crossval(sub)
 
     p = sub.add_parser(
         "evaluate",
@@ -489,6 +501,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser(
+        "serve",
+        help="streaming server: WebSocket streams, a browser page, HTTP",
+        description="Serve a causal model: GET / is a page that streams the "
+        "browser's microphone (browsers allow it on localhost or https); "
+        "/ws takes 16-bit PCM or float32 audio in binary WebSocket messages "
+        "and answers JSON partials and finals (protocol: docs/streaming.md); "
+        "POST /transcribe recognises a whole file. Needs asr[serve].",
+    )
+    p.add_argument(
+        "--model",
+        help="bundled name, run folder or .keras file of a causal "
+        "unidirectional model (default: synth-en-streaming)",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
+    )
+    p.add_argument(
+        "--port", type=_port, default=8000, help="TCP port (default 8000; 0: any free)"
+    )
+    p.add_argument(
+        "--chunk-ms",
+        type=POSITIVE_FLOAT,
+        default=None,
+        help="audio per recognition step (default: streaming.chunk_ms)",
+    )
+    p.add_argument(
+        "--endpoint-ms",
+        type=NON_NEGATIVE_FLOAT,
+        default=None,
+        help="silence that ends an utterance; 0 disables "
+        "(default: streaming.endpoint_silence_ms)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("auto", "tflite", "tflite-int8", "tf"),
+        default="auto",
+        help="what runs each step, as for asr stream (default: auto)",
+    )
+    p.add_argument(
+        "--max-streams",
+        type=POSITIVE_INT,
+        default=64,
+        help="WebSocket streams at once; more are refused (default 64)",
+    )
+    p.add_argument(
+        "--max-message-kb",
+        type=POSITIVE_INT,
+        default=128,
+        help="largest WebSocket message; a larger one closes its stream "
+        "(default 128: 4 s of 16-bit audio)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=POSITIVE_FLOAT,
+        default=30.0,
+        metavar="SECONDS",
+        help="close a stream that sends nothing for this long (default 30)",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=POSITIVE_INT,
+        default=50,
+        help="largest POST /transcribe file (default 50)",
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
         "export",
         help="export to SavedModel or TFLite",
         description="Export a model taking raw 16 kHz audio. A "
@@ -575,3 +656,102 @@ def _add_rescore(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="--rescore: hypotheses rescored per utterance (default 16)",
     )
+
+
+def _add_tune(sub) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="hyperparameter search (KerasTuner) over config keys",
+        description="Train one run per trial (OUT/trial_ID/), each with values "
+        "from the search space, and rank them by validation WER (or loss): "
+        "OUT/results.md and .csv, and OUT/best_config.yaml for `asr train`. "
+        "Running the same command again goes on with the search; a larger "
+        "--trials extends it. Needs asr[tune] (keras-tuner).",
+    )
+    p.add_argument("--config", "-c", required=True, help="the base YAML config")
+    p.add_argument(
+        "--space",
+        required=True,
+        metavar="SPACE.yaml",
+        help="dotted config keys and their values, e.g. 'model.rnn_units: "
+        "[128, 256]', 'train.learning_rate: {log: [1e-4, 3e-3]}'",
+    )
+    p.add_argument(
+        "--trials", type=POSITIVE_INT, required=True, help="the most trials in all"
+    )
+    p.add_argument(
+        "--epochs",
+        type=POSITIVE_INT,
+        required=True,
+        help="epochs a trial trains (hyperband: the most any trial reaches)",
+    )
+    p.add_argument(
+        "--algorithm",
+        choices=("bayesian", "hyperband", "random"),
+        default="bayesian",
+        help="how trials are chosen (default bayesian: Gaussian-process "
+        "Bayesian optimisation)",
+    )
+    p.add_argument(
+        "--objective",
+        choices=("wer", "loss"),
+        default="wer",
+        help="minimised: the best epoch's validation WER (default) or loss",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a base config key (repeatable)",
+    )
+    p.add_argument("--train", help="training manifest")
+    p.add_argument("--val", help="validation manifest (the objective's data)")
+    p.add_argument("--seed", type=int, default=0, help="the oracle's seed (default 0)")
+    p.add_argument("--out", required=True, help="search folder, e.g. runs/tune")
+    p.set_defaults(func=cmd_tune)
+
+
+def _add_crossval(sub) -> None:
+    p = sub.add_parser(
+        "crossval",
+        help="K-fold cross-validation, folds split by speaker",
+        description="Split the utterances into K folds so that no speaker (or "
+        "other --group-by value) is in two folds, train one run per fold on "
+        "the others (OUT/fold_k/) and report each fold's WER on its held-out "
+        "speakers, and the mean and standard deviation. Running the same "
+        "command again skips finished folds and resumes an interrupted one.",
+    )
+    p.add_argument("--config", "-c", required=True, help="the training config")
+    p.add_argument(
+        "--folds", type=POSITIVE_INT, required=True, metavar="K", help="folds (>= 2)"
+    )
+    p.add_argument(
+        "--group-by",
+        default="speaker",
+        metavar="KEY",
+        help="manifest key whose values never cross folds (default speaker; "
+        "without the key, the speaker is read from <speaker>_nohash_<n>.wav "
+        "or <digit>_<speaker>_<n>.wav file names)",
+    )
+    p.add_argument(
+        "--manifest",
+        action="append",
+        help="utterances to split (repeatable, e.g. every split of a corpus; "
+        "default: data.train_manifest)",
+    )
+    p.add_argument(
+        "--extra-train",
+        action="append",
+        metavar="MANIFEST",
+        help="utterances in every fold's training data, never tested "
+        "(repeatable; e.g. synthetic voices)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
+    p.add_argument("--epochs", type=POSITIVE_INT, help="epochs per fold")
+    p.add_argument("--out", required=True, help="folder, e.g. runs/crossval")
+    p.set_defaults(func=cmd_crossval)
