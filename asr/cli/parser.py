@@ -471,33 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--file: feed at real-time pace (default: as fast as possible)",
     )
-    p.add_argument(
-        "--model",
-        help="bundled name, run folder or .keras file of a "
-        "causal unidirectional model (default: synth-en-streaming)",
-    )
-    p.add_argument(
-        "--chunk-ms",
-        type=POSITIVE_FLOAT,
-        default=None,
-        help="audio per recognition step (default: streaming.chunk_ms)",
-    )
-    p.add_argument(
-        "--endpoint-ms",
-        type=NON_NEGATIVE_FLOAT,
-        default=None,
-        help="silence that ends an utterance; 0 disables "
-        "(default: streaming.endpoint_silence_ms)",
-    )
-    p.add_argument(
-        "--backend",
-        choices=("auto", "tflite", "tflite-int8", "tf"),
-        default="auto",
-        help="what runs each step: the TFLite interpreter (faster; the step "
-        "is converted at start-up), the same with int8 weights (faster "
-        "again, not exactly the offline model), TensorFlow, or auto: TFLite "
-        "if the model converts (default)",
-    )
+    _add_streaming_options(p)
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser(
@@ -510,11 +484,6 @@ def build_parser() -> argparse.ArgumentParser:
         "POST /transcribe recognises a whole file. Needs asr[serve].",
     )
     p.add_argument(
-        "--model",
-        help="bundled name, run folder or .keras file of a causal "
-        "unidirectional model (default: synth-en-streaming)",
-    )
-    p.add_argument(
         "--host",
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
@@ -522,25 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port", type=_port, default=8000, help="TCP port (default 8000; 0: any free)"
     )
-    p.add_argument(
-        "--chunk-ms",
-        type=POSITIVE_FLOAT,
-        default=None,
-        help="audio per recognition step (default: streaming.chunk_ms)",
-    )
-    p.add_argument(
-        "--endpoint-ms",
-        type=NON_NEGATIVE_FLOAT,
-        default=None,
-        help="silence that ends an utterance; 0 disables "
-        "(default: streaming.endpoint_silence_ms)",
-    )
-    p.add_argument(
-        "--backend",
-        choices=("auto", "tflite", "tflite-int8", "tf"),
-        default="auto",
-        help="what runs each step, as for asr stream (default: auto)",
-    )
+    _add_streaming_options(p)
     p.add_argument(
         "--max-streams",
         type=POSITIVE_INT,
@@ -633,6 +584,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_lm_parser(sub, POSITIVE_INT, POSITIVE_FLOAT)
     return parser
+
+
+def _add_streaming_options(p: argparse.ArgumentParser) -> None:
+    """The model and step options shared by `asr stream` and `asr serve`."""
+    p.add_argument(
+        "--model",
+        help="bundled name, run folder or .keras file of a "
+        "causal unidirectional model (default: synth-en-streaming)",
+    )
+    p.add_argument(
+        "--chunk-ms",
+        type=POSITIVE_FLOAT,
+        default=None,
+        help="audio per recognition step (default: streaming.chunk_ms)",
+    )
+    p.add_argument(
+        "--endpoint-ms",
+        type=NON_NEGATIVE_FLOAT,
+        default=None,
+        help="silence that ends an utterance; 0 disables "
+        "(default: streaming.endpoint_silence_ms)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("auto", "tflite", "tflite-int8", "tf"),
+        default="auto",
+        help="what runs each step: the TFLite interpreter (faster; the step "
+        "is converted at start-up), the same with int8 weights (faster "
+        "again, not exactly the offline model), TensorFlow, or auto: TFLite "
+        "if the model converts (default)",
+    )
 
 
 def _add_rescore(p: argparse.ArgumentParser) -> None:
