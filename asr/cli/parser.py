@@ -114,6 +114,18 @@ def _noise_kinds(text: str) -> list[str]:
     return _names_from(text, KINDS, "kind")
 
 
+def _add_threshold(p: argparse.ArgumentParser) -> None:
+    """`--threshold`: the rejection threshold of keyword classifiers."""
+    p.add_argument(
+        "--threshold",
+        type=_fraction,
+        default=None,
+        metavar="P",
+        help="keyword models (classifier head): a keyword whose probability is "
+        "under P is answered _unknown_ (default 0.5)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asr",
@@ -382,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also WER/CER per value of this manifest key, e.g. speaker "
         "(repeatable or comma-separated); rows without it: (missing)",
     )
+    _add_threshold(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -441,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
         "audio_filepath, reason); they are reported on stderr and make the exit "
         "status 2, the others are still transcribed",
     )
+    _add_threshold(p)
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser(
@@ -498,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
         "again, not exactly the offline model), TensorFlow, or auto: TFLite "
         "if the model converts (default)",
     )
+    _add_threshold(p)
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser(
