@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from asr import __version__
 from asr.cli.commands import (
@@ -106,6 +107,16 @@ def _keys(text: str) -> list[str]:
     if not all(keys):
         raise argparse.ArgumentTypeError(f"empty key in {text!r}")
     return keys
+
+
+def _keyword_list(text: str) -> list[str]:
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    bad = [w for w in words if not re.fullmatch(r"[a-z']+", w)]
+    if not words or bad:
+        raise argparse.ArgumentTypeError(
+            f"keywords must be lowercase words, got {bad or [text]}"
+        )
+    return words
 
 
 def _noise_kinds(text: str) -> list[str]:
@@ -274,6 +285,63 @@ def build_parser() -> argparse.ArgumentParser:
         type=_noise_kinds,
         default=None,
         help="comma-separated kinds (default: white,pink,brown,babble,hum)",
+    )
+    kw = psub.add_parser(
+        "keywords",
+        help="classifier manifests: keywords, _unknown_, _silence_",
+        description="Write OUT/<split>.jsonl for a keyword classifier: rows of "
+        "the source manifests that say one keyword (labelled with it), "
+        "_unknown_ rows (source speech with no keyword, cut to 1 s, and single "
+        "non-keyword words synthesised with espeak-ng) and _silence_ rows (1 s "
+        "crops of the noise files at random levels, zeros and a faint noise "
+        "floor, written as audio). Details: docs/keywords.md.",
+    )
+    kw.add_argument("--out", required=True, help="folder for audio and manifests")
+    kw.add_argument(
+        "--keywords",
+        type=_keyword_list,
+        default=None,
+        help="comma-separated keywords (default: zero,one,...,nine)",
+    )
+    for split in ("train", "dev", "test"):
+        kw.add_argument(
+            f"--{split}",
+            action="append",
+            metavar="MANIFEST",
+            help=f"a source manifest of the {split} split (repeatable)",
+        )
+    kw.add_argument(
+        "--noise-dir",
+        metavar="DIR",
+        help="noise audio for _silence_ crops (e.g. a Speech Commands "
+        "_background_noise_ folder or asr prepare noise's); default: zeros and "
+        "a noise floor only",
+    )
+    kw.add_argument(
+        "--unknown-fraction",
+        type=_fraction,
+        default=0.1,
+        metavar="F",
+        help="share of _unknown_ rows (default 0.1)",
+    )
+    kw.add_argument(
+        "--silence-fraction",
+        type=_fraction,
+        default=0.1,
+        metavar="F",
+        help="share of _silence_ rows (default 0.1)",
+    )
+    kw.add_argument(
+        "--no-synthetic",
+        action="store_true",
+        help="no espeak-ng words: _unknown_ rows from the source manifests only",
+    )
+    kw.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    kw.add_argument(
+        "--workers",
+        type=POSITIVE_INT,
+        default=None,
+        help="parallel synthesis processes (default: all cores)",
     )
     p.set_defaults(func=cmd_prepare)
 

@@ -9,9 +9,11 @@ window: every `hop_ms` (default 100 ms) the last `window_ms` (1 s, the
 length of a Speech Commands clip; less at the stream's start) are classified.
 `KeywordTrigger` turns that sequence of probabilities into detections: the
 probabilities of the last `average_windows` windows are averaged, and the best
-class fires when it is a keyword at or above `threshold`; after a detection no
-keyword fires for `refractory_ms` (default: one window), so one spoken word,
-seen by several overlapping windows, fires once.
+class fires when it is a keyword at or above `threshold`. One spoken word is
+seen by every window that overlaps it (for a window plus the word's length),
+so it must fire once: after a detection the trigger is disarmed until the
+averaged answer is no keyword at or above the threshold any more, and no
+keyword fires for `refractory_ms` (default: one window) whatever it says.
 
 `KeywordSpotter` has the interface of `asr.streaming.recognizer.
 StreamingRecognizer` that `run_stream`, `stream_file` and `stream_microphone`
@@ -70,6 +72,7 @@ class KeywordTrigger:
     def reset(self) -> None:
         self._recent: deque[np.ndarray] = deque(maxlen=self.average_windows)
         self._last_fire = -np.inf
+        self._armed = True
 
     def update(self, end_s: float, probabilities: np.ndarray) -> dict | None:
         """Takes the (classes,) probabilities of the window ending at `end_s`
@@ -83,10 +86,11 @@ class KeywordTrigger:
         best = int(np.argmax(mean))
         word = self.classes[best]
         if not is_keyword(word) or mean[best] < self.threshold:
+            self._armed = True  # the word is over: the next one may fire
             return None
-        if end_s - self._last_fire < self.refractory_s:
+        if not self._armed or end_s - self._last_fire < self.refractory_s:
             return None
-        self._last_fire = end_s
+        self._last_fire, self._armed = end_s, False
         return {"text": word, "probability": round(float(mean[best]), 4), "time": end_s}
 
 
