@@ -216,7 +216,7 @@ def plot_confusion(scores: dict, png: str | os.PathLike) -> None:
     classes = scores["confusion"]["classes"]
     m = np.asarray(scores["confusion"]["matrix"], np.float64)
     share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    size = 1.5 + 0.5 * len(classes)
+    size = max(4.0, 1.5 + 0.5 * len(classes))
     fig, ax = plt.subplots(figsize=(size + 1, size))
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):

@@ -104,4 +104,6 @@ def test_stream_spots_a_keyword_between_silences(run, tmp_path, capsys):
     times = [float(line.split()[0]) for line in lines]
     first_end = (len(quiet) + len(one)) / 16000
     assert 1.5 <= times[0] <= first_end + 1.0
-    assert times[1] - times[0] == pytest.approx((len(quiet) + len(one)) / 16000, abs=0.6)
+    assert times[1] - times[0] == pytest.approx(
+        (len(quiet) + len(one)) / 16000, abs=0.6
+    )

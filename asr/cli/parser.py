@@ -468,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "transcribe",
         help="transcribe audio files",
-        description="Print PATH<TAB>TEXT per file, or JSON with --json; with "
+        description="Print PATH<TAB>TEXT per file (a keyword model: "
+        "PATH<TAB>WORD<TAB>PROBABILITY), or JSON with --json; with "
         "--output-dir, write one file per input and format (as whisper), "
         "skipping inputs whose outputs all exist.",
     )
@@ -531,7 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Streaming recognition with a causal model: "
         "partial text is rewritten in place (on a terminal), each "
         "utterance is printed as [start - end] text once "
-        "--endpoint-ms of silence follows it. --mic needs asr[mic].",
+        "--endpoint-ms of silence follows it. A keyword model (classifier "
+        "head) spots keywords instead: a 1 s window every --chunk-ms (100), "
+        "each detection printed as TIME s WORD PROBABILITY. --mic needs "
+        "asr[mic].",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--mic", action="store_true", help="record from a microphone")
