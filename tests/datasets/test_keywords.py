@@ -166,3 +166,18 @@ def test_bad_arguments_raise(tmp_path, kwargs):
     args = {"keywords": ["yes"], **kwargs}
     with pytest.raises(ValueError):
         prepare_keywords(tmp_path, sources={}, **args)
+
+
+def test_cli_writes_the_splits_and_needs_sources(tmp_path, capsys):
+    from asr.cli import main
+
+    manifest, noise = _sources(tmp_path)
+    out = tmp_path / "kw"
+    args = ["prepare", "keywords", "--out", str(out), "--keywords", "one,two"]
+    assert main([*args, "--train", str(manifest), "--test", str(manifest),
+                 "--noise-dir", str(noise), "--no-synthetic"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "train: 20 rows (16 keyword, 2 _unknown_, 2 _silence_)" in printed
+    assert (out / "test.jsonl").is_file() and not (out / "dev.jsonl").exists()
+    assert main(args) == 2
+    assert "--train" in capsys.readouterr().err
