@@ -17,6 +17,15 @@ see `asr.robustness`); `group_by` adds WER/CER per value of manifest keys to
 the summary (`summary["groups"][key][value]`, see
 `asr.metrics.error_rates_by_group`), rows without the key in `(missing)`.
 
+Keyword classifiers (`model.head: classifier`): references are the manifest
+labels as written (`_unknown_`, `_silence_` and the keywords), answers are
+`Recognizer.classify`'s words (rejection threshold `Recognizer.threshold`),
+and each `recogs.jsonl` line has the `probability` and `top` classes. The
+summary adds `asr.classification.classification_scores` (accuracy, per-class
+precision and recall, false-accept rate on `_unknown_` / `_silence_` rows,
+false-reject rate, the confusion matrix) and `threshold`; `confusion.txt`
+(also appended to `errs.txt`) and `confusion.png` show the matrix.
+
 Timing: each utterance is recognised on its own (a batch of one, as a user's
 request), after a warm-up; `latency_ms_p50`/`_p95` are the per-utterance
 compute times (logits and decoding; reading the audio excluded), `rtf` their
@@ -132,7 +141,7 @@ def evaluate(
                 results.append(
                     {
                         "audio_filepath": row.audio_filepath,
-                        "ref": text.normalise(row.text),
+                        "ref": _reference(recognizer, row),
                         "hyp": hyp,
                         "duration": duration,
                         **conf,
@@ -189,21 +198,44 @@ def evaluate(
             key: error_rates_by_group(refs, hyps, [g[key] for g in labels])
             for key in group_by
         }
+    scores = None
     if recognizer.is_classifier:
-        summary_extra["accuracy"] = float(
-            np.mean([r["ref"] == r["hyp"] for r in results])
+        from asr.classification import classification_scores
+
+        scores = classification_scores(
+            [r["ref"] for r in results],
+            [r["hyp"] for r in results],
+            recognizer.cfg.model.classes,
         )
-    return write_results(Path(out_dir), results, summary_extra)
+        summary_extra.update(threshold=recognizer.threshold, **scores)
+    summary = write_results(Path(out_dir), results, summary_extra)
+    if scores is not None:
+        from asr.classification import write_confusion
+        from asr.files import atomic_write_text
+
+        table = write_confusion(scores, out_dir)
+        errs = Path(out_dir) / "errs.txt"
+        atomic_write_text(errs, errs.read_text(encoding="utf-8") + "\n" + table)
+    return summary
+
+
+def _reference(recognizer: Recognizer, row: Utterance) -> str:
+    """What the answer is scored against: the normalised transcript, or for
+    a classifier the label as written (`_unknown_` is no text)."""
+    if recognizer.is_classifier:
+        return row.text.strip()
+    return text.normalise(row.text)
 
 
 def _confidences(recognizer: Recognizer, logits: np.ndarray, hyp: str) -> dict:
-    """`{"confidence", "word_confidences"}` of one CTC utterance (untimed; {}
-    for a classifier). Word confidences are the greedy path's
-    (`asr.decoding.ctc.word_timestamps`), one per word of `hyp`; where a beam
-    or LM search chose other words they are None and the utterance's
-    confidence is still the greedy words' mean."""
+    """`{"confidence", "word_confidences"}` of one CTC utterance (untimed;
+    for a classifier `{"probability", "best", "top"}`). Word confidences are
+    the greedy path's (`asr.decoding.ctc.word_timestamps`), one per word of
+    `hyp`; where a beam or LM search chose other words they are None and the
+    utterance's confidence is still the greedy words' mean."""
     if recognizer.is_classifier:
-        return {}
+        answer = recognizer.classify(logits).to_json()
+        return {k: answer[k] for k in ("probability", "best", "top")}
     from asr.decoding import ctc
     from asr.outputs import utterance_confidence
 

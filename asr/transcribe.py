@@ -15,6 +15,11 @@ recognised one of two ways (`segmentation`):
   window's centre frames are kept, so the stitched logits match a single pass,
   and the whole recording is decoded at once.
 
+A keyword classifier (`model.head: classifier`) gives one answer per input,
+never cut: `classify` returns its `asr.classification.Prediction` (softmax
+probabilities, the word, `_unknown_` when the best keyword is less probable
+than `threshold`), and `decode` / `transcribe` return that word.
+
 `scripts/long_audio.py` measures the two on recordings made of utterances
 joined by pauses (docs/transcription.md).
 
@@ -42,6 +47,7 @@ import tensorflow as tf
 from asr import text as text_lib
 from asr.audio import SAMPLE_RATE, iter_audio_blocks, load_audio
 from asr.checkpoint import load_network
+from asr.classification import DEFAULT_THRESHOLD, Prediction, predict, softmax
 from asr.config import ExperimentConfig
 from asr.decoding import ctc
 from asr.features import num_frames
@@ -60,12 +66,14 @@ class Segment:
 
     `words`: `asr.decoding.ctc.word_timestamps` with each word's confidence;
     `confidence`: their mean (`asr.outputs.utterance_confidence`), None
-    without words."""
+    without words. A classifier's: `text` is the word, `words` empty,
+    `confidence` the best class's probability and `prediction` its answer."""
 
     text: str
     words: list[dict]
     duration: float
     confidence: float | None = None
+    prediction: Prediction | None = None
 
 
 class Recognizer:
@@ -77,6 +85,7 @@ class Recognizer:
     segments_per_batch = 8  # long inputs, "pauses": segments recognised at once
     segmentation_options: dict = {}  # more `asr.segmentation.pause_segments` args
     xla_min_seconds = 8.0  # a batch of one this long runs XLA loops (CPU)
+    threshold = DEFAULT_THRESHOLD  # classifiers: weaker keywords -> _unknown_
 
     def __init__(
         self,
@@ -226,7 +235,7 @@ class Recognizer:
         (`asr.lm.rescore`; default 0.5), whatever `decoder` says.
         """
         if self.is_classifier:
-            return self.cfg.model.classes[int(np.argmax(logits))]
+            return self.classify(logits).word
         if rescore:
             from asr.lm.rescore import DEFAULT_NBEST
 
@@ -238,6 +247,20 @@ class Recognizer:
             best = ctc.beam_search(logits, beam_width=beam_width or BEAM_WIDTH)
             return text_lib.tidy(best[0][0])
         return ctc.greedy_decode_batch(logits[None], np.array([len(logits)]))[0]
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """A classifier's (classes,) logits -> (classes,) probabilities."""
+        return softmax(logits)
+
+    def classify(self, logits: np.ndarray, threshold: float | None = None):
+        """A classifier's `asr.classification.Prediction` for one clip's
+        (classes,) logits, rejecting keywords under `threshold` (default
+        `self.threshold`)."""
+        return predict(
+            self.probabilities(logits),
+            self.cfg.model.classes,
+            self.threshold if threshold is None else threshold,
+        )
 
     def lm_decoder(
         self,
@@ -395,13 +418,18 @@ class Recognizer:
         )
 
     def _segment(self, logits, num_samples, decode_options) -> Segment:
-        text = self.decode(logits, **decode_options)
-        words = (
-            []
-            if self.is_classifier
-            else ctc.word_timestamps(
-                logits, len(logits), self.frame_seconds, confidence=True
+        if self.is_classifier:
+            answer = self.classify(logits)
+            return Segment(
+                answer.word,
+                [],
+                num_samples / SAMPLE_RATE,
+                answer.probability,
+                answer,
             )
+        text = self.decode(logits, **decode_options)
+        words = ctc.word_timestamps(
+            logits, len(logits), self.frame_seconds, confidence=True
         )
         from asr.outputs import utterance_confidence
 

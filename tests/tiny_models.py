@@ -73,3 +73,73 @@ def save_tiny_run(path, seed: int | None = None):
     build_model(cfg).save(path / "model.keras")
     (path / "config.yaml").write_text(dump_yaml(cfg))
     return path
+
+
+KEYWORD_CLASSES = ("one", "_unknown_", "_silence_")
+
+
+def keyword_clip(label: str, seed: int) -> "np.ndarray":
+    """A tiny keyword task's clip: "one" is speech-like tones, `_unknown_`
+    loud white noise, `_silence_` zeros or a faint noise floor (0.5-1 s)."""
+    from tests.conftest import speechlike
+
+    rng = np.random.default_rng(seed)
+    seconds = rng.uniform(0.5, 1.0)
+    n = int(seconds * 16000)
+    if label == "one":
+        return speechlike(seconds, seed=seed)
+    if label == "_unknown_":
+        return (0.2 * rng.standard_normal(n)).astype(np.float32)
+    level = 0.0 if seed % 2 else rng.uniform(1e-4, 3e-3)
+    return (level * rng.standard_normal(n)).astype(np.float32)
+
+
+def train_keyword_run(path, steps: int = 40, seed: int = 0):
+    """A run folder of a tiny classifier (classes `KEYWORD_CLASSES`) trained
+    for `steps` Adam steps on `keyword_clip`s: a few seconds on a CPU."""
+    import tensorflow as tf
+
+    from asr.features import compute_feature_stats
+
+    keras.utils.set_random_seed(seed)
+    cfg = load_config(
+        overrides=OFFLINE
+        + [
+            "model.head=classifier",
+            f"model.classes=[{','.join(KEYWORD_CLASSES)}]",
+            "augment.spec_time_masks=0",
+            "augment.spec_freq_masks=0",
+        ]
+    )
+    model = build_model(cfg)
+    clips = [
+        (keyword_clip(label, 1000 * k + i), k)
+        for i in range(8)
+        for k, label in enumerate(KEYWORD_CLASSES)
+    ]
+    mean, std = compute_feature_stats((w for w, _ in clips), cfg.features)
+    model.get_layer("normalization").set_stats(mean, std)
+    width = max(len(w) for w, _ in clips)
+    audio = np.zeros((len(clips), width), np.float32)
+    for i, (w, _) in enumerate(clips):
+        audio[i, : len(w)] = w
+    lengths = np.array([len(w) for w, _ in clips], np.int32)
+    labels = np.array([k for _, k in clips], np.int32)
+    optimizer = keras.optimizers.Adam(0.01)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def step(x, n, y):
+        with tf.GradientTape() as tape:
+            logits, _ = model([x, n], training=True)
+            loss = loss_fn(y, logits)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    for _ in range(steps):
+        loss = step(audio, lengths, labels)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save(path / "model.keras")
+    (path / "config.yaml").write_text(dump_yaml(cfg))
+    return path, float(loss)

@@ -107,6 +107,8 @@ def cmd_evaluate(args) -> int:
     from asr.exported import load_recognizer
 
     recognizer = load_recognizer(args.model)
+    if args.threshold is not None:
+        recognizer.threshold = args.threshold
     options = dict(
         decoder=args.decoder,
         beam_width=args.beam_width,
@@ -170,12 +172,31 @@ def cmd_evaluate(args) -> int:
             else ""
         )
     )
+    if recognizer.is_classifier:
+        print(_classifier_summary(summary, Path(args.out)))
     if group_by:
         print(format_groups(summary))
     for row in summary["skipped"]:
         print(f"skipped: {row['audio_filepath']}: {row['reason']}", file=sys.stderr)
     print(f"details: {Path(args.out) / 'summary.json'}, recogs.jsonl, errs.txt")
     return 0
+
+
+def _classifier_summary(summary: dict, out: Path) -> str:
+    """A keyword classifier's scores and confusion matrix, as `asr evaluate`
+    prints them."""
+    from asr.classification import CONFUSION_PNG, format_confusion
+
+    far = summary["false_accept_rate"]
+    return (
+        f"accuracy {100 * summary['accuracy']:.2f}%, false-accept rate "
+        + ("-" if far is None else f"{100 * far:.2f}%")
+        + f" ({summary['false_accepts']} of {summary['non_keyword_rows']} "
+        f"_unknown_/_silence_ clips answered with a keyword), threshold "
+        f"{summary['threshold']:g}\n"
+        + format_confusion(summary)
+        + f"plot: {out / CONFUSION_PNG}"
+    )
 
 
 # -- transcribe -----------------------------------------------------------------
@@ -287,6 +308,8 @@ def _transcribe(args, tmp: str) -> int:
     recognizer = load_model(args.model or DEFAULT_MODEL) if todo else None
     if recognizer is not None:
         recognizer.segmentation = args.segment
+        if args.threshold is not None:
+            recognizer.threshold = args.threshold
     options = dict(
         decoder=args.decoder,
         beam_width=args.beam_width,
@@ -322,6 +345,20 @@ def _transcribe(args, tmp: str) -> int:
                     write_outputs(
                         args.output_dir, stems[item.name], formats, item.name, seg
                     )
+                elif seg.prediction is not None:  # a keyword classifier
+                    answer = seg.prediction
+                    if args.json:
+                        print(
+                            json.dumps(
+                                {
+                                    "audio_filepath": item.name,
+                                    **answer.to_json(),
+                                    "duration": round(seg.duration, 3),
+                                }
+                            )
+                        )
+                    else:
+                        print(f"{item.name}\t{answer.word}\t{answer.probability:.4f}")
                 elif args.json:
                     print(
                         json.dumps(
@@ -394,6 +431,10 @@ def cmd_stream(args) -> int:
 
     def on_final(utt: dict) -> None:
         prefix = "\r\x1b[K" if live else ""
+        if "probability" in utt:  # a keyword detection (KeywordSpotter)
+            when, word, p = utt["time"], utt["text"], utt["probability"]
+            print(f"{prefix}{when:7.2f} s  {word}  {p:.3f}", flush=True)
+            return
         print(
             f"{prefix}[{utt['start']:7.2f} - {utt['end']:7.2f}] {utt['text']}",
             flush=True,
@@ -419,12 +460,20 @@ def cmd_stream(args) -> int:
         if args.file:
             require_audio(args.file)
         require_model(args.model or DEFAULT_STREAMING_MODEL)
-        rec = StreamingRecognizer(
-            load_model(args.model or DEFAULT_STREAMING_MODEL),
-            chunk_ms=args.chunk_ms,
-            endpoint_silence_ms=args.endpoint_ms,
-            backend=args.backend,
-        )
+        model = load_model(args.model or DEFAULT_STREAMING_MODEL)
+        if model.is_classifier:  # a keyword model: spotting in a sliding window
+            from asr.streaming.keywords import HOP_MS, KeywordSpotter
+
+            rec = KeywordSpotter(
+                model, hop_ms=args.chunk_ms or HOP_MS, threshold=args.threshold
+            )
+        else:
+            rec = StreamingRecognizer(
+                model,
+                chunk_ms=args.chunk_ms,
+                endpoint_silence_ms=args.endpoint_ms,
+                backend=args.backend,
+            )
         if args.file:
             result = stream_file(
                 rec,

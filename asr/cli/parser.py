@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from asr import __version__
 from asr.cli.commands import (
@@ -108,10 +109,32 @@ def _keys(text: str) -> list[str]:
     return keys
 
 
+def _keyword_list(text: str) -> list[str]:
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    bad = [w for w in words if not re.fullmatch(r"[a-z']+", w)]
+    if not words or bad:
+        raise argparse.ArgumentTypeError(
+            f"keywords must be lowercase words, got {bad or [text]}"
+        )
+    return words
+
+
 def _noise_kinds(text: str) -> list[str]:
     from asr.datasets.noise import KINDS
 
     return _names_from(text, KINDS, "kind")
+
+
+def _add_threshold(p: argparse.ArgumentParser) -> None:
+    """`--threshold`: the rejection threshold of keyword classifiers."""
+    p.add_argument(
+        "--threshold",
+        type=_fraction,
+        default=None,
+        metavar="P",
+        help="keyword models (classifier head): a keyword whose probability is "
+        "under P is answered _unknown_ (default 0.5)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,6 +286,63 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated kinds (default: white,pink,brown,babble,hum)",
     )
+    kw = psub.add_parser(
+        "keywords",
+        help="classifier manifests: keywords, _unknown_, _silence_",
+        description="Write OUT/<split>.jsonl for a keyword classifier: rows of "
+        "the source manifests that say one keyword (labelled with it), "
+        "_unknown_ rows (source speech with no keyword, cut to 1 s, and single "
+        "non-keyword words synthesised with espeak-ng) and _silence_ rows (1 s "
+        "crops of the noise files at random levels, zeros and a faint noise "
+        "floor, written as audio). Details: docs/keywords.md.",
+    )
+    kw.add_argument("--out", required=True, help="folder for audio and manifests")
+    kw.add_argument(
+        "--keywords",
+        type=_keyword_list,
+        default=None,
+        help="comma-separated keywords (default: zero,one,...,nine)",
+    )
+    for split in ("train", "dev", "test"):
+        kw.add_argument(
+            f"--{split}",
+            action="append",
+            metavar="MANIFEST",
+            help=f"a source manifest of the {split} split (repeatable)",
+        )
+    kw.add_argument(
+        "--noise-dir",
+        metavar="DIR",
+        help="noise audio for _silence_ crops (e.g. a Speech Commands "
+        "_background_noise_ folder or asr prepare noise's); default: zeros and "
+        "a noise floor only",
+    )
+    kw.add_argument(
+        "--unknown-fraction",
+        type=_fraction,
+        default=0.1,
+        metavar="F",
+        help="share of _unknown_ rows (default 0.1)",
+    )
+    kw.add_argument(
+        "--silence-fraction",
+        type=_fraction,
+        default=0.1,
+        metavar="F",
+        help="share of _silence_ rows (default 0.1)",
+    )
+    kw.add_argument(
+        "--no-synthetic",
+        action="store_true",
+        help="no espeak-ng words: _unknown_ rows from the source manifests only",
+    )
+    kw.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    kw.add_argument(
+        "--workers",
+        type=POSITIVE_INT,
+        default=None,
+        help="parallel synthesis processes (default: all cores)",
+    )
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser(
@@ -382,12 +462,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also WER/CER per value of this manifest key, e.g. speaker "
         "(repeatable or comma-separated); rows without it: (missing)",
     )
+    _add_threshold(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
         "transcribe",
         help="transcribe audio files",
-        description="Print PATH<TAB>TEXT per file, or JSON with --json; with "
+        description="Print PATH<TAB>TEXT per file (a keyword model: "
+        "PATH<TAB>WORD<TAB>PROBABILITY), or JSON with --json; with "
         "--output-dir, write one file per input and format (as whisper), "
         "skipping inputs whose outputs all exist.",
     )
@@ -441,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         "audio_filepath, reason); they are reported on stderr and make the exit "
         "status 2, the others are still transcribed",
     )
+    _add_threshold(p)
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser(
@@ -449,7 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Streaming recognition with a causal model: "
         "partial text is rewritten in place (on a terminal), each "
         "utterance is printed as [start - end] text once "
-        "--endpoint-ms of silence follows it. --mic needs asr[mic].",
+        "--endpoint-ms of silence follows it. A keyword model (classifier "
+        "head) spots keywords instead: a 1 s window every --chunk-ms (100), "
+        "each detection printed as TIME s WORD PROBABILITY. --mic needs "
+        "asr[mic].",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--mic", action="store_true", help="record from a microphone")
@@ -472,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="--file: feed at real-time pace (default: as fast as possible)",
     )
     _add_streaming_options(p)
+    _add_threshold(p)
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser(

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 
 
 # -- prepare ------------------------------------------------------------------
@@ -26,6 +27,8 @@ def cmd_prepare(args) -> int:
         print(f"{len(paths)} noise files -> {args.out}")
         print(f"done in {time.perf_counter() - t0:.1f} s")
         return 0
+    if args.corpus == "keywords":
+        return _prepare_keywords(args, t0)
     if args.corpus == "librispeech":
         from asr.datasets.librispeech import prepare_librispeech
 
@@ -106,5 +109,53 @@ def _prepare_kaldi(args, t0: float) -> int:
         f"{written} written, {len(skipped)} skipped"
         + (f" ({reasons})" if reasons else "")
     )
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _prepare_keywords(args, t0: float) -> int:
+    from asr.datasets.keywords import DIGITS, prepare_keywords
+    from asr.manifest import read_manifest
+
+    sources = {
+        split: getattr(args, split)
+        for split in ("train", "dev", "test")
+        if getattr(args, split)
+    }
+    if not sources:
+        print(
+            "asr prepare keywords: error: give source manifests with --train, "
+            "--dev and/or --test",
+            file=sys.stderr,
+        )
+        return 2
+    if args.unknown_fraction + args.silence_fraction >= 1:
+        print(
+            "asr prepare keywords: error: --unknown-fraction plus "
+            "--silence-fraction must be under 1",
+            file=sys.stderr,
+        )
+        return 2
+    out = prepare_keywords(
+        args.out,
+        args.keywords or DIGITS,
+        sources,
+        noise_dir=args.noise_dir,
+        unknown_fraction=args.unknown_fraction,
+        silence_fraction=args.silence_fraction,
+        synthetic=not args.no_synthetic,
+        seed=args.seed,
+        workers=args.workers,
+        progress=sys.stderr.isatty(),
+    )
+    for split, path in out.items():
+        rows = read_manifest(path, bad_lines=[])
+        labels = Counter(r.text for r in rows)
+        other = sum(n for label, n in labels.items() if label.startswith("_"))
+        print(
+            f"{split}: {len(rows)} rows ({len(rows) - other} keyword, "
+            f"{labels['_unknown_']} _unknown_, {labels['_silence_']} _silence_) "
+            f"-> {path}"
+        )
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0

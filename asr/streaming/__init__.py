@@ -6,7 +6,9 @@
   greedy decoding with endpointing;
 - `layers.py`: the causal network's layers read for the step; `rnn_chunk`;
 - `tflite.py`: the same step converted to TFLite and run by its interpreter;
-- `microphone.py`: live microphone input and file replay.
+- `microphone.py`: live microphone input and file replay;
+- `keywords.py`: `KeywordSpotter`, a keyword classifier over a sliding window
+  (the same interface, so file replay and the microphone feed it too).
 
 `StreamingError` (here, so that every module raises the same one): the model
 or the options cannot stream.
