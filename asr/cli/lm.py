@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from asr.cli.arguments import POSITIVE_FLOAT, POSITIVE_INT
+
 
 def _weights(text: str) -> list[float]:
     try:
@@ -36,7 +38,7 @@ def _add_sources(p: argparse.ArgumentParser, what: str, prefix: str = "") -> Non
     )
 
 
-def add_lm_parser(sub, positive_int, positive_float) -> None:
+def add_lm_parser(sub) -> None:
     """Adds `asr lm ...` to the subcommands `sub`."""
     from asr.lm.rescore import DEFAULT_NBEST, WEIGHT_GRID
 
@@ -57,8 +59,8 @@ def add_lm_parser(sub, positive_int, positive_float) -> None:
     _add_sources(p, "training text")
     _add_sources(p, "validation text (best model, val_ppl)", prefix="val-")
     p.add_argument("--out", required=True, help="model folder, e.g. runs/lm")
-    p.add_argument("--embedding-dim", type=positive_int, default=128)
-    p.add_argument("--units", type=positive_int, default=256, help="per LSTM layer")
+    p.add_argument("--embedding-dim", type=POSITIVE_INT, default=128)
+    p.add_argument("--units", type=POSITIVE_INT, default=256, help="per LSTM layer")
     p.add_argument("--layers", type=int, choices=(1, 2), default=1)
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument(
@@ -66,9 +68,9 @@ def add_lm_parser(sub, positive_int, positive_float) -> None:
         action="store_true",
         help="a separate output matrix (default: tied to the embedding)",
     )
-    p.add_argument("--epochs", type=positive_int, default=20)
-    p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--learning-rate", type=positive_float, default=2e-3)
+    p.add_argument("--epochs", type=POSITIVE_INT, default=20)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=32)
+    p.add_argument("--learning-rate", type=POSITIVE_FLOAT, default=2e-3)
     p.add_argument(
         "--unk-rate",
         type=float,
@@ -102,10 +104,10 @@ def add_lm_parser(sub, positive_int, positive_float) -> None:
     p.add_argument("--manifest", required=True, help="dev manifest")
     p.add_argument("--rescore", required=True, metavar="DIR", help="LSTM LM folder")
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram for the beam search")
-    p.add_argument("--beam-width", type=positive_int)
+    p.add_argument("--beam-width", type=POSITIVE_INT)
     p.add_argument(
         "--nbest",
-        type=positive_int,
+        type=POSITIVE_INT,
         default=DEFAULT_NBEST,
         help=f"hypotheses rescored per utterance (default {DEFAULT_NBEST})",
     )

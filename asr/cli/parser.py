@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import math
-import re
 
 from asr import __version__
+from asr.cli.arguments import (
+    NON_NEGATIVE_FLOAT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    add_rescore_options,
+    add_streaming_options,
+    add_threshold,
+    dbfs,
+    key_list,
+    port_number,
+    snr_list,
+)
 from asr.cli.commands import (
     cmd_evaluate,
     cmd_export,
@@ -16,125 +26,11 @@ from asr.cli.commands import (
 )
 from asr.cli.demo import cmd_demo
 from asr.cli.lm import add_lm_parser
-from asr.cli.prepare import cmd_prepare
+from asr.cli.prepare import add_prepare_parser
 from asr.cli.serve import cmd_serve
-from asr.cli.tune import cmd_crossval, cmd_tune
+from asr.cli.tune import add_tune_parsers
 
 EPILOG = "Run `asr COMMAND --help` for a command's options. Docs: README.md"
-
-
-def _number(kind: type, low: float, inclusive: bool = True):
-    """An argparse `type` for an int or float >= `low` (> `low` when not
-    `inclusive`): a bad value exits 2 with the usage line, before any work."""
-    bound = f">= {low:g}" if inclusive else f"> {low:g}"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"invalid {kind.__name__} value: {text!r}"
-            ) from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-        if not (value >= low if inclusive else value > low):
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-POSITIVE_INT = _number(int, 1)
-NON_NEGATIVE_INT = _number(int, 0)
-POSITIVE_FLOAT = _number(float, 0, inclusive=False)
-NON_NEGATIVE_FLOAT = _number(float, 0)
-
-
-def _fraction(text: str) -> float:
-    value = NON_NEGATIVE_FLOAT(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be <= 1, got {text}")
-    return value
-
-
-def _names_from(text: str, known, what: str) -> list[str]:
-    """A comma list of names, each one of `known`, else a usage error."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in known]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown {what}(s) {unknown or [text]}; known: {', '.join(known)}"
-        )
-    return names
-
-
-def _librispeech_parts(text: str) -> list[str]:
-    from asr.datasets.librispeech import PARTS
-
-    return _names_from(text, PARTS, "part")
-
-
-def _snr_list(text: str):
-    from asr.robustness import parse_snr_list
-
-    try:
-        return parse_snr_list(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _dbfs(text: str) -> float:
-    """A level in dBFS: a number <= 0, or -inf (digital silence)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
-    if math.isnan(value) or value > 0:
-        raise argparse.ArgumentTypeError(f"must be <= 0 or -inf, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = NON_NEGATIVE_INT(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"must be <= 65535, got {text}")
-    return value
-
-
-def _keys(text: str) -> list[str]:
-    keys = [k.strip() for k in text.split(",")]
-    if not all(keys):
-        raise argparse.ArgumentTypeError(f"empty key in {text!r}")
-    return keys
-
-
-def _keyword_list(text: str) -> list[str]:
-    words = [w.strip() for w in text.split(",") if w.strip()]
-    bad = [w for w in words if not re.fullmatch(r"[a-z']+", w)]
-    if not words or bad:
-        raise argparse.ArgumentTypeError(
-            f"keywords must be lowercase words, got {bad or [text]}"
-        )
-    return words
-
-
-def _noise_kinds(text: str) -> list[str]:
-    from asr.datasets.noise import KINDS
-
-    return _names_from(text, KINDS, "kind")
-
-
-def _add_threshold(p: argparse.ArgumentParser) -> None:
-    """`--threshold`: the rejection threshold of keyword classifiers."""
-    p.add_argument(
-        "--threshold",
-        type=_fraction,
-        default=None,
-        metavar="P",
-        help="keyword models (classifier head): a keyword whose probability is "
-        "under P is answered _unknown_ (default 0.5)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,200 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser(
-        "prepare",
-        help="make JSON-lines manifests for a corpus",
-        description="Write train/dev/test manifests (JSON lines with "
-        "audio_filepath, duration, text) for a corpus.",
-    )
-    psub = p.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
-    lib = psub.add_parser(
-        "librispeech",
-        help="LibriSpeech (local copy or --download)",
-        description="Scan <root>/LibriSpeech/<part>/ and write "
-        "OUT/<part>.jsonl for each part.",
-    )
-    lib.add_argument(
-        "--root",
-        required=True,
-        help="folder holding LibriSpeech/ (downloads go here with --download)",
-    )
-    lib.add_argument(
-        "--parts",
-        type=_librispeech_parts,
-        default=None,
-        help="comma-separated parts, e.g. dev-clean,test-clean "
-        "(default: every part found)",
-    )
-    lib.add_argument(
-        "--download",
-        action="store_true",
-        help="download missing parts (resumable, checksum-verified)",
-    )
-    lib.add_argument("--out", required=True, help="folder for the manifests")
-    sc = psub.add_parser(
-        "speech-commands",
-        help="Google Speech Commands v2 layout",
-        description="Write OUT/train.jsonl, OUT/validation.jsonl and "
-        "OUT/test.jsonl from <root>/<word>/*.wav and the list files.",
-    )
-    sc.add_argument(
-        "--root", required=True, help="corpus folder (holds <word>/ folders)"
-    )
-    sc.add_argument("--download", action="store_true", help="download v0.02 if missing")
-    sc.add_argument("--out", required=True, help="folder for the manifests")
-    kal = psub.add_parser(
-        "kaldi",
-        help="a Kaldi data directory (text, wav.scp, ...)",
-        description="Read DIR/text and DIR/wav.scp, plus DIR/segments, utt2spk, "
-        "spk2gender and spk2age when present, and write OUT/all.jsonl, or "
-        "OUT/train.jsonl and OUT/dev.jsonl with --dev-speakers. Rows keep "
-        "speaker, gender, age and age_group (child under 18); a segment becomes "
-        "a row with offset and duration. Durations come from the audio headers. "
-        "Broken lines (command pipes, missing or unreadable audio, ids missing "
-        "from text or wav.scp, malformed lines) are reported with file:line and "
-        "skipped.",
-    )
-    kal.add_argument("--dir", required=True, help="the Kaldi data directory")
-    kal.add_argument("--out", required=True, help="folder for the manifests")
-    kal.add_argument(
-        "--dev-speakers",
-        type=NON_NEGATIVE_INT,
-        default=0,
-        metavar="N",
-        help="hold out N whole speakers into dev.jsonl, taken in turn from each "
-        "(gender, age group) so dev stays balanced (default 0: write all.jsonl)",
-    )
-    kal.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="random seed of the dev speaker choice (default 0)",
-    )
-    syn = psub.add_parser(
-        "synthetic",
-        help="synthesise an English corpus with espeak-ng",
-        description="Synthesise sentences with many espeak-ng voices; "
-        "train/dev/test have disjoint voices and sentences. With the open "
-        "vocabulary every dev and test sentence has a word train never says "
-        "(OUT/held_out_words.<split>.txt).",
-    )
-    syn.add_argument("--out", required=True, help="folder for audio and manifests")
-    syn.add_argument(
-        "--hours", type=POSITIVE_FLOAT, default=1.0, help="hours of audio (default 1)"
-    )
-    syn.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    syn.add_argument(
-        "--texts",
-        choices=["sentences", "digits"],
-        default="sentences",
-        help="what the clips say: generated sentences (default) or one digit word "
-        "each, for keyword/digit models",
-    )
-    syn.add_argument(
-        "--vocabulary",
-        choices=["open", "closed"],
-        default="open",
-        help="sentence words: open (~48k English words by frequency, held-out "
-        "words in dev/test; default) or closed (the ~950-word template "
-        "generator of the bundled models' corpora)",
-    )
-    syn.add_argument(
-        "--old-fraction",
-        type=_fraction,
-        default=0.2,
-        metavar="F",
-        help="open vocabulary: share of train sentences from the template "
-        "generator (default 0.2)",
-    )
-    syn.add_argument(
-        "--workers",
-        type=POSITIVE_INT,
-        default=None,
-        help="parallel processes (default: all cores)",
-    )
-    noise = psub.add_parser(
-        "noise",
-        help="generate noise files for augment.noise_dir (no download)",
-        description="Write 16 kHz WAV files OUT/KIND_NN.wav: white, pink and "
-        "brown noise, babble (4-8 espeak-ng voices at once) and mains hum "
-        "(even NN 50 Hz, odd 60 Hz). The same seed writes the same files.",
-    )
-    noise.add_argument("--out", required=True, help="folder for the WAV files")
-    noise.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    noise.add_argument(
-        "--seconds",
-        type=POSITIVE_FLOAT,
-        default=30.0,
-        help="length of each file (default 30)",
-    )
-    noise.add_argument(
-        "--count", type=POSITIVE_INT, default=2, help="files per kind (default 2)"
-    )
-    noise.add_argument(
-        "--kinds",
-        type=_noise_kinds,
-        default=None,
-        help="comma-separated kinds (default: white,pink,brown,babble,hum)",
-    )
-    kw = psub.add_parser(
-        "keywords",
-        help="classifier manifests: keywords, _unknown_, _silence_",
-        description="Write OUT/<split>.jsonl for a keyword classifier: rows of "
-        "the source manifests that say one keyword (labelled with it), "
-        "_unknown_ rows (source speech with no keyword, cut to 1 s, and single "
-        "non-keyword words synthesised with espeak-ng) and _silence_ rows (1 s "
-        "crops of the noise files at random levels, zeros and a faint noise "
-        "floor, written as audio). Details: docs/keywords.md.",
-    )
-    kw.add_argument("--out", required=True, help="folder for audio and manifests")
-    kw.add_argument(
-        "--keywords",
-        type=_keyword_list,
-        default=None,
-        help="comma-separated keywords (default: zero,one,...,nine)",
-    )
-    for split in ("train", "dev", "test"):
-        kw.add_argument(
-            f"--{split}",
-            action="append",
-            metavar="MANIFEST",
-            help=f"a source manifest of the {split} split (repeatable)",
-        )
-    kw.add_argument(
-        "--noise-dir",
-        metavar="DIR",
-        help="noise audio for _silence_ crops (e.g. a Speech Commands "
-        "_background_noise_ folder or asr prepare noise's); default: zeros and "
-        "a noise floor only",
-    )
-    kw.add_argument(
-        "--unknown-fraction",
-        type=_fraction,
-        default=0.1,
-        metavar="F",
-        help="share of _unknown_ rows (default 0.1)",
-    )
-    kw.add_argument(
-        "--silence-fraction",
-        type=_fraction,
-        default=0.1,
-        metavar="F",
-        help="share of _silence_ rows (default 0.1)",
-    )
-    kw.add_argument(
-        "--no-synthetic",
-        action="store_true",
-        help="no espeak-ng words: _unknown_ rows from the source manifests only",
-    )
-    kw.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    kw.add_argument(
-        "--workers",
-        type=POSITIVE_INT,
-        default=None,
-        help="parallel synthesis processes (default: all cores)",
-    )
-    p.set_defaults(func=cmd_prepare)
+    add_prepare_parser(sub)
 
     p = sub.add_parser(
         "train",
@@ -374,8 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     p.set_defaults(func=cmd_train)
 
-    _add_tune(sub)
-    _add_crossval(sub)
+    add_tune_parsers(sub)
 
     p = sub.add_parser(
         "evaluate",
@@ -403,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="word to boost in the beam search (repeatable; needs asr[lm]; "
         "decodes with pyctcdecode, with or without --lm)",
     )
-    _add_rescore(p)
+    add_rescore_options(p)
     p.add_argument("--out", required=True, help="folder for the result files")
     noise = p.add_argument_group(
         "noise robustness",
@@ -419,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     noise.add_argument(
         "--snr",
-        type=_snr_list,
+        type=snr_list,
         metavar="LIST",
         help="comma-separated SNRs in dB against the clean speech, 'clean' (or "
         "inf) for no noise, e.g. clean,20,10,5,0; write --snr=-5,0 when the "
@@ -435,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     noise.add_argument(
         "--pad-level-dbfs",
-        type=_dbfs,
+        type=dbfs,
         default=-60.0,
         metavar="DB",
         help="RMS of the white-noise floor in the padding of clean audio, in "
@@ -456,13 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--group-by",
-        type=_keys,
+        type=key_list,
         action="append",
         metavar="KEY",
         help="also WER/CER per value of this manifest key, e.g. speaker "
         "(repeatable or comma-separated); rows without it: (missing)",
     )
-    _add_threshold(p)
+    add_threshold(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -508,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
     p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
-    _add_rescore(p)
+    add_rescore_options(p)
     p.add_argument(
         "--segment",
         choices=("pauses", "windows"),
@@ -523,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         "audio_filepath, reason); they are reported on stderr and make the exit "
         "status 2, the others are still transcribed",
     )
-    _add_threshold(p)
+    add_threshold(p)
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser(
@@ -557,8 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--file: feed at real-time pace (default: as fast as possible)",
     )
-    _add_streaming_options(p)
-    _add_threshold(p)
+    add_streaming_options(p)
+    add_threshold(p)
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser(
@@ -576,9 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
     )
     p.add_argument(
-        "--port", type=_port, default=8000, help="TCP port (default 8000; 0: any free)"
+        "--port",
+        type=port_number,
+        default=8000,
+        help="TCP port (default 8000; 0: any free)",
     )
-    _add_streaming_options(p)
+    add_streaming_options(p)
     p.add_argument(
         "--max-streams",
         type=POSITIVE_INT,
@@ -669,158 +374,5 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo)
 
-    add_lm_parser(sub, POSITIVE_INT, POSITIVE_FLOAT)
+    add_lm_parser(sub)
     return parser
-
-
-def _add_streaming_options(p: argparse.ArgumentParser) -> None:
-    """The model and step options shared by `asr stream` and `asr serve`."""
-    p.add_argument(
-        "--model",
-        help="bundled name, run folder or .keras file of a "
-        "causal unidirectional model (default: synth-en-streaming)",
-    )
-    p.add_argument(
-        "--chunk-ms",
-        type=POSITIVE_FLOAT,
-        default=None,
-        help="audio per recognition step (default: streaming.chunk_ms)",
-    )
-    p.add_argument(
-        "--endpoint-ms",
-        type=NON_NEGATIVE_FLOAT,
-        default=None,
-        help="silence that ends an utterance; 0 disables "
-        "(default: streaming.endpoint_silence_ms)",
-    )
-    p.add_argument(
-        "--backend",
-        choices=("auto", "tflite", "tflite-int8", "tf"),
-        default="auto",
-        help="what runs each step: the TFLite interpreter (faster; the step "
-        "is converted at start-up), the same with int8 weights (faster "
-        "again, not exactly the offline model), TensorFlow, or auto: TFLite "
-        "if the model converts (default)",
-    )
-
-
-def _add_rescore(p: argparse.ArgumentParser) -> None:
-    """N-best rescoring with the LSTM LM (`asr lm`)."""
-    p.add_argument(
-        "--rescore",
-        metavar="DIR",
-        help="rescore the beam search's N-best texts with this LSTM LM folder "
-        "(`asr lm train`); implies beam search, with or without --lm",
-    )
-    p.add_argument(
-        "--rescore-weight",
-        type=NON_NEGATIVE_FLOAT,
-        metavar="W",
-        help="weight of the LSTM LM's log-probability (default 0.5; tune it on "
-        "a dev set with `asr lm tune-weight`)",
-    )
-    p.add_argument(
-        "--nbest",
-        type=POSITIVE_INT,
-        metavar="N",
-        help="--rescore: hypotheses rescored per utterance (default 16)",
-    )
-
-
-def _add_tune(sub) -> None:
-    p = sub.add_parser(
-        "tune",
-        help="hyperparameter search (KerasTuner) over config keys",
-        description="Train one run per trial (OUT/trial_ID/), each with values "
-        "from the search space, and rank them by validation WER (or loss): "
-        "OUT/results.md and .csv, and OUT/best_config.yaml for `asr train`. "
-        "Running the same command again goes on with the search; a larger "
-        "--trials extends it. Needs asr[tune] (keras-tuner).",
-    )
-    p.add_argument("--config", "-c", required=True, help="the base YAML config")
-    p.add_argument(
-        "--space",
-        required=True,
-        metavar="SPACE.yaml",
-        help="dotted config keys and their values, e.g. 'model.rnn_units: "
-        "[128, 256]', 'train.learning_rate: {log: [1e-4, 3e-3]}'",
-    )
-    p.add_argument(
-        "--trials", type=POSITIVE_INT, required=True, help="the most trials in all"
-    )
-    p.add_argument(
-        "--epochs",
-        type=POSITIVE_INT,
-        required=True,
-        help="epochs a trial trains (hyperband: the most any trial reaches)",
-    )
-    p.add_argument(
-        "--algorithm",
-        choices=("bayesian", "hyperband", "random"),
-        default="bayesian",
-        help="how trials are chosen (default bayesian: Gaussian-process "
-        "Bayesian optimisation)",
-    )
-    p.add_argument(
-        "--objective",
-        choices=("wer", "loss"),
-        default="wer",
-        help="minimised: the best epoch's validation WER (default) or loss",
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override a base config key (repeatable)",
-    )
-    p.add_argument("--train", help="training manifest")
-    p.add_argument("--val", help="validation manifest (the objective's data)")
-    p.add_argument("--seed", type=int, default=0, help="the oracle's seed (default 0)")
-    p.add_argument("--out", required=True, help="search folder, e.g. runs/tune")
-    p.set_defaults(func=cmd_tune)
-
-
-def _add_crossval(sub) -> None:
-    p = sub.add_parser(
-        "crossval",
-        help="K-fold cross-validation, folds split by speaker",
-        description="Split the utterances into K folds so that no speaker (or "
-        "other --group-by value) is in two folds, train one run per fold on "
-        "the others (OUT/fold_k/) and report each fold's WER on its held-out "
-        "speakers, and the mean and standard deviation. Running the same "
-        "command again skips finished folds and resumes an interrupted one.",
-    )
-    p.add_argument("--config", "-c", required=True, help="the training config")
-    p.add_argument(
-        "--folds", type=POSITIVE_INT, required=True, metavar="K", help="folds (>= 2)"
-    )
-    p.add_argument(
-        "--group-by",
-        default="speaker",
-        metavar="KEY",
-        help="manifest key whose values never cross folds (default speaker; "
-        "without the key, the speaker is read from <speaker>_nohash_<n>.wav "
-        "or <digit>_<speaker>_<n>.wav file names)",
-    )
-    p.add_argument(
-        "--manifest",
-        action="append",
-        help="utterances to split (repeatable, e.g. every split of a corpus; "
-        "default: data.train_manifest)",
-    )
-    p.add_argument(
-        "--extra-train",
-        action="append",
-        metavar="MANIFEST",
-        help="utterances in every fold's training data, never tested "
-        "(repeatable; e.g. synthetic voices)",
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override a config key (repeatable)",
-    )
-    p.add_argument("--epochs", type=POSITIVE_INT, help="epochs per fold")
-    p.add_argument("--out", required=True, help="folder, e.g. runs/crossval")
-    p.set_defaults(func=cmd_crossval)

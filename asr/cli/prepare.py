@@ -8,6 +8,16 @@ import sys
 import time
 from collections import Counter
 
+from asr.cli.arguments import (
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    fraction,
+    keyword_list,
+    librispeech_parts,
+    noise_kinds,
+)
+
 
 # -- prepare ------------------------------------------------------------------
 def cmd_prepare(args) -> int:
@@ -159,3 +169,201 @@ def _prepare_keywords(args, t0: float) -> int:
         )
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def add_prepare_parser(sub) -> None:
+    """Adds `asr prepare CORPUS ...` to the subcommands `sub`."""
+    p = sub.add_parser(
+        "prepare",
+        help="make JSON-lines manifests for a corpus",
+        description="Write train/dev/test manifests (JSON lines with "
+        "audio_filepath, duration, text) for a corpus.",
+    )
+    psub = p.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+    lib = psub.add_parser(
+        "librispeech",
+        help="LibriSpeech (local copy or --download)",
+        description="Scan <root>/LibriSpeech/<part>/ and write "
+        "OUT/<part>.jsonl for each part.",
+    )
+    lib.add_argument(
+        "--root",
+        required=True,
+        help="folder holding LibriSpeech/ (downloads go here with --download)",
+    )
+    lib.add_argument(
+        "--parts",
+        type=librispeech_parts,
+        default=None,
+        help="comma-separated parts, e.g. dev-clean,test-clean "
+        "(default: every part found)",
+    )
+    lib.add_argument(
+        "--download",
+        action="store_true",
+        help="download missing parts (resumable, checksum-verified)",
+    )
+    lib.add_argument("--out", required=True, help="folder for the manifests")
+    sc = psub.add_parser(
+        "speech-commands",
+        help="Google Speech Commands v2 layout",
+        description="Write OUT/train.jsonl, OUT/validation.jsonl and "
+        "OUT/test.jsonl from <root>/<word>/*.wav and the list files.",
+    )
+    sc.add_argument(
+        "--root", required=True, help="corpus folder (holds <word>/ folders)"
+    )
+    sc.add_argument("--download", action="store_true", help="download v0.02 if missing")
+    sc.add_argument("--out", required=True, help="folder for the manifests")
+    kal = psub.add_parser(
+        "kaldi",
+        help="a Kaldi data directory (text, wav.scp, ...)",
+        description="Read DIR/text and DIR/wav.scp, plus DIR/segments, utt2spk, "
+        "spk2gender and spk2age when present, and write OUT/all.jsonl, or "
+        "OUT/train.jsonl and OUT/dev.jsonl with --dev-speakers. Rows keep "
+        "speaker, gender, age and age_group (child under 18); a segment becomes "
+        "a row with offset and duration. Durations come from the audio headers. "
+        "Broken lines (command pipes, missing or unreadable audio, ids missing "
+        "from text or wav.scp, malformed lines) are reported with file:line and "
+        "skipped.",
+    )
+    kal.add_argument("--dir", required=True, help="the Kaldi data directory")
+    kal.add_argument("--out", required=True, help="folder for the manifests")
+    kal.add_argument(
+        "--dev-speakers",
+        type=NON_NEGATIVE_INT,
+        default=0,
+        metavar="N",
+        help="hold out N whole speakers into dev.jsonl, taken in turn from each "
+        "(gender, age group) so dev stays balanced (default 0: write all.jsonl)",
+    )
+    kal.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed of the dev speaker choice (default 0)",
+    )
+    syn = psub.add_parser(
+        "synthetic",
+        help="synthesise an English corpus with espeak-ng",
+        description="Synthesise sentences with many espeak-ng voices; "
+        "train/dev/test have disjoint voices and sentences. With the open "
+        "vocabulary every dev and test sentence has a word train never says "
+        "(OUT/held_out_words.<split>.txt).",
+    )
+    syn.add_argument("--out", required=True, help="folder for audio and manifests")
+    syn.add_argument(
+        "--hours", type=POSITIVE_FLOAT, default=1.0, help="hours of audio (default 1)"
+    )
+    syn.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    syn.add_argument(
+        "--texts",
+        choices=["sentences", "digits"],
+        default="sentences",
+        help="what the clips say: generated sentences (default) or one digit word "
+        "each, for keyword/digit models",
+    )
+    syn.add_argument(
+        "--vocabulary",
+        choices=["open", "closed"],
+        default="open",
+        help="sentence words: open (~48k English words by frequency, held-out "
+        "words in dev/test; default) or closed (the ~950-word template "
+        "generator of the bundled models' corpora)",
+    )
+    syn.add_argument(
+        "--old-fraction",
+        type=fraction,
+        default=0.2,
+        metavar="F",
+        help="open vocabulary: share of train sentences from the template "
+        "generator (default 0.2)",
+    )
+    syn.add_argument(
+        "--workers",
+        type=POSITIVE_INT,
+        default=None,
+        help="parallel processes (default: all cores)",
+    )
+    noise = psub.add_parser(
+        "noise",
+        help="generate noise files for augment.noise_dir (no download)",
+        description="Write 16 kHz WAV files OUT/KIND_NN.wav: white, pink and "
+        "brown noise, babble (4-8 espeak-ng voices at once) and mains hum "
+        "(even NN 50 Hz, odd 60 Hz). The same seed writes the same files.",
+    )
+    noise.add_argument("--out", required=True, help="folder for the WAV files")
+    noise.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    noise.add_argument(
+        "--seconds",
+        type=POSITIVE_FLOAT,
+        default=30.0,
+        help="length of each file (default 30)",
+    )
+    noise.add_argument(
+        "--count", type=POSITIVE_INT, default=2, help="files per kind (default 2)"
+    )
+    noise.add_argument(
+        "--kinds",
+        type=noise_kinds,
+        default=None,
+        help="comma-separated kinds (default: white,pink,brown,babble,hum)",
+    )
+    kw = psub.add_parser(
+        "keywords",
+        help="classifier manifests: keywords, _unknown_, _silence_",
+        description="Write OUT/<split>.jsonl for a keyword classifier: rows of "
+        "the source manifests that say one keyword (labelled with it), "
+        "_unknown_ rows (source speech with no keyword, cut to 1 s, and single "
+        "non-keyword words synthesised with espeak-ng) and _silence_ rows (1 s "
+        "crops of the noise files at random levels, zeros and a faint noise "
+        "floor, written as audio). Details: docs/keywords.md.",
+    )
+    kw.add_argument("--out", required=True, help="folder for audio and manifests")
+    kw.add_argument(
+        "--keywords",
+        type=keyword_list,
+        default=None,
+        help="comma-separated keywords (default: zero,one,...,nine)",
+    )
+    for split in ("train", "dev", "test"):
+        kw.add_argument(
+            f"--{split}",
+            action="append",
+            metavar="MANIFEST",
+            help=f"a source manifest of the {split} split (repeatable)",
+        )
+    kw.add_argument(
+        "--noise-dir",
+        metavar="DIR",
+        help="noise audio for _silence_ crops (e.g. a Speech Commands "
+        "_background_noise_ folder or asr prepare noise's); default: zeros and "
+        "a noise floor only",
+    )
+    kw.add_argument(
+        "--unknown-fraction",
+        type=fraction,
+        default=0.1,
+        metavar="F",
+        help="share of _unknown_ rows (default 0.1)",
+    )
+    kw.add_argument(
+        "--silence-fraction",
+        type=fraction,
+        default=0.1,
+        metavar="F",
+        help="share of _silence_ rows (default 0.1)",
+    )
+    kw.add_argument(
+        "--no-synthetic",
+        action="store_true",
+        help="no espeak-ng words: _unknown_ rows from the source manifests only",
+    )
+    kw.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    kw.add_argument(
+        "--workers",
+        type=POSITIVE_INT,
+        default=None,
+        help="parallel synthesis processes (default: all cores)",
+    )
+    p.set_defaults(func=cmd_prepare)

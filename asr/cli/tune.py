@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from asr.cli.arguments import POSITIVE_INT
+
 
 def _config(args, extra: list[str] = ()):
     """The config of `--config`, `--set` and the shortcut flags."""
@@ -88,3 +90,108 @@ def cmd_crossval(args) -> int:
             )
     print(f"per fold: {result.table_md}, {result.table_csv}")
     return 0
+
+
+def add_tune_parsers(sub) -> None:
+    """Adds `asr tune` and `asr crossval` to the subcommands `sub`."""
+    _add_tune(sub)
+    _add_crossval(sub)
+
+
+def _add_tune(sub) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="hyperparameter search (KerasTuner) over config keys",
+        description="Train one run per trial (OUT/trial_ID/), each with values "
+        "from the search space, and rank them by validation WER (or loss): "
+        "OUT/results.md and .csv, and OUT/best_config.yaml for `asr train`. "
+        "Running the same command again goes on with the search; a larger "
+        "--trials extends it. Needs asr[tune] (keras-tuner).",
+    )
+    p.add_argument("--config", "-c", required=True, help="the base YAML config")
+    p.add_argument(
+        "--space",
+        required=True,
+        metavar="SPACE.yaml",
+        help="dotted config keys and their values, e.g. 'model.rnn_units: "
+        "[128, 256]', 'train.learning_rate: {log: [1e-4, 3e-3]}'",
+    )
+    p.add_argument(
+        "--trials", type=POSITIVE_INT, required=True, help="the most trials in all"
+    )
+    p.add_argument(
+        "--epochs",
+        type=POSITIVE_INT,
+        required=True,
+        help="epochs a trial trains (hyperband: the most any trial reaches)",
+    )
+    p.add_argument(
+        "--algorithm",
+        choices=("bayesian", "hyperband", "random"),
+        default="bayesian",
+        help="how trials are chosen (default bayesian: Gaussian-process "
+        "Bayesian optimisation)",
+    )
+    p.add_argument(
+        "--objective",
+        choices=("wer", "loss"),
+        default="wer",
+        help="minimised: the best epoch's validation WER (default) or loss",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a base config key (repeatable)",
+    )
+    p.add_argument("--train", help="training manifest")
+    p.add_argument("--val", help="validation manifest (the objective's data)")
+    p.add_argument("--seed", type=int, default=0, help="the oracle's seed (default 0)")
+    p.add_argument("--out", required=True, help="search folder, e.g. runs/tune")
+    p.set_defaults(func=cmd_tune)
+
+
+def _add_crossval(sub) -> None:
+    p = sub.add_parser(
+        "crossval",
+        help="K-fold cross-validation, folds split by speaker",
+        description="Split the utterances into K folds so that no speaker (or "
+        "other --group-by value) is in two folds, train one run per fold on "
+        "the others (OUT/fold_k/) and report each fold's WER on its held-out "
+        "speakers, and the mean and standard deviation. Running the same "
+        "command again skips finished folds and resumes an interrupted one.",
+    )
+    p.add_argument("--config", "-c", required=True, help="the training config")
+    p.add_argument(
+        "--folds", type=POSITIVE_INT, required=True, metavar="K", help="folds (>= 2)"
+    )
+    p.add_argument(
+        "--group-by",
+        default="speaker",
+        metavar="KEY",
+        help="manifest key whose values never cross folds (default speaker; "
+        "without the key, the speaker is read from <speaker>_nohash_<n>.wav "
+        "or <digit>_<speaker>_<n>.wav file names)",
+    )
+    p.add_argument(
+        "--manifest",
+        action="append",
+        help="utterances to split (repeatable, e.g. every split of a corpus; "
+        "default: data.train_manifest)",
+    )
+    p.add_argument(
+        "--extra-train",
+        action="append",
+        metavar="MANIFEST",
+        help="utterances in every fold's training data, never tested "
+        "(repeatable; e.g. synthetic voices)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
+    p.add_argument("--epochs", type=POSITIVE_INT, help="epochs per fold")
+    p.add_argument("--out", required=True, help="folder, e.g. runs/crossval")
+    p.set_defaults(func=cmd_crossval)
