@@ -172,45 +172,16 @@ def _lstm_forward(xp, u, parallel_iterations):
     )  # fmt: skip
 
 
-def _per_direction_matmul(h: tf.Tensor, u: tf.Tensor) -> tf.Tensor:
-    """(D, B, H) @ (D, H, G*H) -> (D, B, G*H) as D plain 2-D products (D is
-    static). Under XLA on CPU a batched dot inside a loop is emitted as a
-    naive loop nest; 2-D dots go to Eigen's kernels: the batch-1 LSTM
-    recurrence ran 1.23x faster (docs/performance.md). Outside XLA this
-    would be more ops per step, so only the compiled loops use it. A trace
-    with relaxed shapes (reduce_retracing) that lost D keeps the batched dot."""
-    if h.shape[0] is None:
-        return tf.matmul(h, u)
-    return tf.stack([tf.matmul(h[d], u[d]) for d in range(h.shape[0])])
-
-
-def _lstm_forward_xla(xp, u, parallel_iterations):
-    """`_lstm_forward` for XLA: the same values, per-direction products."""
-    steps = tf.shape(xp)[1]
-    zeros = tf.zeros_like(xp[:, 0, :, : tf.shape(u)[1]])
-
-    def body(t, carry):
-        h, c = carry
-        z = tf.gather(xp, t, axis=1) + _per_direction_matmul(h, u)
-        h, c, a = lstm_step(z, c)
-        return (h, c), (h, a, c)
-
-    return _loop(
-        body, steps, (zeros, zeros), (zeros, xp[:, 0], zeros), False,
-        parallel_iterations,
-    )  # fmt: skip
-
-
 def _lstm_outputs_xla(xp, u, parallel_iterations):
-    """`_lstm_forward_xla`'s h alone (T, D, B, H), for inference: the gate
-    activations and cell states that only the gradient reads are not stored
-    (1.09x on the batch-1 recurrence)."""
+    """`_lstm_forward`'s h alone (T, D, B, H), for inference under XLA: the
+    gate activations and cell states that only the gradient reads are not
+    stored (docs/performance.md)."""
     steps = tf.shape(xp)[1]
     zeros = tf.zeros_like(xp[:, 0, :, : tf.shape(u)[1]])
 
     def body(t, carry):
         h, c = carry
-        z = tf.gather(xp, t, axis=1) + _per_direction_matmul(h, u)
+        z = tf.gather(xp, t, axis=1) + tf.matmul(h, u)
         h, c, _ = lstm_step(z, c)
         return (h, c), (h,)
 
@@ -374,7 +345,7 @@ def _lstm_inference(xp, u, p) -> tf.Tensor:
         (h,) = _compiled(_lstm_outputs_xla, True)(*_no_tape(xp, u), p)
 
         def grad(dh):
-            h, a, c = _compiled(_lstm_forward_xla, True)(*_no_tape(xp, u), p)
+            h, a, c = _compiled(_lstm_forward, True)(*_no_tape(xp, u), p)
             return _compiled(_lstm_backward, True)(dh, h, a, c, u, p)
 
         return h, grad
@@ -386,7 +357,7 @@ def _recurrence(cell, xp, u, recurrent_bias, jit_compile, p) -> tf.Tensor:
 
     if cell == "lstm":
         fwd, bwd = (
-            _compiled(_lstm_forward_xla if jit_compile else _lstm_forward, jit_compile),
+            _compiled(_lstm_forward, jit_compile),
             _compiled(_lstm_backward, jit_compile),
         )
 
