@@ -111,6 +111,8 @@ class FusedRNN(keras.layers.Layer):
     Call args:
         inputs: (batch, time, features).
         mask: optional (batch, time) bool, right-padded.
+        training: False (said explicitly, as `Recognizer` does) lets an
+            XLA-compiled LSTM skip storing what only its gradient reads.
     Returns:
         (batch, time, dirs * units).
     """
@@ -183,7 +185,7 @@ class FusedRNN(keras.layers.Layer):
             regularizer=self.bias_regularizer,
         )
 
-    def call(self, inputs, mask=None):
+    def call(self, inputs, mask=None, training=None):
         x = tf.convert_to_tensor(inputs)
         dtype = x.dtype
         batch, steps = tf.shape(x)[0], tf.shape(x)[1]
@@ -221,7 +223,9 @@ class FusedRNN(keras.layers.Layer):
         if self.jit_compile:  # padded steps come after the real ones: no effect
             more = bucketed_steps(steps) - steps
             xp = tf.pad(xp, [[0, 0], [0, more], [0, 0], [0, 0]])
-        h = recurrence(self.cell, xp, u, br, self.jit_compile)[:steps]  # (T, D, B, H)
+        inference = training is False  # only said explicitly (Recognizer)
+        h = recurrence(self.cell, xp, u, br, self.jit_compile, inference=inference)
+        h = h[:steps]  # (T, D, B, H)
 
         if self.bidirectional:
             h = tf.concat([h[:, 0], self._reverse(h[:, 1], lengths)], axis=-1)

@@ -172,6 +172,22 @@ def _lstm_forward(xp, u, parallel_iterations):
     )  # fmt: skip
 
 
+def _lstm_outputs_xla(xp, u, parallel_iterations):
+    """`_lstm_forward`'s h alone (T, D, B, H), for inference under XLA: the
+    gate activations and cell states that only the gradient reads are not
+    stored (docs/performance.md)."""
+    steps = tf.shape(xp)[1]
+    zeros = tf.zeros_like(xp[:, 0, :, : tf.shape(u)[1]])
+
+    def body(t, carry):
+        h, c = carry
+        z = tf.gather(xp, t, axis=1) + tf.matmul(h, u)
+        h, c, _ = lstm_step(z, c)
+        return (h, c), (h,)
+
+    return _loop(body, steps, (zeros, zeros), (zeros,), False, parallel_iterations)
+
+
 def _lstm_backward(dh_all, h, a, c, u, parallel_iterations):
     """Gradients of `_lstm_forward`: (dxp (D, T, B, 4H), du (D, H, 4H))."""
     steps, ut = tf.shape(a)[0], _transposed(u)
@@ -294,6 +310,7 @@ def recurrence(
     recurrent_bias: tf.Tensor | None = None,
     jit_compile: bool = False,
     parallel_iterations: int = 32,
+    inference: bool = False,
 ) -> tf.Tensor:
     """Runs the recurrence of `cell` from zero state, with a hand-written gradient.
 
@@ -305,13 +322,35 @@ def recurrence(
         recurrent_bias: GRU only, (D, 1, 3H).
         jit_compile: compile the forward and backward loops with XLA.
         parallel_iterations: of the `tf.while_loop`s.
+        inference: with `jit_compile`, an LSTM runs a loop that keeps only h
+            (`_lstm_outputs_xla`); a gradient is still right (it reruns the
+            training loop first), only slower: for `training=False`.
     Returns:
         (T, D, B, H) hidden states.
     """
-    h = _recurrence(cell, xp, u, recurrent_bias, jit_compile, parallel_iterations)
+    if inference and jit_compile and cell == "lstm":
+        h = _lstm_inference(xp, u, parallel_iterations)
+    else:
+        h = _recurrence(cell, xp, u, recurrent_bias, jit_compile, parallel_iterations)
     # The compiled loops are shared by every layer and retraced with relaxed
     # shapes (reduce_retracing): restore the static shape they lose.
     return tf.ensure_shape(h, [xp.shape[1], xp.shape[0], xp.shape[2], u.shape[1]])
+
+
+def _lstm_inference(xp, u, p) -> tf.Tensor:
+    """The XLA LSTM keeping only h; its gradient reruns the training loop."""
+
+    @tf.custom_gradient
+    def run(xp, u):
+        (h,) = _compiled(_lstm_outputs_xla, True)(*_no_tape(xp, u), p)
+
+        def grad(dh):
+            h, a, c = _compiled(_lstm_forward, True)(*_no_tape(xp, u), p)
+            return _compiled(_lstm_backward, True)(dh, h, a, c, u, p)
+
+        return h, grad
+
+    return run(xp, u)
 
 
 def _recurrence(cell, xp, u, recurrent_bias, jit_compile, p) -> tf.Tensor:

@@ -81,3 +81,25 @@ def test_one_step_equals_the_keras_cell(cell):
     else:
         h = simple_step(x @ kernel + bias, states[0] @ rec)
     np.testing.assert_allclose(h, want, atol=1e-6)
+
+
+def test_xla_inference_loop_equals_the_training_loop_and_keeps_a_gradient():
+    """`inference=True` (an XLA LSTM that keeps only h, per-direction
+    products) gives the plain graph's outputs; a gradient through it is still
+    right (autodiff of the compiled loop), only slower."""
+    from asr.rnn.recurrence import recurrence
+
+    rng = np.random.default_rng(1)
+    xp = tf.constant(rng.standard_normal((2, 7, 3, 16)), tf.float32)
+    u = tf.constant(0.1 * rng.standard_normal((2, 4, 16)), tf.float32)
+    fast = recurrence("lstm", xp, u, jit_compile=True, inference=True)
+    np.testing.assert_allclose(fast, recurrence("lstm", xp, u), atol=1e-6)
+    grads = []
+    for inference in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch([xp, u])
+            h = recurrence("lstm", xp, u, jit_compile=True, inference=inference)
+            loss = tf.reduce_sum(h * h)
+        grads.append(tape.gradient(loss, [xp, u]))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, atol=1e-5)
