@@ -469,6 +469,12 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     raise OSError(f"no VmHWM in /proc/{pid}/status")
 
 
+def cpu_s(pid: int | str = "self") -> float:
+    """CPU time (user + system, all threads) of this process, or of `pid`."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int | str = "self") -> float:
     """Current resident set size of this process, or of process `pid` (not
     the peak)."""
@@ -1030,7 +1036,10 @@ def bench_server_soak(quick: bool) -> dict:
     every partial's latency (`stream_client`) and the server's RSS
     (/proc/PID/statm, every 10 s; the most in each window) and compares the
     first and the last 2 min (`--quick`: 30 s) of the run, by arrival time:
-    end / start ratios, flat is 1."""
+    end / start ratios, flat is 1; also the p95 of every such window in turn
+    (`_p95_by_window`, keyed by the window's start in seconds) and the
+    server's CPU time per second of the run (`_server_cpu_per_s`, 1 = one
+    core)."""
     import asyncio
 
     import aiohttp
@@ -1067,10 +1076,11 @@ def bench_server_soak(quick: bool) -> dict:
         return [(t - t0, lat) for t, lat in partials], rss, sum(done)
 
     with server_process("--backend", "tflite", "--max-streams", "64") as (proc, url):
-        idle = rss_mb(proc.pid)
+        idle, cpu0 = rss_mb(proc.pid), cpu_s(proc.pid)
         t_start = time.perf_counter()
         partials, rss, done = asyncio.run(run(url, proc.pid))
         wall = time.perf_counter() - t_start
+        cpu = cpu_s(proc.pid) - cpu0
         peak = peak_rss_mb(proc.pid)
     start = max(mb for t, mb in rss if t < window)
     end = max(mb for t, mb in rss if t >= seconds - window)
@@ -1088,8 +1098,15 @@ def bench_server_soak(quick: bool) -> dict:
         "server_soak_rss_mb_end": end,
         "server_soak_rss_end_x_start": end / start,
         "server_soak_peak_rss_mb": peak,
+        "server_soak_server_cpu_per_s": cpu / wall,
     }
     out.update(start_end_percentiles("server_soak_partial_ms", first, last))
+    out["server_soak_partial_ms_p95_by_window"] = {
+        str(w): float(
+            np.percentile([1e3 * lat for t, lat in partials if w <= t < w + window], 95)
+        )
+        for w in range(0, seconds, window)
+    }
     return out
 
 
