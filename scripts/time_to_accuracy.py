@@ -78,6 +78,16 @@ def fresh_run_folder(run: Path) -> None:
     (run / MARKER).write_text("made by scripts/time_to_accuracy.py\n")
 
 
+def _version(*names: str) -> str | None:
+    """The installed version of the first of `names` found (without importing)."""
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -162,8 +172,8 @@ def main() -> int:
         "cores": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"),
         "python": platform.python_version(),
-        "tensorflow": metadata.version("tensorflow"),
-        "keras": metadata.version("keras"),
+        "tensorflow": _version("tensorflow", "tensorflow-cpu"),
+        "keras": _version("keras"),
     }
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
