@@ -140,6 +140,10 @@ class TrainConfig:
     # A rerun resumes at the last one, with the same batches to come.
     checkpoint_every_steps: int = 0
     checkpoint_every_minutes: float = 30.0
+    # A wall-time budget: training stops after the step during which this
+    # many minutes (of this command's training) were spent, with a checkpoint
+    # to resume from; 0: no budget. See asr.training.callbacks.TimeBudget.
+    max_minutes: float = 0.0
     val_max_utterances: int = 500  # WER each epoch on at most this many
     # > 1: keep the weights of the N best epochs (validation WER) and, at the
     # end, average them; the average becomes model.keras if its WER is better.
@@ -392,6 +396,11 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         0 <= t.checkpoint_every_minutes < math.inf,
         "train.checkpoint_every_minutes",
         "must be >= 0 (0 disables)",
+    )
+    _check(
+        0 <= t.max_minutes < math.inf,
+        "train.max_minutes",
+        "must be >= 0 (0: no budget)",
     )
     _check(t.val_max_utterances >= 0, "train.val_max_utterances", "must be >= 0")
     _check(t.average_best >= 0, "train.average_best", "must be >= 0")

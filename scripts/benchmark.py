@@ -10,8 +10,9 @@ Keys: matmul_gflops, features_x_librosa, train_audio_s_per_s,
 train_flop_utilisation, offline_rtf, stream_chunk_ms_p50/_p95, greedy_decode_ms,
 beam_decode_ms, beam_lm_decode_ms, transcribe_1h_peak_rss_mb (+ _s),
 batch_audio_h_per_cpu_h (+ _one_by_one, batch_x_one_by_one_cpu),
-soak_rss_end_x_start, soak_chunk_ms_p50_end_x_start, and for memory
-train_peak_rss_mb, train_rss_growth.
+soak_rss_end_x_start, soak_chunk_ms_p50_end_x_start,
+server_soak_rss_end_x_start, server_soak_partial_ms_p50_end_x_start, and for
+memory train_peak_rss_mb, train_rss_growth.
 
 What each run does (full / --quick):
 - matmul peak, best of 10 / 5, at the start and the end;
@@ -44,12 +45,19 @@ What each run does (full / --quick):
 - soak, in a child process: one `StreamingRecognizer` (synth-en-streaming,
   TFLite) fed 1 h / 10 min of 4 s speech + 1 s silence in 100 ms chunks,
   through an endpoint every 5 s: RSS and chunk latency p50/p95 over the first
-  and the last 5 min, and their ratios (end / start: flat is 1).
+  and the last 5 min, and their ratios (end / start: flat is 1);
+- server (`--only server`): N WebSocket clients of a `ServerThread` in this
+  process, N doubling until the partials' p95 latency passes 300 ms;
+- server_soak: `asr serve` in a child process and 20 WebSocket clients here,
+  each streaming the soak's speech and pauses in 100 ms chunks at real time
+  for 10 / 2 min: the server's RSS (every 10 s) and the partials' latency
+  p50/p95 over the first and the last 2 min / 30 s, and their ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -451,18 +459,26 @@ def bench_training(quick: bool, peak_gflops: float) -> dict:
     }
 
 
-def peak_rss_mb() -> float:
-    """Peak RSS of this process (VmHWM). Not ru_maxrss: Linux carries the
-    parent's peak over fork + exec, so a child would report its parent's."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """Peak RSS of this process, or of process `pid` (VmHWM). Not ru_maxrss:
+    Linux carries the parent's peak over fork + exec, so a child would report
+    its parent's."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM"):
             return int(line.split()[1]) / 1024
-    raise OSError("no VmHWM in /proc/self/status")
+    raise OSError(f"no VmHWM in /proc/{pid}/status")
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process (not the peak)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
+def cpu_s(pid: int | str = "self") -> float:
+    """CPU time (user + system, all threads) of this process, or of `pid`."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Current resident set size of this process, or of process `pid` (not
+    the peak)."""
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
@@ -645,13 +661,61 @@ def streaming_child(n: int) -> dict:
     return out
 
 
+def pcm16(wave: np.ndarray) -> np.ndarray:
+    """float samples in [-1, 1] -> little-endian 16-bit PCM, the server's
+    default format."""
+    return np.clip(np.round(wave * 32768), -32768, 32767).astype("<i2")
+
+
+async def stream_client(session, url: str, chunks, partials: list, offset=0.0):
+    """One WebSocket client of `asr serve` at `url` (http://host:port): after
+    `offset` seconds, sends `chunks` (16-bit PCM arrays at 16 kHz) paced at
+    real time, then `end`, and reads to `done`. For each partial it appends
+    (arrival time, latency s) to `partials` (times: `time.perf_counter`);
+    latency: the arrival less the send time of the chunk that completed the
+    audio the partial covers (its `seconds`). Returns whether `done` came."""
+    import asyncio
+    import bisect
+
+    sent_s: list[float] = []  # audio sent so far after each chunk, seconds
+    sent_at: list[float] = []  # when each chunk was sent
+    async with session.ws_connect(url.replace("http", "ws", 1) + "/ws") as ws:
+        await ws.receive_json()
+        await asyncio.sleep(offset)
+        start = time.perf_counter()
+
+        async def receive() -> bool:
+            async for msg in ws:
+                m = msg.json()
+                if m["type"] == "partial":
+                    now = time.perf_counter()
+                    i = bisect.bisect_right(sent_s, m["seconds"] + 1e-6) - 1
+                    if i >= 0:
+                        partials.append((now, now - sent_at[i]))
+                elif m["type"] == "done":
+                    return True
+            return False
+
+        reader = asyncio.create_task(receive())
+        samples = 0
+        for pcm in chunks:
+            await asyncio.sleep(max(0, start + samples / 16000 - time.perf_counter()))
+            samples += len(pcm)
+            sent_s.append(round(samples / 16000, 3))
+            sent_at.append(time.perf_counter())
+            await ws.send_bytes(pcm.tobytes())
+        await ws.send_str('{"type": "end"}')
+        return await reader
+
+
 def bench_server(quick: bool) -> dict:
     """`asr serve` under load: N WebSocket clients on 127.0.0.1 each stream
-    speech at real-time pace in 100 ms chunks; a partial's latency is its
-    arrival time less the time the audio it covers (its `seconds`) was sent.
-    N doubles until the p95 passes 300 ms; `server_streams_realtime` is the
-    largest N within it. The clients share this process (and its cores) with
-    the server, so the figure is a floor. Run with `--only server`."""
+    speech at real-time pace in 100 ms chunks (`stream_client`); a partial's
+    latency is its arrival time less the time the audio it covers (its
+    `seconds`) was sent. N doubles until the p95 passes 300 ms;
+    `server_streams_realtime` is the largest N within it. The clients share
+    this process (and its cores) with the server, so the figure is a floor.
+    Run with `--only server`."""
     import asyncio
 
     import aiohttp
@@ -664,46 +728,24 @@ def bench_server(quick: bool) -> dict:
     clips = demo.make_clips(4, seed=1).waves
     wave = np.concatenate([np.concatenate([c, np.zeros(8000)]) for c in clips])
     wave = np.tile(wave, 1 + int(seconds * 16000) // len(wave))[: int(seconds * 16000)]
-    pcm = np.clip(np.round(wave * 32768), -32768, 32767).astype("<i2")
+    pcm = pcm16(wave)
+    chunks = [pcm[i : i + 1600] for i in range(0, len(pcm), 1600)]
     server = SpeechServer(
         load_model("synth-en-streaming"),
         backend="tflite",
         limits=ServerLimits(max_streams=1024),
     )
 
-    async def client(session, url, latencies, offset):
-        sent = {}  # seconds of audio -> send time
-        async with session.ws_connect(url.replace("http", "ws", 1) + "/ws") as ws:
-            await ws.receive_json()
-            await asyncio.sleep(offset)
-            start = time.perf_counter()
-
-            async def receive():
-                async for msg in ws:
-                    m = msg.json()
-                    if m["type"] == "partial":
-                        at = max(s for s in sent if s <= m["seconds"] + 1e-6)
-                        latencies.append(time.perf_counter() - sent[at])
-                    elif m["type"] == "done":
-                        return
-
-            reader = asyncio.create_task(receive())
-            for k, i in enumerate(range(0, len(pcm), 1600)):
-                await asyncio.sleep(max(0, start + k * 0.1 - time.perf_counter()))
-                sent[round((i + len(pcm[i : i + 1600])) / 16000, 3)] = (
-                    time.perf_counter()
-                )
-                await ws.send_bytes(pcm[i : i + 1600].tobytes())
-            await ws.send_str('{"type": "end"}')
-            await reader
-
     async def level(url, n):
-        latencies: list[float] = []
+        partials: list = []
         async with aiohttp.ClientSession() as session:
             await asyncio.gather(
-                *(client(session, url, latencies, 0.1 * k / n) for k in range(n))
+                *(
+                    stream_client(session, url, chunks, partials, 0.1 * k / n)
+                    for k in range(n)
+                )
             )
-        return 1e3 * float(np.percentile(latencies, 95))
+        return 1e3 * float(np.percentile([lat for _, lat in partials], 95))
 
     out: dict = {"server_p95_partial_ms": {}}
     best = 0
@@ -864,6 +906,23 @@ SOAK_UNIT = (4.0, 1.0)  # seconds of speech, then of silence
 SOAK_WINDOW_S = 300  # the start and end windows compared
 
 
+def soak_units(seed: str) -> list[np.ndarray]:
+    """The soaks' audio: 60 distinct pieces of SOAK_UNIT (4 s of espeak-ng
+    speech, `speech_clips`, then 1 s of silence), float32 at 16 kHz."""
+    speech_s, silence_s = SOAK_UNIT
+    silence = np.zeros(int(silence_s * 16000), np.float32)
+    return [np.concatenate([p, silence]) for p in speech_clips([speech_s] * 60, seed)]
+
+
+def soak_chunks(units: list[np.ndarray], seconds: float, first: int = 0):
+    """`seconds` of audio in 100 ms chunks (1,600 samples): `units` from
+    `units[first]` on, cycled."""
+    per_unit = len(units[0]) // 1600
+    for k in range(int(seconds * 10)):
+        unit, pos = divmod(k, per_unit)
+        yield units[(first + unit) % len(units)][pos * 1600 : (pos + 1) * 1600]
+
+
 def bench_soak(quick: bool) -> dict:
     """1 h (10 min) of streaming in a child process (`soak_child`)."""
     return _section_child("--soak-child", 600 if quick else 3600)
@@ -880,12 +939,7 @@ def soak_child(seconds: int) -> dict:
     from asr.streaming.recognizer import StreamingRecognizer
     from asr.transcribe import load_model
 
-    speech_s, silence_s = SOAK_UNIT
-    pieces = speech_clips([speech_s] * 60, "benchmark-soak")
-    silence = np.zeros(int(silence_s * 16000), np.float32)
-    units = [np.concatenate([p, silence]) for p in pieces]
-    chunk = 1600
-    per_unit = len(units[0]) // chunk
+    units = soak_units("benchmark-soak")
     rec = StreamingRecognizer(
         load_model("synth-en-streaming"), chunk_ms=100, backend="auto"
     )
@@ -896,9 +950,7 @@ def soak_child(seconds: int) -> dict:
     rss = []  # (chunk index, MB)
     finals = 0
     t_start = time.perf_counter()
-    for k in range(n):
-        unit, pos = divmod(k, per_unit)
-        samples = units[unit % len(units)][pos * chunk : (pos + 1) * chunk]
+    for k, samples in enumerate(soak_chunks(units, seconds)):
         t0 = time.perf_counter()
         rec.accept_waveform(samples)
         finals += len(rec.pop_finals())
@@ -918,12 +970,143 @@ def soak_child(seconds: int) -> dict:
         "soak_rss_end_x_start": end / start,
         "soak_peak_rss_mb": peak_rss_mb(),
     }
+    out.update(start_end_percentiles("soak_chunk_ms", first, last))
+    out["soak_backend"] = rec.backend
+    return out
+
+
+def start_end_percentiles(key: str, first, last) -> dict:
+    """`{key}_p50_start`, `_end`, `_end_x_start` and the same for p95, of the
+    values `first` (the start window) and `last` (the end window)."""
+    out = {}
     for q in (50, 95):
         a, b = float(np.percentile(first, q)), float(np.percentile(last, q))
-        out[f"soak_chunk_ms_p{q}_start"] = a
-        out[f"soak_chunk_ms_p{q}_end"] = b
-        out[f"soak_chunk_ms_p{q}_end_x_start"] = b / a
-    out["soak_backend"] = rec.backend
+        out[f"{key}_p{q}_start"] = a
+        out[f"{key}_p{q}_end"] = b
+        out[f"{key}_p{q}_end_x_start"] = b / a
+    return out
+
+
+SERVER_SOAK_STREAMS = 20
+
+
+@contextlib.contextmanager
+def server_process(*options: str, timeout: float = 600):
+    """`asr serve --port 0 *options` (this checkout's package) in a child
+    process; yields (its Popen, its URL) once it says where it listens, and
+    stops it with SIGINT (Ctrl+C: a clean shutdown) at exit."""
+    import re
+    import signal
+    import tempfile
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), env.get("PYTHONPATH")])
+    )
+    command = [sys.executable, "-m", "asr", "serve", "--port", "0", *options]
+    with tempfile.TemporaryDirectory() as tmp:
+        errors = Path(tmp) / "stderr"
+        with open(errors, "w") as err:
+            proc = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=tmp
+            )
+        try:
+            deadline = time.monotonic() + timeout
+            while not (m := re.search(r" on (http://\S+?)/ ", errors.read_text())):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = errors.read_text().strip()[-500:]
+                    raise RuntimeError(f"asr serve did not start: {tail}")
+                time.sleep(0.5)
+            yield proc, m.group(1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def bench_server_soak(quick: bool) -> dict:
+    """`asr serve` (TFLite step) in a child process, its RSS its own, with
+    SERVER_SOAK_STREAMS WebSocket clients in this process streaming for
+    10 min (`--quick`: 2 min) at once: each `stream_client` sends the soak's
+    audio (4 s of speech, 1 s of silence, repeated; each client starts at
+    another piece) in 100 ms chunks paced at real time, then `end`. Records
+    every partial's latency (`stream_client`) and the server's RSS
+    (/proc/PID/statm, every 10 s; the most in each window) and compares the
+    first and the last 2 min (`--quick`: 30 s) of the run, by arrival time:
+    end / start ratios, flat is 1; also the p95 of every such window in turn
+    (`_p95_by_window`, keyed by the window's start in seconds) and the
+    server's CPU time per second of the run (`_server_cpu_per_s`, 1 = one
+    core)."""
+    import asyncio
+
+    import aiohttp
+
+    streams = SERVER_SOAK_STREAMS
+    seconds, window = (120, 30) if quick else (600, 120)
+    units = [pcm16(u) for u in soak_units("benchmark-server-soak")]
+
+    async def run(url: str, pid: int) -> tuple:
+        partials: list = []
+        rss: list = []  # (seconds since the start, MB)
+        t0 = time.perf_counter()
+
+        async def sample() -> None:
+            while True:
+                await asyncio.sleep(10 - (time.perf_counter() - t0) % 10)
+                rss.append((time.perf_counter() - t0, rss_mb(pid)))
+
+        sampler = asyncio.create_task(sample())
+        async with aiohttp.ClientSession() as session:
+            done = await asyncio.gather(
+                *(
+                    stream_client(
+                        session,
+                        url,
+                        soak_chunks(units, seconds, first=3 * k),
+                        partials,
+                        0.1 * k / streams,
+                    )
+                    for k in range(streams)
+                )
+            )
+        sampler.cancel()
+        return [(t - t0, lat) for t, lat in partials], rss, sum(done)
+
+    with server_process("--backend", "tflite", "--max-streams", "64") as (proc, url):
+        idle, cpu0 = rss_mb(proc.pid), cpu_s(proc.pid)
+        t_start = time.perf_counter()
+        partials, rss, done = asyncio.run(run(url, proc.pid))
+        wall = time.perf_counter() - t_start
+        cpu = cpu_s(proc.pid) - cpu0
+        peak = peak_rss_mb(proc.pid)
+    start = max(mb for t, mb in rss if t < window)
+    end = max(mb for t, mb in rss if t >= seconds - window)
+    first = [1e3 * lat for t, lat in partials if t < window]
+    last = [1e3 * lat for t, lat in partials if t >= seconds - window]
+    out = {
+        "server_soak_streams": streams,
+        "server_soak_audio_s": seconds,
+        "server_soak_window_s": window,
+        "server_soak_wall_s": wall,
+        "server_soak_streams_done": done,
+        "server_soak_partials": len(partials),
+        "server_soak_rss_mb_idle": idle,
+        "server_soak_rss_mb_start": start,
+        "server_soak_rss_mb_end": end,
+        "server_soak_rss_end_x_start": end / start,
+        "server_soak_peak_rss_mb": peak,
+        "server_soak_server_cpu_per_s": cpu / wall,
+    }
+    out.update(start_end_percentiles("server_soak_partial_ms", first, last))
+    out["server_soak_partial_ms_p95_by_window"] = {
+        str(w): float(
+            np.percentile([1e3 * lat for t, lat in partials if w <= t < w + window], 95)
+        )
+        for w in range(0, seconds, window)
+    }
     return out
 
 
@@ -947,7 +1130,8 @@ def main() -> int:
         "--skip",
         default="",
         help="comma-separated sections to skip: "
-        "features,train,leak,inference,streaming,transcribe,batch,soak,server",
+        "features,train,leak,inference,streaming,transcribe,batch,soak,server,"
+        "server_soak",
     )
     parser.add_argument(
         "--only",
@@ -999,6 +1183,7 @@ def main() -> int:
         ("batch", lambda: bench_batch(args.quick)),
         ("soak", lambda: bench_soak(args.quick)),
         ("server", lambda: bench_server(args.quick)),
+        ("server_soak", lambda: bench_server_soak(args.quick)),
     ]
     if unknown := (skip | only) - {name for name, _ in sections}:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
@@ -1073,6 +1258,9 @@ GOALS = {
     "soak_rss_end_x_start": "<= 1.05 (flat)",
     "soak_chunk_ms_p50_end_x_start": "~1 (flat)",
     "soak_chunk_ms_p95_end_x_start": "~1 (flat)",
+    "server_soak_rss_end_x_start": "<= 1.05 (flat)",
+    "server_soak_partial_ms_p50_end_x_start": "~1 (flat)",
+    "server_soak_partial_ms_p95_end_x_start": "~1 (flat)",
 }
 
 

@@ -12,8 +12,12 @@ people and scripts). The newest `KEEP` checkpoints are kept.
 A checkpoint is written when an epoch ends (once every other callback is done
 with it, so the backup never runs ahead of `model.keras`, `best.json` and
 `history.csv`), every `train.checkpoint_every_steps` steps and every
-`train.checkpoint_every_minutes` minutes, and when a SIGTERM or SIGINT asks
-the run to stop (`asr.interrupts`).
+`train.checkpoint_every_minutes` minutes, when a SIGTERM or SIGINT asks
+the run to stop (`asr.interrupts`), and after a step at which a callback
+before `Backup` ended training mid-epoch (`model.stop_training`: the time
+budget, `train.max_minutes`, or the non-finite-loss guard): that checkpoint
+is the step reached, not the epoch's end Keras still signals. The JSON also
+holds `steps_per_epoch` (for people and scripts; not read back).
 
 On resume (`BackupStore.restore`) the newest checkpoint whose JSON parses and
 whose weights match their size and hash and load is used; a damaged one
@@ -137,9 +141,16 @@ class BackupStore:
             )
         return Position()
 
-    def save(self, model: keras.Model, position: Position, step: int) -> Path:
+    def save(
+        self,
+        model: keras.Model,
+        position: Position,
+        step: int,
+        steps_per_epoch: int | None = None,
+    ) -> Path:
         """Writes a checkpoint of `model` at `position` (`step`: the global
-        step, which names it) and removes all but the newest `keep`."""
+        step, which names it; `steps_per_epoch`, if given, goes in its JSON)
+        and removes all but the newest `keep`."""
         folder = self.write_dir
         name = f"ckpt-{step:09d}"
         weights = folder / f"{name}.weights.h5"
@@ -154,6 +165,8 @@ class BackupStore:
             "bytes": size,
             "sha256": digest,
         }
+        if steps_per_epoch is not None:
+            meta["steps_per_epoch"] = steps_per_epoch
         atomic_write_text(folder / f"{name}.json", json.dumps(meta))
         atomic_write_text(folder / METADATA, json.dumps(meta))
         self._prune()
@@ -251,6 +264,7 @@ class Backup(keras.callbacks.Callback):
         self.history_csv = Path(history_csv or store.write_dir.parent / "history.csv")
         self.check_workers = check_workers
         self._pending: Position | None = None
+        self._cut = False  # the epoch was ended early; its end is no end
         self._epoch, self._offset = 0, 0
         self._since_save, self._saved_at = 0, time.monotonic()
         self.saved: Position | None = None
@@ -268,7 +282,7 @@ class Backup(keras.callbacks.Callback):
 
     def _save(self, position: Position) -> None:
         step = position.epoch * self.steps_per_epoch + position.batch
-        self.store.save(self.model, position, step)
+        self.store.save(self.model, position, step, self.steps_per_epoch)
         self.saved = position
         self._since_save, self._saved_at = 0, time.monotonic()
 
@@ -279,7 +293,7 @@ class Backup(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._commit()
-        self._epoch = epoch
+        self._epoch, self._cut = epoch, False
         self._offset = self.start.batch if epoch == self.start.epoch else 0
         if self.stop is not None and self.stop.requested:
             position = Position(epoch, self._offset)
@@ -296,6 +310,10 @@ class Backup(keras.callbacks.Callback):
         if self.stop is not None and self.stop.requested:
             self._save(position)
             self._interrupted(position)
+        if self.model.stop_training:  # a callback before this one ended the epoch
+            self._save(position)
+            self._cut = True
+            return
         due = self.every_steps and self._since_save >= self.every_steps
         late = (
             self.every_minutes
@@ -305,7 +323,8 @@ class Backup(keras.callbacks.Callback):
             self._save(position)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._pending = Position(epoch + 1, 0)  # committed once the others are done
+        if not self._cut:  # committed once the others are done
+            self._pending = Position(epoch + 1, 0)
 
     def on_train_end(self, logs=None):
         self._commit()

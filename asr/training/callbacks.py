@@ -1,6 +1,6 @@
 """Keras callbacks used by `asr.training.fit`: validation WER, best-model
-checkpoint, the non-finite-loss guard and the learning curve (the backup for
-resuming is `asr.training.backup`)."""
+checkpoint, the non-finite-loss guard, the wall-time budget and the learning
+curve (the backup for resuming is `asr.training.backup`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import keras
@@ -195,6 +196,46 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
             logger.error("%s; stopping (train.nan_policy=stop)", message)
         else:
             logger.warning("%s; step skipped (train.nan_policy=skip)", message)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training at the end of the first step that ends `minutes` or
+    more after training began (`train.max_minutes`; the first
+    `on_train_begin`, so a `fit` that runs the rest of a resumed epoch and then
+    the other epochs in two calls keeps one budget). It sets
+    `model.stop_training`: Keras then ends the epoch, short (validation and the
+    epoch-end callbacks run on it), and `asr.training.backup.Backup`, placed
+    after this callback, saves the step reached, so running the same command
+    again resumes there with a new budget.
+
+    Attributes:
+        spent: whether the budget stopped training.
+        steps: steps trained under this budget.
+    """
+
+    def __init__(self, minutes: float, clock=time.monotonic):
+        super().__init__()
+        self.seconds, self.clock = 60.0 * minutes, clock
+        self.started: float | None = None
+        self.spent = False
+        self.steps = 0
+
+    def on_train_begin(self, logs=None):
+        if self.started is None:
+            self.started = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.spent or self.clock() - self.started < self.seconds:
+            return
+        self.spent = True
+        self.model.stop_training = True
+        logger.info(
+            "train.max_minutes=%g spent after %d steps: stopping after this "
+            "step (run the same command again to go on)",
+            self.seconds / 60,
+            self.steps,
+        )
 
 
 class LearningCurvePlot(keras.callbacks.Callback):

@@ -10,7 +10,10 @@ interruption (`kill -9` included) resumes from the last checkpoint: an epoch's
 end, or a mid-epoch one (`train.checkpoint_every_steps` / `_minutes`), where
 it skips the batches already trained on and goes on with the same data order.
 SIGTERM or SIGINT saves a checkpoint after the current step and raises
-`TrainingInterrupted`. Bad manifest lines are logged and skipped.
+`TrainingInterrupted`. `train.max_minutes` ends training normally after the
+step that spends the budget (`asr.training.callbacks.TimeBudget`), the epoch
+cut short and validated, with a checkpoint of that step to go on from. Bad
+manifest lines are logged and skipped.
 
 Data parallelism (`train.strategy`): "mirrored" keeps one replica per local
 GPU, "multiworker" one worker per `TF_CONFIG` task (each mirroring its GPUs).
@@ -50,6 +53,7 @@ from asr.training.callbacks import (
     LearningCurvePlot,
     NonFiniteLossError,
     NonFiniteLossGuard,
+    TimeBudget,
     ValidationMetrics,
 )
 from asr.training.distribute import Cluster, make_strategy, plan_steps
@@ -274,8 +278,10 @@ def _fit(
             history_csv=out_dir / "history.csv",
             check_workers=cluster.num_workers > 1,
         )
+        budget = [TimeBudget(cfg.train.max_minutes)] if cfg.train.max_minutes else []
         callbacks = [
             guard,
+            *budget,  # before backup, which saves the step it stops at
             validation,
             backup,
             BestModelCheckpoint(network, out_dir, cfg),
