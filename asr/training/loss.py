@@ -20,7 +20,9 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths):
             never `logits.shape[1]`: padding would be scored as audio.
 
     Returns:
-        (batch,) float32 losses.
+        (batch,) float32 losses; 0 (and no gradient) for an utterance whose
+        frames are too few for its label (a very short clip sped up): it is
+        skipped rather than stopping training.
     """
     logits = tf.cast(logits, tf.float32)  # float16 would underflow
     labels = tf.cast(labels, tf.int32)
@@ -33,13 +35,18 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths):
     sparse = tf.SparseTensor(
         where, tf.gather_nd(labels, where), tf.shape(labels, out_type=tf.int64)
     )
-    return tf.nn.ctc_loss(
+    # The kernel takes the blank as the last class: the logits are rotated so
+    # that blank 0 is last and labels 1..V-1 become 0..V-2 (what tf.nn.ctc_loss
+    # does for blank_index=0, which cannot skip impossible utterances).
+    assert text.BLANK == 0
+    rotated = tf.concat([logits[:, :, 1:], logits[:, :, :1]], axis=-1)
+    sparse = tf.SparseTensor(sparse.indices, sparse.values - 1, sparse.dense_shape)
+    return tf.compat.v1.nn.ctc_loss(
         sparse,
-        logits,
-        None,
+        rotated,
         tf.cast(logit_lengths, tf.int32),
-        logits_time_major=False,
-        blank_index=text.BLANK,
+        time_major=False,
+        ignore_longer_outputs_than_inputs=True,
     )
 
 

@@ -83,3 +83,19 @@ def test_distillation_loss_is_the_shifted_frame_kl_within_lengths(rng):
     assert got[2] == 0  # shorter than the shift: no frame pair
     same = distillation_loss(student, student, lengths).numpy()
     np.testing.assert_allclose(same, 0, atol=1e-5)
+
+
+def test_an_utterance_too_short_for_its_label_is_skipped_not_an_error():
+    """5 labels need at least 5 frames (more with repeats): with 3 the loss is
+    0 and its gradient 0, and the batch's other utterance is unaffected."""
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.standard_normal((2, 6, 5)), tf.float32)
+    labels = np.array([[1, 2, 3, 4, 1], [2, 3, 0, 0, 0]])
+    lengths = np.array([5, 2])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = ctc_loss(labels, logits, lengths, np.array([3, 6]))
+    grad = tape.gradient(loss, logits).numpy()
+    alone = ctc_loss(labels[1:], logits[1:], lengths[1:], np.array([6]))
+    assert loss.numpy()[0] == 0.0 and not grad[0].any()
+    np.testing.assert_allclose(loss.numpy()[1], alone.numpy()[0], rtol=1e-6)
