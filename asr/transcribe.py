@@ -83,7 +83,7 @@ class Recognizer:
     window_seconds = 20.0  # long inputs: longest segment / frames kept per window
     context_seconds = 2.0  # long inputs, "windows": context on each side
     segments_per_batch = 8  # long inputs, "pauses": segments recognised at once
-    segmentation_options: dict = {}  # more `asr.segmentation.pause_segments` args
+    segmentation_options: dict | None = None  # more `pause_segments` arguments
     xla_min_seconds = 8.0  # a batch of one this long runs XLA loops (CPU)
     threshold = DEFAULT_THRESHOLD  # classifiers: weaker keywords -> _unknown_
 
@@ -331,7 +331,7 @@ class Recognizer:
         for i, item in enumerate(inputs):
             if isinstance(item, np.ndarray):
                 wave = np.asarray(item, np.float32)
-                if self._is_long(len(wave) / SAMPLE_RATE):
+                if self.is_long(len(wave) / SAMPLE_RATE):
                     results[i] = self._long(_split(wave), None, decode_options)
                     continue
                 short_idx.append(i)
@@ -340,7 +340,7 @@ class Recognizer:
             from asr.audio import audio_info
 
             duration, _, _ = audio_info(item)
-            if self._is_long(duration):
+            if self.is_long(duration):
                 results[i] = self._long(
                     iter_audio_blocks(item), progress, decode_options
                 )
@@ -354,7 +354,7 @@ class Recognizer:
                 results[i] = self._segment(logits, len(wave), decode_options)
         return results  # type: ignore[return-value]
 
-    def _is_long(self, seconds: float) -> bool:
+    def is_long(self, seconds: float) -> bool:
         """Whether an input this long is recognised in windows (a classifier
         never is: it gives one answer for its whole input)."""
         return (
@@ -404,7 +404,8 @@ class Recognizer:
             group.clear()
 
         for start, wave in pause_segments(
-            blocks, **{"max_seconds": self.window_seconds, **self.segmentation_options}
+            blocks,
+            **{"max_seconds": self.window_seconds, **(self.segmentation_options or {})},
         ):
             group.append((start, wave))
             total = start + len(wave)

@@ -210,13 +210,13 @@ def _batches(todo: list, recognizer) -> list[list]:
     groups: list[list] = []
     audio = 0.0
     for item, duration in todo:
-        long = recognizer._is_long(duration)
+        long = recognizer.is_long(duration)
         if (
             long
             or not groups
             or len(groups[-1]) >= BATCH_FILES
             or audio + duration > BATCH_SECONDS
-            or recognizer._is_long(groups[-1][-1][1])
+            or recognizer.is_long(groups[-1][-1][1])
         ):
             groups.append([])
             audio = 0.0
