@@ -5,8 +5,9 @@
 input pipeline maps over single training utterances: speed perturbation,
 vocal-tract-length perturbation (`warp_frequencies`), room reverberation
 (`reverberate` with responses from `asr.reverb`), gain, time shift, leading and
-trailing silence, noise at a random SNR and a low noise floor (noise files:
-`asr.datasets.noise.prepare_noise`, `asr prepare noise`). Every step is off by
+trailing silence, noise at a random SNR, a low noise floor (noise files:
+`asr.datasets.noise.prepare_noise`, `asr prepare noise`) and a band limit
+(`band_limit`). Every step is off by
 default; `configs/augment_real.yaml` turns them all on for real recordings.
 """
 
@@ -197,6 +198,33 @@ def warp_frequencies(
     return _interpolate(stretched, pos)
 
 
+def band_limit(
+    audio: tf.Tensor, cutoff_hz: tf.Tensor | float, transition_hz: float = 200.0
+) -> tf.Tensor:
+    """Removes everything above `cutoff_hz`, as a recording channel of that
+    bandwidth does (an 8 kHz file: 4 kHz; a telephone line: 3.4 kHz).
+
+    One FFT over the clip; the gain falls from 1 to 0 as a raised cosine over
+    the `transition_hz` below the cutoff (no ringing from a brick wall).
+
+    Args:
+        audio: (samples,) float32 at 16 kHz.
+        cutoff_hz: scalar; 8000 or more keeps the clip as it is.
+    Returns:
+        (samples,) float32.
+    """
+    n = tf.shape(audio)[0]
+    fft = tf.reshape(n + n % 2, [1])  # even, so irfft gives back n (+1) samples
+    spectrum = tf.signal.rfft(audio, fft)
+    freqs = tf.cast(tf.range(tf.shape(spectrum)[0]), tf.float32) * (
+        SAMPLE_RATE / tf.cast(fft[0], tf.float32)
+    )
+    cutoff = tf.cast(cutoff_hz, tf.float32)
+    x = tf.clip_by_value((cutoff - freqs) / transition_hz, 0.0, 1.0)
+    gain = tf.where(cutoff >= SAMPLE_RATE / 2, 1.0, 0.5 - 0.5 * tf.cos(np.pi * x))
+    return tf.signal.irfft(spectrum * tf.cast(gain, tf.complex64), fft)[:n]
+
+
 def reverberate(audio: tf.Tensor, ir: tf.Tensor) -> tf.Tensor:
     """`audio` convolved with room response `ir` (FFT), cut to the input length.
 
@@ -271,7 +299,8 @@ def waveform_augmenter(
     shift (`time_shift_ms`, digital zeros) -> silence padding before and after
     (`pad_silence_prob`, `pad_silence_max_s`, digital zeros) -> additive noise
     (`noise_prob`, `noise_snr_db`, one of the `noise` signals at a random
-    offset, tiled) -> noise floor (`noise_floor_prob`, `noise_floor_dbfs`).
+    offset, tiled) -> noise floor (`noise_floor_prob`, `noise_floor_dbfs`) ->
+    band limit (`bandwidth_prob`, `bandwidth_hz`, over speech and noise alike).
 
     The SNR is measured against the power of the clip before time shift and
     padding, and the noise (and floor) cover the whole padded clip, so padding
@@ -296,6 +325,7 @@ def waveform_augmenter(
         cfg.reverb_prob > 0,
         cfg.pad_silence_prob > 0 and cfg.pad_silence_max_s > 0,
         cfg.noise_floor_prob > 0,
+        cfg.bandwidth_prob > 0,
     )
     if not any(active):
         return None
@@ -335,6 +365,11 @@ def waveform_augmenter(
         rms = tf.pow(10.0, dbfs / 20.0)
         return audio + seg * rms / tf.sqrt(_power(seg) + 1e-20)
 
+    def narrow(audio):
+        return band_limit(
+            audio, tf.random.uniform([], cfg.bandwidth_hz[0], cfg.bandwidth_hz[1])
+        )
+
     def augment(audio):
         if cfg.speed_factors:
             idx = tf.random.uniform([], 0, len(cfg.speed_factors), tf.int32)
@@ -368,6 +403,8 @@ def waveform_augmenter(
             audio = _maybe(cfg.noise_prob, add_noise, audio)
         if cfg.noise_floor_prob > 0:
             audio = _maybe(cfg.noise_floor_prob, floor, audio)
+        if cfg.bandwidth_prob > 0:
+            audio = _maybe(cfg.bandwidth_prob, narrow, audio)
         return audio
 
     return augment

@@ -43,8 +43,8 @@ class FeatureConfig:
 class AugmentConfig:
     """Training-only augmentation. Waveform options run in the input pipeline
     (`asr.augment.waveform_augmenter`, in this order: speed, VTLP, reverb,
-    gain, time shift, silence padding, noise, noise floor), SpecAugment runs
-    inside the model after the features. Every waveform option is off by
+    gain, time shift, silence padding, noise, noise floor, band limit),
+    SpecAugment runs inside the model after the features. Every waveform option is off by
     default; `configs/augment_real.yaml` turns them on for real recordings.
     Probabilities are per utterance; ranges are [low, high], drawn uniformly."""
 
@@ -70,6 +70,11 @@ class AugmentConfig:
     reverb_drr_db: tuple[float, float] = (0.0, 10.0)
     time_shift_ms: float = 0.0
     gain_db: float = 0.0  # random gain in [-gain_db, +gain_db]
+    # Band limit (a telephone line, an 8 kHz recording, a cheap microphone):
+    # everything above a cutoff drawn from bandwidth_hz removed, last, over
+    # the noise too, as the recording channel would.
+    bandwidth_prob: float = 0.0
+    bandwidth_hz: tuple[float, float] = (3400.0, 8000.0)
     # Silence (digital zeros) before and after, each of a length drawn from
     # [0, pad_silence_max_s] seconds; then noise and floor cover it.
     pad_silence_prob: float = 0.0
@@ -348,7 +353,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     _check(all(s > 0 for s in a.speed_factors), "augment.speed_factors", "must be > 0")
     _check(a.time_shift_ms >= 0, "augment.time_shift_ms", "must be >= 0")
     _check(a.gain_db >= 0, "augment.gain_db", "must be >= 0")
-    for name in ("vtlp_prob", "reverb_prob", "pad_silence_prob", "noise_floor_prob"):
+    probs = ("vtlp_prob", "reverb_prob", "pad_silence_prob", "noise_floor_prob")
+    for name in (*probs, "bandwidth_prob"):
         value = getattr(a, name)
         _check(0.0 <= value <= 1.0, f"augment.{name}", "must be in [0, 1]")
     ranges = (
@@ -356,6 +362,7 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         ("rt60_range", 0.05, 5.0),
         ("reverb_drr_db", -20.0, 40.0),
         ("noise_floor_dbfs", -150.0, 0.0),
+        ("bandwidth_hz", 500.0, 8000.0),
     )
     for name, low, high in ranges:
         lo, hi = getattr(a, name)

@@ -14,6 +14,7 @@ import tensorflow as tf
 from asr.audio import load_audio
 from asr.augment import (
     SpecAugment,
+    band_limit,
     reverberate,
     warp_frequencies,
     waveform_augmenter,
@@ -187,6 +188,44 @@ def test_gain_is_one_factor_within_the_range():
     assert max(gains) - min(gains) > 2.0
 
 
+# -- band limit -------------------------------------------------------------------
+def _level_db(audio: np.ndarray, freq: float) -> float:
+    """The level of `freq` in `audio` (dB, a Hann-windowed FFT bin)."""
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return float(20 * np.log10(spectrum[int(round(freq * len(audio) / SR))] + 1e-12))
+
+
+@pytest.mark.parametrize("cutoff", [3400.0, 4000.0, 6000.0])
+def test_band_limit_keeps_what_is_below_and_removes_what_is_above(cutoff):
+    low, high = _tone(1000.0, 1.1), _tone(cutoff + 300.0, 1.1)
+    for n in (SR, SR + 1):  # odd lengths too
+        out = band_limit(tf.constant((low + high)[:n]), cutoff).numpy()
+        assert out.shape == (n,)
+        assert abs(_level_db(out, 1000.0) - _level_db(low[:n], 1000.0)) < 0.1
+        assert _level_db(out, cutoff + 300.0) < _level_db(high[:n], cutoff + 300.0) - 60
+
+
+def test_band_limit_at_nyquist_changes_nothing():
+    clean = speechlike(0.5)
+    np.testing.assert_allclose(band_limit(tf.constant(clean), 8000.0), clean, atol=1e-5)
+
+
+def test_bandwidth_is_drawn_from_the_range_and_covers_the_noise_floor():
+    cfg = AugmentConfig(
+        bandwidth_prob=1.0, bandwidth_hz=(3000.0, 5000.0),
+        noise_floor_prob=1.0, noise_floor_dbfs=(-40.0, -40.0),
+    )
+    edges = []
+    for out in _run(cfg, np.zeros(SR, np.float32), times=8):
+        power = np.abs(np.fft.rfft(out)) ** 2
+        freqs = np.fft.rfftfreq(len(out), 1 / SR)
+        assert power[freqs > 5000].sum() < 1e-9 * power.sum()
+        # the highest frequency with 1 % of the floor's mean power
+        edges.append(freqs[np.nonzero(power > 0.01 * power[freqs < 2000].mean())[0][-1]])
+    assert all(2800 <= e <= 5000 for e in edges)
+    assert max(edges) - min(edges) > 300  # drawn per utterance
+
+
 # -- reverberation ----------------------------------------------------------------
 @pytest.mark.parametrize("rt60_range", [(0.2, 0.8), (0.8, 1.5)])
 def test_generated_responses_have_the_requested_rt60(rt60_range):
@@ -275,6 +314,8 @@ def test_augment_real_config_trains_through_the_pipeline(tmp_path):
         ("augment.pad_silence_max_s=-1", "augment.pad_silence_max_s"),
         ("augment.pad_silence_prob=2", "augment.pad_silence_prob"),
         ("augment.reverb_drr_db=[5]", "augment.reverb_drr_db"),
+        ("augment.bandwidth_hz=[4000, 9000]", "augment.bandwidth_hz"),
+        ("augment.bandwidth_prob=-1", "augment.bandwidth_prob"),
     ],
 )
 def test_bad_augment_values_name_their_key(item, key):
