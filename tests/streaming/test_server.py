@@ -18,15 +18,13 @@ pytest.importorskip("asr.datasets.synthetic")
 
 from asr import demo  # noqa: E402
 from asr.cli import main  # noqa: E402
-from asr.streaming.recognizer import StreamingRecognizer  # noqa: E402
-from asr.streaming.server import (  # noqa: E402
+from asr.streaming.protocol import (  # noqa: E402
     ProtocolError,
-    ServerLimits,
-    ServerThread,
-    SpeechServer,
     decode_audio,
     parse_control,
 )
+from asr.streaming.recognizer import StreamingRecognizer  # noqa: E402
+from asr.streaming.server import ServerLimits, ServerThread, SpeechServer  # noqa: E402
 from asr.transcribe import load_model  # noqa: E402
 
 CHUNK_MS = 400  # fewer, larger steps: the tests' audio goes through faster
