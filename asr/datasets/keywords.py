@@ -13,7 +13,7 @@
   espeak-ng (`source: "unknown_synthetic"`): words of the closed synthetic
   vocabulary (`asr.datasets.sentences`) but those, in the voices of the
   split's share of the synthetic voice partition
-  (`asr.datasets.synthetic.split_voices`: "train" -> train voices, "test" ->
+  (`asr.datasets.voices.split_voices`: "train" -> train voices, "test" ->
   test voices, any other split -> dev voices), `OUT/unknown/<split>/*.flac`.
   Without real rows all are synthetic; with `synthetic=False`, all real.
 - `_silence_`: `clip_seconds` clips written to `OUT/silence/<split>/*.wav`:
@@ -135,15 +135,10 @@ def _voice_split(split: str) -> str:
 
 def _synthetic_jobs(out: Path, split: str, n: int, words: list[str], seed: int):
     """The synthesis jobs of `n` single-word clips of `split`."""
-    from asr.datasets.synthetic import (
-        LEVEL_DBFS,
-        PITCH,
-        PITCH_RANGE,
-        RATE_WPM,
-        _Job,
-        list_voices,
-        split_voices,
-    )
+    from asr.datasets.clips import ClipJob
+    from asr.datasets.espeak import list_voices
+    from asr.datasets.synthetic import LEVEL_DBFS, PITCH, PITCH_RANGE, RATE_WPM
+    from asr.datasets.voices import split_voices
 
     voices = split_voices(list_voices())[_voice_split(split)]
     rng = random.Random(f"asr-keywords:{seed}:{split}:synthetic")
@@ -157,7 +152,7 @@ def _synthetic_jobs(out: Path, split: str, n: int, words: list[str], seed: int):
         digest = hashlib.sha1(json.dumps(params).encode()).hexdigest()[:10]
         path = out / "unknown" / split / f"{split}-{i:05d}-{digest}.flac"
         jobs.append(
-            _Job(i, split, str(path), word, voice, rate, pitch, pitch_range, level)
+            ClipJob(i, split, str(path), word, voice, rate, pitch, pitch_range, level)
         )
     return jobs
 
@@ -307,12 +302,12 @@ def prepare_keywords(
         plans[split] = {"rows": kept + unknown + silence}
 
     if jobs:
-        from asr.datasets.synthetic import _run_jobs
+        from asr.datasets.clips import run_jobs
 
         n = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
         logger.info("%s: %d synthetic _unknown_ words on %d workers", out, len(jobs), n)
         ordered = [dataclasses.replace(j, index=i) for i, j in enumerate(jobs)]
-        frames = _run_jobs(ordered, n, progress)
+        frames = run_jobs(ordered, n, progress)
         for i, job in enumerate(ordered):
             plans[job.split]["rows"].append(
                 Utterance(

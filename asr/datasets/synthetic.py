@@ -5,16 +5,10 @@ voices and writes FLAC clips plus `OUT/train.jsonl`, `OUT/dev.jsonl` and
 `OUT/test.jsonl`, speaking through `asr.datasets.espeak` the sentences of
 `asr.datasets.sentences`.
 
-Voices. A voice is an accent (an espeak-ng language voice such as `en-us`,
-`en-gb-scotland`) optionally followed by `+variant`, one of the ~100 timbre files
-in `espeak-ng-data/voices/!v` (`en-us+f3`, `en-029+klatt4`). Variants that share a
-formant table, or a name up to trailing digits (`iven`..`iven4`), form one family:
-the same vocal tract with another pitch, synthesiser or echo. `split_voices`
-partitions families, never single voices: about 10% of the variants go to dev,
-10% to test and 5% to "demo" (used by no split; see `held_out_voices`), counted per
-gender so each has female voices; the rest, always including the plain voices and
-the default vocal tract (`klatt*`), go to train. So no dev, test or demo timbre is
-heard in training. The 8 accents are shared by all splits: too few to hold out.
+Voices (`asr.datasets.voices`) are espeak-ng accents with timbre variants;
+`split_voices` partitions variant families, so no dev, test or demo timbre is
+heard in training (demo voices, `held_out_voices`, are in no split). The 8
+accents are shared by all splits: too few to hold out.
 
 Sentences never repeat across the three splits. `vocabulary="open"` (the
 default) draws them from about 47,700 English words with realistic frequencies
@@ -46,33 +40,23 @@ import hashlib
 import json
 import logging
 import math
-import multiprocessing
 import os
 import random
-import re
-import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
-from asr.audio import SAMPLE_RATE, AudioLoadError, audio_info, save_audio
-from asr.datasets.espeak import (
-    SynthesisError,
-    _catalog,
-    _paths,
-    list_voices,
-    synthesize,
-)
+from asr.audio import SAMPLE_RATE
+from asr.datasets.clips import ClipJob, run_jobs
+from asr.datasets.espeak import SynthesisError, _catalog, list_voices, synthesize
 from asr.datasets.sentences import (
     _sentence_stream,
     closed_vocabulary,
     generate_sentences,
 )
+from asr.datasets.texts import DIGITS, digit_stream, open_streams, tagged
+from asr.datasets.voices import held_out_voices, split_voices
 
 __all__ = [  # with what it re-exports, so one import serves a user
+    "DIGITS",
     "SPLITS",
     "SynthesisError",
     "VOCABULARIES",
@@ -86,7 +70,6 @@ __all__ = [  # with what it re-exports, so one import serves a user
 from asr.datasets.wordlist import (
     N_WORDS,
     WordList,
-    open_sentence_stream,
     split_vocabulary,
     word_list,
     wordfreq_version,
@@ -96,9 +79,9 @@ from asr.manifest import Utterance, write_manifest
 
 logger = logging.getLogger(__name__)
 
+
 SPLITS = ("train", "dev", "test")
 SPLIT_HOURS = {"train": 0.90, "dev": 0.05, "test": 0.05}  # fractions of `hours`
-VOICE_SPLIT = {"dev": 0.10, "test": 0.10, "demo": 0.05}  # of variants, per gender
 RATE_WPM = (130, 210)
 PITCH = (30, 70)
 PITCH_RANGE = (30, 70)
@@ -113,169 +96,12 @@ OPEN_PITCH = (20, 80)
 OPEN_PITCH_RANGE = (15, 85)
 WORD_GAP = (1, 6)  # x 10 ms, in half the clips; none in the others
 FORMANT_SCALE = (0.87, 1.15)  # log-uniform
-DIGITS = tuple("zero one two three four five six seven eight nine".split())
-
-
-# ---------------------------------------------------------------------------
-# Voice partition
-
-
-def _variant_families(variants: Sequence[str]) -> dict[str, str]:
-    """Variant -> family key. One family: same formant table, or same name up to
-    trailing digits (`steph`, `steph2`); no formants means the default tract ("")."""
-    voices_dir = Path(_paths()[1]) / "voices" / "!v"
-    parent = {v: v for v in variants}
-
-    def find(v: str) -> str:
-        while parent[v] != v:
-            v = parent[v]
-        return v
-
-    groups: dict[str, list[str]] = {}
-    for v in variants:
-        stem = re.sub(r"\d+$", "", v.lower())
-        keys = [f"stem:{stem}"] if len(stem) > 1 else []
-        try:
-            text = (voices_dir / v).read_text(encoding="utf-8", errors="replace")
-        except OSError:  # not an espeak-ng variant: a family of its own
-            text = None
-        if text is not None:
-            formants = sorted(
-                " ".join(line.split("//")[0].split())
-                for line in text.splitlines()
-                if re.match(r"\s*formant\s", line)
-            )
-            keys.append("formants:" + "|".join(formants) if formants else "default")
-        for key in keys:
-            groups.setdefault(key, []).append(v)
-    for members in groups.values():
-        for v in members[1:]:
-            parent[find(v)] = find(members[0])
-    default = {find(v) for v in groups.get("default", [])}
-    return {v: "" if find(v) in default else find(v) for v in variants}
-
-
-def split_voices(voices: Sequence[str], seed: int = 0) -> dict[str, list[str]]:
-    """Partitions voices into train / dev / test / demo by variant family.
-
-    Plain voices and the default vocal tract always go to train. The other
-    families, in an order shuffled by `seed`, fill dev, test and demo up to
-    fractions `VOICE_SPLIT` of the variants, counted separately for female and
-    male variants (at least one family each); families too big for the room left
-    go to train. A family's voices, all accents included, land in one split.
-
-    Args:
-        voices: names as from `list_voices()`.
-        seed: shuffles the families; the same seed gives the same partition.
-    Returns:
-        {"train", "dev", "test", "demo"} -> sorted, disjoint voice lists.
-    Raises:
-        ValueError: fewer than 4 variant families to share out.
-    """
-    variants = sorted({v.partition("+")[2] for v in voices} - {""})
-    family = {"": "", **_variant_families(variants)}
-    members: dict[str, list[str]] = {}
-    for v in variants:
-        if family[v]:
-            members.setdefault(family[v], []).append(v)
-    if len(members) < 4:
-        raise ValueError(
-            f"split_voices: {len(members)} variant families, need at least 4 "
-            "(pass voices with more variants, e.g. list_voices())"
-        )
-    keys = sorted(members)
-    random.Random(seed).shuffle(keys)
-    # Quotas per gender, so no held-out split ends up all male; a family is
-    # female when most of its variants are.
-    female = _catalog().female
-    is_female = {
-        k: 2 * sum(v in female for v in members[k]) > len(members[k]) for k in keys
-    }
-    room, in_train = {}, {}
-    for g in (False, True):
-        size = sum(len(members[k]) for k in keys if is_female[k] == g)
-        in_train[g] = sum(is_female[k] == g for k in keys)
-        room.update({(s, g): max(1, round(f * size)) for s, f in VOICE_SPLIT.items()})
-    where: dict[str, str] = dict.fromkeys(["", *keys], "train")
-    for key in keys:  # families too big for the room left stay in train
-        g, size = is_female[key], len(members[key])
-        split = next((s for s in VOICE_SPLIT if size <= room[s, g]), "train")
-        if split != "train" and in_train[g] > 1:  # train keeps both genders
-            where[key] = split
-            room[split, g] -= size
-            in_train[g] -= 1
-    for split in VOICE_SPLIT:  # small voice sets: still one family each if possible
-        spare = [k for k in keys if where[k] == "train"]
-        if split not in where.values() and len(spare) > 1:
-            where[min(spare, key=lambda k: len(members[k]))] = split
-    out: dict[str, list[str]] = {s: [] for s in (*SPLITS, "demo")}
-    for v in voices:
-        out[where[family[v.partition("+")[2]]]].append(v)
-    return {s: sorted(vs) for s, vs in out.items()}
-
-
-def held_out_voices(language_prefix: str = "en", seed: int = 0) -> list[str]:
-    """Voices that `prepare_synthetic(voice_seed=seed)` puts in no split, for demos
-    on speakers a model never heard."""
-    return split_voices(list_voices(language_prefix), seed)["demo"]
-
-
-# ---------------------------------------------------------------------------
-# Corpus preparation
-
-
-@dataclass(frozen=True)
-class _Job:
-    index: int
-    split: str
-    path: str
-    text: str
-    voice: str
-    rate_wpm: int
-    pitch: int
-    pitch_range: int
-    level_dbfs: float
-    word_gap: int = 0
-    formant_scale: float = 1.0
-    kind: str = ""  # open corpora: "template", "words" or "frames"
 
 
 def _estimate_seconds(text: str, rate_wpm: int, word_gap: int = 0) -> float:
     """Rough clip length, fitted on espeak-ng English clips with 150 ms padding."""
     gaps = 0.01 * word_gap * text.count(" ")
     return 0.48 + (0.0485 * len(text) + gaps) * 175 / rate_wpm
-
-
-def _digit_stream(seed: str) -> Iterator[str]:
-    rng = random.Random(f"asr-synthetic-digits:{seed}")
-    while True:
-        yield rng.choice(DIGITS)
-
-
-def _open_streams(
-    seed: int, old_fraction: float, words: dict[str, WordList]
-) -> dict[str, Iterator[tuple[str, str]]]:
-    """(sentence, kind) streams of an open corpus, per split."""
-    held = set(words["dev"].words) | set(words["test"].words)
-
-    def train() -> Iterator[tuple[str, str]]:
-        mix = random.Random(f"asr-synthetic:{seed}:train:mix")
-        old = _sentence_stream(f"{seed}:train")
-        new = open_sentence_stream(f"{seed}:train", words["train"])
-        while True:
-            if mix.random() < old_fraction:
-                text = next(old)
-                if not held.intersection(text.split()):  # by construction
-                    yield text, "template"
-            else:
-                yield next(new)
-
-    streams = {"train": train()}
-    for split in ("dev", "test"):
-        streams[split] = open_sentence_stream(
-            f"{seed}:{split}", words["train"], words[split]
-        )
-    return streams
 
 
 def _plan(
@@ -286,18 +112,18 @@ def _plan(
     texts: str = "sentences",
     words: dict[str, WordList] | None = None,
     old_fraction: float = OLD_FRACTION,
-) -> list[_Job]:
+) -> list[ClipJob]:
     """Every utterance of every split, fixed by the arguments. `words` (train,
     dev and test vocabularies) makes an open corpus; None the closed one."""
     is_open = texts == "sentences" and words is not None
     if texts == "digits":
-        streams = {s: _tagged(_digit_stream(f"{seed}:{s}")) for s in SPLITS}
+        streams = {s: tagged(digit_stream(f"{seed}:{s}")) for s in SPLITS}
     elif is_open:
-        streams = _open_streams(seed, old_fraction, words)
+        streams = open_streams(seed, old_fraction, words)
     else:
-        streams = {s: _tagged(_sentence_stream(f"{seed}:{s}")) for s in SPLITS}
+        streams = {s: tagged(_sentence_stream(f"{seed}:{s}")) for s in SPLITS}
     taken: set[str] = set()
-    jobs: list[_Job] = []
+    jobs: list[ClipJob] = []
     # dev and test first: train skips their sentences, never the reverse.
     for split in ("dev", "test", "train"):
         rng = random.Random(f"asr-synthetic:{seed}:{split}:params")
@@ -330,7 +156,7 @@ def _plan(
             name = f"{split}-{count:06d}-{digest}.flac"
             path = out / "audio" / split / f"{count // 1000:03d}" / name
             jobs.append(
-                _Job(
+                ClipJob(
                     index=len(jobs),
                     split=split,
                     path=str(path),
@@ -348,70 +174,6 @@ def _plan(
             total += _estimate_seconds(text, rate, gap)
             count += 1
     return jobs
-
-
-def _tagged(stream: Iterator[str]) -> Iterator[tuple[str, str]]:
-    for text in stream:
-        yield text, ""
-
-
-def _existing_frames(path: str) -> int | None:
-    """Frames of a complete 16 kHz mono clip at `path`, or None."""
-    if not os.path.exists(path):
-        return None
-    try:
-        seconds, rate, channels = audio_info(path)
-    except AudioLoadError:
-        return None
-    if rate != SAMPLE_RATE or channels != 1:
-        return None
-    return round(seconds * rate)
-
-
-def _make_clip(job: _Job) -> tuple[int, int]:
-    """Writes one clip unless a complete one exists. Returns (index, frames)."""
-    frames = _existing_frames(job.path)
-    if frames is None:
-        audio = synthesize(
-            job.text,
-            job.voice,
-            job.rate_wpm,
-            job.pitch,
-            job.pitch_range,
-            word_gap=job.word_gap,
-            formant_scale=job.formant_scale,
-        )
-        rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
-        gain = 10 ** (job.level_dbfs / 20) / max(rms, 1e-6)
-        gain = min(gain, 0.99 / max(float(np.abs(audio).max()), 1e-6))
-        save_audio(job.path, (audio * gain).astype(np.float32))
-        frames = len(audio)
-    return job.index, frames
-
-
-def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> dict[int, int]:
-    bar = tqdm(
-        total=len(jobs),
-        desc="synthetic",
-        unit="utt",
-        disable=not (progress and sys.stderr.isatty()),
-    )
-    frames: dict[int, int] = {}
-    with bar:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                index, n = _make_clip(job)
-                frames[index] = n
-                bar.update()
-        else:
-            # spawn: safe even if the parent has started threads (TensorFlow).
-            context = multiprocessing.get_context("spawn")
-            chunk = max(1, min(16, len(jobs) // (workers * 8)))
-            with context.Pool(workers) as pool:
-                for index, n in pool.imap_unordered(_make_clip, jobs, chunk):
-                    frames[index] = n
-                    bar.update()
-    return frames
 
 
 def prepare_synthetic(
@@ -516,7 +278,7 @@ def prepare_synthetic(
     jobs = _plan(out, hours, seed, voices, texts, words, old_fraction)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     logger.info("%s: %d utterances on %d workers", out, len(jobs), workers)
-    frames = _run_jobs(jobs, workers, progress)
+    frames = run_jobs(jobs, workers, progress)
 
     summary: dict[str, dict] = {}
     for split in SPLITS:

@@ -17,7 +17,7 @@ pytest.importorskip(
 )
 
 from asr.audio import SAMPLE_RATE  # noqa: E402
-from asr.datasets import espeak, synthetic  # noqa: E402
+from asr.datasets import clips, espeak, synthetic  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
 from asr.text import normalise  # noqa: E402
 
@@ -124,7 +124,7 @@ def test_interrupted_run_resumes_and_reuses_complete_clips(tmp_path, monkeypatch
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(synthetic, "synthesize", counting)
+    monkeypatch.setattr(clips, "synthesize", counting)  # what writes clips
     synthetic.prepare_synthetic(out, hours=0.003, seed=3, workers=1, progress=False)
     assert len(calls) == 1
     assert _snapshot(out) == before
