@@ -829,7 +829,7 @@ def bench_batch(quick: bool) -> dict:
 
 def batch_child(rounds: int) -> dict:
     """`asr transcribe DIR` on a folder of short files: in batches, as it runs
-    (`asr.cli.commands._batches` / `_recognise`: up to 16 files / 160 s per
+    (`asr.cli.batch.batches` / `recognise_batch`: up to 16 files / 160 s per
     `Recognizer.transcribe_segments` call), against one file per call (its
     behaviour before), alternating in blocks (batched, one by one) x
     `rounds` after an untimed pass of each (the compiles). Greedy decoding,
@@ -841,8 +841,7 @@ def batch_child(rounds: int) -> dict:
     import soundfile as sf
 
     from asr.audio import audio_info
-    from asr.cli.batch import collect_inputs
-    from asr.cli.commands import _batches, _recognise
+    from asr.cli.batch import batches, collect_inputs, recognise_batch
     from asr.transcribe import load_model
 
     recognizer = load_model("synth-en")
@@ -857,8 +856,8 @@ def batch_child(rounds: int) -> dict:
 
         def batched() -> list[str]:
             texts = []
-            for group in _batches(todo, recognizer):
-                segs = _recognise(recognizer, [i for i, _ in group], options)
+            for group in batches(todo, recognizer):
+                segs = recognise_batch(recognizer, [i for i, _ in group], options)
                 texts += [s.text for s in segs]
             return texts
 
@@ -883,7 +882,7 @@ def batch_child(rounds: int) -> dict:
     out = {
         "batch_files": len(todo),
         "batch_audio_s": audio_s,
-        "batch_groups": len(_batches(todo, recognizer)),
+        "batch_groups": len(batches(todo, recognizer)),
         "batch_rounds": rounds,
     }
     for name, suffix in (("batched", ""), ("one_by_one", "_one_by_one")):

@@ -1,7 +1,8 @@
 """The `asr` command: the only place that parses argv, prints and sets up logging.
 
-Every subcommand (`asr.cli.commands`) forwards to one library function; the
-argument parser is `asr.cli.parser`. Usage and input errors exit with status 2
+Every subcommand (`asr.cli.commands`, `asr.cli.transcribe` and the other
+modules here) forwards to one library function; the argument parser is
+`asr.cli.parser`. Usage and input errors exit with status 2
 and one line naming the file or key (`--verbose` shows the traceback). A write
 that fails on a full or failing disk exits with status 1 and one line naming
 the file (`asr.files.WriteError`; the previous file is kept). A job stopped

@@ -177,3 +177,13 @@ def add_rescore_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="--rescore: hypotheses rescored per utterance (default 16)",
     )
+
+
+def rescore_options(args: argparse.Namespace) -> dict:
+    """`Recognizer.decode`'s LSTM rescoring options (`asr lm`) from the parsed
+    `add_rescore_options` flags, if asked for."""
+    if not args.rescore:
+        return {}
+    return dict(
+        rescore=args.rescore, rescore_weight=args.rescore_weight, nbest=args.nbest
+    )

@@ -8,6 +8,9 @@ one file per input and format out.
   whisper, `DIR/<stem>.<ext>`; inputs sharing a stem keep their folders
   relative to the inputs' common folder (`DIR/a/x.txt`, `DIR/b/x.txt`).
 - `write_outputs`: every asked format of one result, each written atomically.
+- `batches` / `recognise_batch`: consecutive short files recognised together
+  (one `Recognizer.transcribe_segments` call for up to `BATCH_FILES` files /
+  `BATCH_SECONDS` of audio), a batch with a broken file redone file by file.
 """
 
 from __future__ import annotations
@@ -142,3 +145,47 @@ def write_outputs(
 def stdin_tmp_dir() -> tempfile.TemporaryDirectory:
     """The temp folder stdin's audio is copied into (removed on cleanup)."""
     return tempfile.TemporaryDirectory(prefix="asr-stdin-")
+
+
+BATCH_FILES = 16  # asr transcribe: short files recognised together
+BATCH_SECONDS = 160.0  # ... holding at most this much audio
+
+
+def batches(todo: list, recognizer) -> list[list]:
+    """`todo`'s (item, duration) pairs in input order, consecutive short files
+    grouped up to BATCH_FILES / BATCH_SECONDS; a long file is a group alone."""
+    groups: list[list] = []
+    audio = 0.0
+    for item, duration in todo:
+        long = recognizer.is_long(duration)
+        if (
+            long
+            or not groups
+            or len(groups[-1]) >= BATCH_FILES
+            or audio + duration > BATCH_SECONDS
+            or recognizer.is_long(groups[-1][-1][1])
+        ):
+            groups.append([])
+            audio = 0.0
+        groups[-1].append((item, duration))
+        audio += duration
+    return groups
+
+
+def recognise_batch(recognizer, items: list, options: dict) -> list:
+    """`Segment`s of the items' files, or the `AudioLoadError` of those that
+    fail (a batch with a broken file is redone file by file)."""
+    from asr.audio import AudioLoadError
+
+    try:
+        return recognizer.transcribe_segments([i.path for i in items], **options)
+    except AudioLoadError as e:
+        if len(items) == 1:
+            return [e]
+    out = []
+    for item in items:
+        try:
+            out.append(recognizer.transcribe_segments([item.path], **options)[0])
+        except AudioLoadError as e:
+            out.append(e)
+    return out

@@ -67,6 +67,18 @@ def require_audio(path: str | os.PathLike) -> None:
     audio_info(path)
 
 
+def require_rescore(folder: str | os.PathLike | None) -> None:
+    """`--rescore FOLDER` (if given) holds an LSTM LM: `model.keras` and
+    `vocab.txt` (`asr lm train`).
+
+    Raises:
+        FileNotFoundError: one is missing (names it).
+    """
+    if folder:
+        for name in ("model.keras", "vocab.txt"):
+            require_file(Path(folder) / name, "LSTM LM (asr lm train)")
+
+
 def require_server() -> None:
     """The server's library (aiohttp) is installed.
 

@@ -1,14 +1,11 @@
-"""The `asr` subcommands: each forwards to one library function and prints."""
+"""The `asr` subcommands train, evaluate, stream and export: each forwards to one
+library function and prints (`asr transcribe` is `asr.cli.transcribe`)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-
-
-def _progress_enabled() -> bool:
-    return sys.stderr.isatty()
 
 
 # -- train ----------------------------------------------------------------------
@@ -80,7 +77,8 @@ def cmd_evaluate(args) -> int:
     conditions = args.snr
     if conditions is None and args.pad_silence:
         conditions = [Condition()]
-    from asr.cli.checks import require_file, require_model
+    from asr.cli.arguments import rescore_options
+    from asr.cli.checks import require_file, require_model, require_rescore
     from asr.manifest import read_manifest
 
     try:  # settings and noise files before the model loads
@@ -101,7 +99,7 @@ def cmd_evaluate(args) -> int:
         require_model(args.model)
     if args.lm:
         require_file(args.lm, "language model")
-    _require_rescore(args)
+    require_rescore(args.rescore)
     rows = read_manifest(args.manifest, bad_lines=[])  # bad lines: warned, skipped
 
     from asr.exported import load_recognizer
@@ -114,7 +112,7 @@ def cmd_evaluate(args) -> int:
         beam_width=args.beam_width,
         lm=args.lm,
         hotwords=tuple(args.hotword or ()),
-        **_rescore_options(args),
+        **rescore_options(args),
     )
     if conditions is not None:
         from asr.robustness import PLOT_NAME, run_conditions
@@ -197,212 +195,6 @@ def _classifier_summary(summary: dict, out: Path) -> str:
         + format_confusion(summary)
         + f"plot: {out / CONFUSION_PNG}"
     )
-
-
-# -- transcribe -----------------------------------------------------------------
-BATCH_FILES = 16  # asr transcribe: short files recognised together
-BATCH_SECONDS = 160.0  # ... holding at most this much audio
-
-
-def _batches(todo: list, recognizer) -> list[list]:
-    """`todo`'s (item, duration) pairs in input order, consecutive short files
-    grouped up to BATCH_FILES / BATCH_SECONDS; a long file is a group alone."""
-    groups: list[list] = []
-    audio = 0.0
-    for item, duration in todo:
-        long = recognizer.is_long(duration)
-        if (
-            long
-            or not groups
-            or len(groups[-1]) >= BATCH_FILES
-            or audio + duration > BATCH_SECONDS
-            or recognizer.is_long(groups[-1][-1][1])
-        ):
-            groups.append([])
-            audio = 0.0
-        groups[-1].append((item, duration))
-        audio += duration
-    return groups
-
-
-def _recognise(recognizer, items: list, options: dict) -> list:
-    """`Segment`s of the items' files, or the `AudioLoadError` of those that
-    fail (a batch with a broken file is redone file by file)."""
-    from asr.audio import AudioLoadError
-
-    try:
-        return recognizer.transcribe_segments([i.path for i in items], **options)
-    except AudioLoadError as e:
-        if len(items) == 1:
-            return [e]
-    out = []
-    for item in items:
-        try:
-            out.append(recognizer.transcribe_segments([item.path], **options)[0])
-        except AudioLoadError as e:
-            out.append(e)
-    return out
-
-
-def cmd_transcribe(args) -> int:
-    from asr.cli.batch import stdin_tmp_dir
-
-    if args.format and not args.output_dir:
-        print("asr transcribe: error: --format needs --output-dir", file=sys.stderr)
-        return 2
-    if args.files.count("-") > 1:
-        print("asr transcribe: error: - (stdin) given twice", file=sys.stderr)
-        return 2
-    with stdin_tmp_dir() as tmp:
-        return _transcribe(args, tmp)
-
-
-def _transcribe(args, tmp: str) -> int:
-    from tqdm import tqdm
-
-    from asr.audio import AudioLoadError, audio_info
-    from asr.cli.batch import (
-        collect_inputs,
-        output_paths,
-        output_stems,
-        write_outputs,
-    )
-    from asr.cli.checks import require_file, require_model
-    from asr.interrupts import Interrupted, StopRequests
-    from asr.outputs import FORMATS
-    from asr.transcribe import DEFAULT_MODEL, load_model
-
-    if args.lm:
-        require_file(args.lm, "language model")
-    _require_rescore(args)
-    require_model(args.model or DEFAULT_MODEL)
-    inputs = collect_inputs(args.files, tmp)
-    formats = list(FORMATS) if args.format == "all" else [args.format or "txt"]
-    failed: list[dict] = []
-
-    def report(item, error: AudioLoadError) -> None:
-        reason = str(error).removeprefix(f"{Path(item.path)}: ")
-        if item.is_stdin:  # not the temp file's name
-            reason = reason.replace(item.path, "stdin")
-        tqdm.write(f"asr transcribe: {item.name}: {reason}", file=sys.stderr)
-        failed.append({"audio_filepath": item.name, "reason": reason})
-
-    stems = output_stems(inputs) if args.output_dir else {}
-    todo, skipped = [], 0
-    for item in inputs:  # every file's header before the model loads
-        if args.output_dir and not args.overwrite and not item.is_stdin:
-            paths = output_paths(args.output_dir, stems[item.name], formats)
-            if all(p.is_file() for p in paths):
-                skipped += 1
-                continue
-        try:
-            todo.append((item, audio_info(item.path)[0]))
-        except AudioLoadError as e:
-            report(item, e)
-    if skipped:
-        print(
-            f"asr transcribe: skipped {skipped} file(s) whose outputs exist in "
-            f"{args.output_dir} (--overwrite to redo them)",
-            file=sys.stderr,
-        )
-    recognizer = load_model(args.model or DEFAULT_MODEL) if todo else None
-    if recognizer is not None:
-        recognizer.segmentation = args.segment
-        if args.threshold is not None:
-            recognizer.threshold = args.threshold
-    options = dict(
-        decoder=args.decoder,
-        beam_width=args.beam_width,
-        lm=args.lm,
-        hotwords=tuple(args.hotword or ()),
-        **_rescore_options(args),
-    )
-    bar = tqdm(
-        total=len(todo),
-        unit="file",
-        file=sys.stderr,
-        disable=not (_progress_enabled() and args.output_dir and todo),
-    )
-    seconds, done = 0.0, 0
-    # Short files are recognised in batches (one compiled call per batch);
-    # SIGTERM / Ctrl+C: the file being written is finished (all its formats),
-    # then the loop stops; a batch's later files are redone by a rerun.
-    with bar, StopRequests() as stop:
-        for group in _batches(todo, recognizer):
-            if stop.requested:
-                break
-            for (item, duration), seg in zip(
-                group, _recognise(recognizer, [i for i, _ in group], options)
-            ):
-                if stop.requested:
-                    break
-                done += 1
-                bar.update(1)
-                if isinstance(seg, AudioLoadError):
-                    report(item, seg)
-                    continue
-                if args.output_dir:
-                    write_outputs(
-                        args.output_dir, stems[item.name], formats, item.name, seg
-                    )
-                elif seg.prediction is not None:  # a keyword classifier
-                    answer = seg.prediction
-                    if args.json:
-                        print(
-                            json.dumps(
-                                {
-                                    "audio_filepath": item.name,
-                                    **answer.to_json(),
-                                    "duration": round(seg.duration, 3),
-                                }
-                            )
-                        )
-                    else:
-                        print(f"{item.name}\t{answer.word}\t{answer.probability:.4f}")
-                elif args.json:
-                    print(
-                        json.dumps(
-                            {
-                                "audio_filepath": item.name,
-                                "text": seg.text,
-                                "words": seg.words,
-                                "duration": round(seg.duration, 3),
-                                "confidence": seg.confidence,
-                            }
-                        )
-                    )
-                else:
-                    print(f"{item.name}\t{seg.text}")
-                sys.stdout.flush()
-                seconds += duration
-                bar.set_postfix_str(f"{seconds:.1f} s of audio", refresh=False)
-    if args.output_dir and todo:
-        print(
-            f"asr transcribe: wrote {done - len(failed)} file(s)' "
-            f"{', '.join(formats)} ({seconds:.1f} s of audio) to {args.output_dir}",
-            file=sys.stderr,
-        )
-    if args.skipped:
-        from asr.manifest import write_manifest
-
-        write_manifest(args.skipped, failed, relative=False)
-    if failed and len(inputs) > 1:
-        print(
-            f"asr transcribe: {len(failed)} of {len(inputs)} file(s) could not "
-            "be read" + (f"; listed in {args.skipped}" if args.skipped else ""),
-            file=sys.stderr,
-        )
-    if stop.requested:
-        rest = (
-            "run the same command again to do the rest (finished outputs are kept)"
-            if args.output_dir
-            else "the rest were not transcribed"
-        )
-        raise Interrupted(
-            f"stopped by {stop.requested} after {done} of {len(todo)} file(s); "
-            f"every finished output is complete; {rest}"
-        )
-    return 2 if failed else 0
 
 
 # -- stream ---------------------------------------------------------------------
@@ -558,20 +350,3 @@ def cmd_export(args) -> int:
         return 2
     print(f"exported: {out}")
     return 0
-
-
-def _rescore_options(args) -> dict:
-    """`Recognizer.decode`'s LSTM rescoring options (`asr lm`), if asked for."""
-    if not args.rescore:
-        return {}
-    return dict(
-        rescore=args.rescore, rescore_weight=args.rescore_weight, nbest=args.nbest
-    )
-
-
-def _require_rescore(args) -> None:
-    from asr.cli.checks import require_file
-
-    if args.rescore:
-        for name in ("model.keras", "vocab.txt"):
-            require_file(Path(args.rescore) / name, "LSTM LM (asr lm train)")

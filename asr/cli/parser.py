@@ -17,17 +17,12 @@ from asr.cli.arguments import (
     port_number,
     snr_list,
 )
-from asr.cli.commands import (
-    cmd_evaluate,
-    cmd_export,
-    cmd_stream,
-    cmd_train,
-    cmd_transcribe,
-)
+from asr.cli.commands import cmd_evaluate, cmd_export, cmd_stream, cmd_train
 from asr.cli.demo import cmd_demo
 from asr.cli.lm import add_lm_parser
 from asr.cli.prepare import add_prepare_parser
 from asr.cli.serve import cmd_serve
+from asr.cli.transcribe import cmd_transcribe
 from asr.cli.tune import add_tune_parsers
 
 EPILOG = "Run `asr COMMAND --help` for a command's options. Docs: README.md"
