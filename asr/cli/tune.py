@@ -31,7 +31,8 @@ def _verbose() -> int:
 
 # -- tune -----------------------------------------------------------------------
 def cmd_tune(args) -> int:
-    from asr.training.tuning import read_space, tune
+    from asr.training.search_space import read_space
+    from asr.training.tuning import tune
 
     cfg = _config(args)
     dims = read_space(args.space, cfg)  # checked before anything trains

@@ -79,7 +79,6 @@ from asr.manifest import Utterance, write_manifest
 
 logger = logging.getLogger(__name__)
 
-
 SPLITS = ("train", "dev", "test")
 SPLIT_HOURS = {"train": 0.90, "dev": 0.05, "test": 0.05}  # fractions of `hours`
 RATE_WPM = (130, 210)

@@ -43,7 +43,8 @@ from pathlib import Path
 from asr.config import ConfigError, ExperimentConfig, to_dict
 from asr.files import atomic_write_text
 from asr.manifest import ManifestError, Utterance, read_manifest, write_manifest
-from asr.training.tuning import apply_values, format_csv, format_markdown
+from asr.training.search_space import apply_values
+from asr.training.tuning import format_csv, format_markdown
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ import asr.training.fit
 from asr.cli import main
 from asr.config import ConfigError, load_config
 from asr.training.callbacks import NonFiniteLossError
-from asr.training.tuning import SearchSpaceError, read_space, tune
+from asr.training.search_space import SearchSpaceError, read_space
+from asr.training.tuning import tune
 from tests.conftest import TINY, tiny_corpus
 
 
