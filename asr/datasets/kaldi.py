@@ -1,14 +1,9 @@
 """Kaldi data directories -> JSON-lines manifests.
 
-A Kaldi data directory `DIR` holds, one entry a line, first field the id:
-
-- `text` (required): `<utt-id> <transcript>`;
-- `wav.scp` (required): `<rec-id> <audio path>`, relative paths resolved
-  against `DIR`; a command pipe (`... |`) is not supported;
-- `segments` (optional): `<utt-id> <rec-id> <start> <end>` in seconds, `end`
-  -1 meaning the end of the recording. Without it every `wav.scp` line is one
-  utterance (utterance id = recording id);
-- `utt2spk`, `spk2gender` (`m`/`f`), `spk2age` (whole years), all optional.
+A Kaldi data directory `DIR` holds `text` and `wav.scp` (required),
+`segments`, `utt2spk`, `spk2gender` and `spk2age` (optional); their formats
+and how each is read are in `asr.datasets.kaldi_files`. Without `segments`
+every `wav.scp` line is one utterance (utterance id = recording id).
 
 `prepare_kaldi` writes one manifest row per usable utterance, sorted by id:
 `audio_filepath` (absolute), `duration` (from the audio header, not decoded;
@@ -32,15 +27,19 @@ picked round-robin over (gender, age group) groups, shuffled with `seed`
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-from asr.audio import AudioLoadError, audio_info
+from asr.datasets.kaldi_files import (
+    Report,
+    read_recordings,
+    read_segments,
+    read_speaker_facts,
+    read_table,
+)
 from asr.manifest import write_manifest
 from asr.text import normalise, out_of_vocabulary
 
@@ -53,66 +52,6 @@ ADULT_AGE = 18
 class KaldiDataError(ValueError):
     """A Kaldi data directory cannot give manifests at all (no usable
     utterance, or too few speakers to hold out)."""
-
-
-@dataclass(frozen=True)
-class _Entry:
-    fields: tuple[str, ...]  # the line's fields after the id
-    where: str  # "path:line"
-
-
-class _Report:
-    """Problems met, each logged once as `file:line: reason`."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict] = []
-
-    def add(self, where: str, kind: str, reason: str, id_: str | None = None) -> None:
-        self.rows.append({"where": where, "id": id_, "kind": kind, "reason": reason})
-        logger.warning("%s: %s", where, reason)
-
-
-def _read_table(path: Path, fields: int | None, report: _Report) -> dict[str, _Entry]:
-    """id -> entry for each line of `path`. `fields` is the exact field count
-    after the id; None keeps the rest of the line (stripped) as one field,
-    possibly empty. Malformed and duplicate lines are reported and left out."""
-    table: dict[str, _Entry] = {}
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as e:
-                report.add(where, "malformed line", f"not valid UTF-8 ({e.reason})")
-                continue
-            if not line.strip():
-                continue
-            if fields is None:
-                parts = line.strip().split(maxsplit=1)
-                key, rest = parts[0], (parts[1].strip() if len(parts) > 1 else "")
-                values: tuple[str, ...] = (rest,)
-            else:
-                parts = line.split()
-                if len(parts) != fields + 1:
-                    report.add(
-                        where,
-                        "malformed line",
-                        f"expected {fields + 1} fields, got {len(parts)}: "
-                        f"{line.strip()!r}",
-                        parts[0],
-                    )
-                    continue
-                key, values = parts[0], tuple(parts[1:])
-            if key in table:
-                report.add(
-                    where,
-                    "duplicate id",
-                    f"duplicate id {key!r} (first at {table[key].where})",
-                    key,
-                )
-                continue
-            table[key] = _Entry(values, where)
-    return table
 
 
 def _speaker_of(utt: str) -> str:
@@ -156,128 +95,15 @@ def hold_out_speakers(
     return chosen
 
 
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _read_segments(
-    path: Path, report: _Report
-) -> dict[str, tuple[str, float, float, str]]:
-    """seg id -> (rec id, start, end or -1, where); bad numbers are reported."""
-    out = {}
-    for seg, e in _read_table(path, 3, report).items():
-        rec, start, end = e.fields[0], _number(e.fields[1]), _number(e.fields[2])
-        if start is None or end is None:
-            report.add(
-                e.where,
-                "malformed line",
-                f"start/end are not numbers: {e.fields[1:]}",
-                seg,
-            )
-        elif start < 0 or not (end > start or end == -1):
-            report.add(
-                e.where,
-                "malformed line",
-                f"segment {seg}: need 0 <= start < end (or end -1), got "
-                f"{e.fields[1]} {e.fields[2]}",
-                seg,
-            )
-        else:
-            out[seg] = (rec, start, end, e.where)
-    return out
-
-
-def _read_speaker_facts(
-    data_dir: Path, report: _Report
-) -> tuple[dict[str, str] | None, dict[str, str], dict[str, int]]:
-    """utt2spk (None when absent), spk2gender and spk2age, bad lines reported."""
-    utt2spk = None
-    if (data_dir / "utt2spk").is_file():
-        utt2spk = {
-            u: e.fields[0]
-            for u, e in _read_table(data_dir / "utt2spk", 1, report).items()
-        }
-    gender: dict[str, str] = {}
-    if (data_dir / "spk2gender").is_file():
-        for spk, e in _read_table(data_dir / "spk2gender", 1, report).items():
-            g = e.fields[0].lower()
-            if g in ("m", "f"):
-                gender[spk] = g
-            else:
-                report.add(
-                    e.where,
-                    "malformed line",
-                    f"gender must be m or f, got {e.fields[0]!r}",
-                    spk,
-                )
-    age: dict[str, int] = {}
-    if (data_dir / "spk2age").is_file():
-        for spk, e in _read_table(data_dir / "spk2age", 1, report).items():
-            try:
-                age[spk] = int(e.fields[0])
-                if age[spk] < 0:
-                    raise ValueError
-            except ValueError:
-                age.pop(spk, None)
-                report.add(
-                    e.where,
-                    "malformed line",
-                    f"age must be a whole number >= 0, got {e.fields[0]!r}",
-                    spk,
-                )
-    return utt2spk, gender, age
-
-
-def _recordings(
-    data_dir: Path, wav: dict[str, _Entry], used: set[str], report: _Report
-) -> dict[str, tuple[str, float]]:
-    """rec id -> (absolute path, duration from the header) for the recordings
-    in `used` that can be read; the others are reported."""
-    out = {}
-    for rec in sorted(used & wav.keys()):
-        e = wav[rec]
-        spec = e.fields[0]
-        if not spec:
-            report.add(
-                e.where, "malformed line", f"recording {rec} has no audio path", rec
-            )
-            continue
-        if spec.endswith("|"):
-            report.add(
-                e.where,
-                "command pipe",
-                f"recording {rec}: command pipes ({spec!r}) are not supported; "
-                "write the audio to files and list their paths",
-                rec,
-            )
-            continue
-        path = os.path.normpath(os.path.join(data_dir, spec))
-        try:
-            duration = audio_info(path)[0]
-        except AudioLoadError as err:
-            problem = str(err).removeprefix(f"{path}: ")
-            kind = (
-                "audio missing" if problem == "file not found" else "audio unreadable"
-            )
-            report.add(e.where, kind, f"recording {rec}: {path}: {problem}", rec)
-            continue
-        out[rec] = (path, duration)
-    return out
-
-
 def _utterances(
-    data_dir: Path, report: _Report
+    data_dir: Path, report: Report
 ) -> tuple[list[dict], dict[str, str], dict[str, int]]:
     """Rows (sorted by id, without speaker facts), spk2gender, spk2age."""
-    text = _read_table(data_dir / "text", None, report)
-    wav = _read_table(data_dir / "wav.scp", None, report)
+    text = read_table(data_dir / "text", None, report)
+    wav = read_table(data_dir / "wav.scp", None, report)
     seg_file = data_dir / "segments"
-    segments = _read_segments(seg_file, report) if seg_file.is_file() else None
-    utt2spk, gender, age = _read_speaker_facts(data_dir, report)
+    segments = read_segments(seg_file, report) if seg_file.is_file() else None
+    utt2spk, gender, age = read_speaker_facts(data_dir, report)
 
     # utt id -> (rec id, start, end or None, where of the utt's audio line)
     if segments is None:
@@ -308,7 +134,7 @@ def _utterances(
         )
 
     ids = sorted(text.keys() & units.keys())
-    recs = _recordings(data_dir, wav, {units[u][0] for u in ids}, report)
+    recs = read_recordings(data_dir, wav, {units[u][0] for u in ids}, report)
     rows = []
     for utt in ids:
         rec, start, end, where = units[utt]
@@ -419,7 +245,7 @@ def prepare_kaldi(
         raise FileNotFoundError(
             f"{data_dir}: not a Kaldi data directory: missing " + " and ".join(missing)
         )
-    report = _Report()
+    report = Report()
     rows, gender, age = _utterances(data_dir, report)
     for row in rows:
         spk = row["speaker"]
