@@ -179,11 +179,18 @@ def add_rescore_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def rescore_options(args: argparse.Namespace) -> dict:
-    """`Recognizer.decode`'s LSTM rescoring options (`asr lm`) from the parsed
-    `add_rescore_options` flags, if asked for."""
-    if not args.rescore:
-        return {}
-    return dict(
-        rescore=args.rescore, rescore_weight=args.rescore_weight, nbest=args.nbest
+def decode_options(args: argparse.Namespace) -> dict:
+    """`Recognizer.decode`'s options from the parsed decoder flags (`--decoder`,
+    `--beam-width`, `--lm`, `--hotword`) and, if asked for, the LSTM rescoring
+    flags of `add_rescore_options` (`asr lm`)."""
+    options = dict(
+        decoder=args.decoder,
+        beam_width=args.beam_width,
+        lm=args.lm,
+        hotwords=tuple(args.hotword or ()),
     )
+    if args.rescore:
+        options.update(
+            rescore=args.rescore, rescore_weight=args.rescore_weight, nbest=args.nbest
+        )
+    return options

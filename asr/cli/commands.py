@@ -77,7 +77,7 @@ def cmd_evaluate(args) -> int:
     conditions = args.snr
     if conditions is None and args.pad_silence:
         conditions = [Condition()]
-    from asr.cli.arguments import rescore_options
+    from asr.cli.arguments import decode_options
     from asr.cli.checks import require_file, require_model, require_rescore
     from asr.manifest import read_manifest
 
@@ -107,13 +107,7 @@ def cmd_evaluate(args) -> int:
     recognizer = load_recognizer(args.model)
     if args.threshold is not None:
         recognizer.threshold = args.threshold
-    options = dict(
-        decoder=args.decoder,
-        beam_width=args.beam_width,
-        lm=args.lm,
-        hotwords=tuple(args.hotword or ()),
-        **rescore_options(args),
-    )
+    options = decode_options(args)
     if conditions is not None:
         from asr.robustness import PLOT_NAME, run_conditions
 

@@ -36,7 +36,7 @@ def _transcribe(args, tmp: str) -> int:
     from tqdm import tqdm
 
     from asr.audio import AudioLoadError, audio_info
-    from asr.cli.arguments import rescore_options
+    from asr.cli.arguments import decode_options
     from asr.cli.batch import (
         batches,
         collect_inputs,
@@ -88,13 +88,7 @@ def _transcribe(args, tmp: str) -> int:
         recognizer.segmentation = args.segment
         if args.threshold is not None:
             recognizer.threshold = args.threshold
-    options = dict(
-        decoder=args.decoder,
-        beam_width=args.beam_width,
-        lm=args.lm,
-        hotwords=tuple(args.hotword or ()),
-        **rescore_options(args),
-    )
+    options = decode_options(args)
     bar = tqdm(
         total=len(todo),
         unit="file",
