@@ -30,13 +30,23 @@ def test_bundled_model_recognises_fresh_synthetic_speech(name):
 @pytest.mark.skipif("digits" not in bundled_models(), reason="digits not bundled")
 @pytest.mark.skipif(not SHARED_FSDD.is_dir(), reason=f"{SHARED_FSDD} not present")
 def test_digits_on_the_shared_corpus_held_out_takes(tmp_path):
+    # Measured 2026-12-06 (model card): greedy 8.5 %, beam + the bundled
+    # digit LM 4.0 %. The bounds fail a model that lost its training (the
+    # LM cannot rescue an acoustic model that spells nothing) with room for
+    # other CPUs.
+    from asr import demo
     from asr.evaluate import evaluate
 
-    summary = evaluate(
-        load_model("digits"), FSDD_MANIFESTS / "test.jsonl", tmp_path / "eval"
-    )
-    assert summary["num_utterances"] == 200
-    assert summary["wer"] <= 0.03
+    recognizer = load_model("digits")
+    manifest = FSDD_MANIFESTS / "test.jsonl"
+    greedy = evaluate(recognizer, manifest, tmp_path / "greedy")
+    assert greedy["num_utterances"] == 200
+    assert greedy["wer"] <= 0.12
+    lm = demo.bundled_lm("digits")
+    if lm is None:
+        pytest.skip("the [lm] extra is not installed")
+    with_lm = evaluate(recognizer, manifest, tmp_path / "lm", decoder="beam", lm=str(lm))
+    assert with_lm["wer"] <= 0.06
 
 
 def test_the_bundled_models_ship_with_the_package():
