@@ -64,6 +64,19 @@ def make_clips(n: int = 5, digits: bool = False, seed: int = 0) -> DemoClips:
     return DemoClips(texts, picked, waves)
 
 
+def keyword_clips(digits: DemoClips, seed: int = 0) -> DemoClips:
+    """`digits` plus what a keyword model must refuse: a second of quiet room
+    noise (`_silence_`) and a sentence by a held-out voice (`_unknown_`)."""
+    rng = np.random.default_rng(seed)
+    quiet = (10 ** (-70 / 20) * rng.standard_normal(16000)).astype(np.float32)
+    sentence = make_clips(1, seed=seed)
+    return DemoClips(
+        [*digits.texts, "_silence_", "_unknown_"],
+        [*digits.voices, "room noise, -70 dBFS", sentence.voices[0]],
+        [*digits.waves, quiet, sentence.waves[0]],
+    )
+
+
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 REAL_CLIPS = ASSETS_DIR / "speechocean762"  # CC BY 4.0; see ATTRIBUTION.md there
 

@@ -53,10 +53,15 @@ def cmd_demo(args) -> int:
         _print_model_result(demo.score_model("english", real), real.voices)
         if lm := demo.bundled_lm("english"):
             _print_model_result(demo.score_model("english", real, lm), real.voices)
-    if "digits" in installed:
+    if {"digits", "keywords"} & installed:
         print(f"\nSynthesising {args.n} spoken digits with unseen voices...")
         digits = demo.make_clips(args.n, digits=True, seed=args.seed)
+    if "digits" in installed:
         _print_model_result(demo.score_model("digits", digits), digits.voices)
+    if "keywords" in installed:
+        print("\nThe keyword model: the same digits, a second of quiet, a sentence")
+        words = demo.keyword_clips(digits, seed=args.seed)
+        _print_model_result(demo.score_model("keywords", words), words.voices)
     if "synth-en-streaming" in installed:
         print("\n== streaming partial results (synth-en-streaming, 100 ms chunks)")
         for seconds, partial in demo.streaming_partials(
@@ -67,7 +72,8 @@ def cmd_demo(args) -> int:
                 if seconds < 0
                 else f"  {seconds:5.1f} s  {partial}"
             )
-    missing = {"english", "synth-en", "synth-en-streaming", "digits"} - installed
+    missing = {"english", "synth-en", "synth-en-streaming", "digits", "keywords"}
+    missing -= installed
     if missing:
         print(f"\n(not bundled in this version: {', '.join(sorted(missing))})")
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
