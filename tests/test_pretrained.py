@@ -1,5 +1,6 @@
 """The bundled models load and recognise speech they never heard."""
 
+import numpy as np
 import pytest
 
 from asr.checkpoint import bundled_models
@@ -15,6 +16,10 @@ CER_BOUND = {"digits": 0.1, "synth-en": 0.05, "synth-en-streaming": 0.08}
 # measured CER 40.4 % (WER 78 %) on 2026-12-06; the bound fails a model that
 # lost its training (a random one scores ~100 %) and leaves room for other CPUs.
 REAL_CER_BOUND = {"english": 0.5}
+# Keyword models: right answers (of 10: 8 synthetic digits by held-out voices,
+# a second of quiet, a sentence), at least. Measured 2026-12-06 with seeds 11
+# and 1-3: 10 of 10 each.
+KEYWORD_MODELS = {"keywords": 8}
 
 
 @pytest.mark.parametrize("name", sorted(CER_BOUND))
@@ -45,14 +50,34 @@ def test_digits_on_the_shared_corpus_held_out_takes(tmp_path):
     lm = demo.bundled_lm("digits")
     if lm is None:
         pytest.skip("the [lm] extra is not installed")
-    with_lm = evaluate(recognizer, manifest, tmp_path / "lm", decoder="beam", lm=str(lm))
+    with_lm = evaluate(
+        recognizer, manifest, tmp_path / "lm", decoder="beam", lm=str(lm)
+    )
     assert with_lm["wer"] <= 0.06
 
 
 def test_the_bundled_models_ship_with_the_package():
-    # The recognition test above is parametrised over this list: were it
-    # empty, that test would be skipped silently; this one fails instead.
-    assert bundled_models() == sorted(CER_BOUND | REAL_CER_BOUND)
+    # The recognition tests are parametrised over these lists: were one
+    # empty, its test would be skipped silently; this one fails instead.
+    assert bundled_models() == sorted(CER_BOUND | REAL_CER_BOUND | KEYWORD_MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(KEYWORD_MODELS))
+def test_keyword_model_answers_digits_and_refuses_quiet_and_sentences(name):
+    pytest.importorskip("asr.datasets.synthetic")
+    from asr import demo
+
+    clips = demo.keyword_clips(demo.make_clips(8, digits=True, seed=11), seed=11)
+    recognizer = load_model(name)
+    answers = [recognizer.classify(x) for x in recognizer.logits_batch(clips.waves)]
+    words = [a.word for a in answers]
+    right = sum(w == t for w, t in zip(words, clips.texts))
+    assert right >= KEYWORD_MODELS[name], list(zip(clips.texts, words))
+    assert words[-2] == "_silence_"  # a second of quiet room noise
+    quiet = recognizer.classify(
+        recognizer.logits_batch([np.zeros(16000, np.float32)])[0]
+    )
+    assert quiet.word == "_silence_" and quiet.probability > 0.5
 
 
 @pytest.mark.parametrize("name", sorted(REAL_CER_BOUND))
@@ -67,7 +92,6 @@ def test_bundled_model_recognises_the_bundled_real_clips(name):
 
 def test_streaming_int8_backend_keeps_the_float_texts():
     pytest.importorskip("asr.datasets.synthetic")
-    import numpy as np
 
     from asr import demo
     from asr.metrics import error_rates
