@@ -22,7 +22,9 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths):
     Returns:
         (batch,) float32 losses; 0 (and no gradient) for an utterance whose
         frames are too few for its label (a very short clip sped up): it is
-        skipped rather than stopping training.
+        skipped rather than stopping training. A label needs one frame per
+        character plus one blank between each pair of equal neighbours
+        ("three": 6 frames).
     """
     logits = tf.cast(logits, tf.float32)  # float16 would underflow
     labels = tf.cast(labels, tf.int32)
@@ -41,13 +43,19 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths):
     assert text.BLANK == 0
     rotated = tf.concat([logits[:, :, 1:], logits[:, :, :1]], axis=-1)
     sparse = tf.SparseTensor(sparse.indices, sparse.values - 1, sparse.dense_shape)
-    return tf.compat.v1.nn.ctc_loss(
+    logit_lengths = tf.cast(logit_lengths, tf.int32)
+    loss = tf.compat.v1.nn.ctc_loss(
         sparse,
         rotated,
-        tf.cast(logit_lengths, tf.int32),
+        logit_lengths,
         time_major=False,
-        ignore_longer_outputs_than_inputs=True,
+        ignore_longer_outputs_than_inputs=True,  # skips only len(label) > frames
     )
+    repeats = tf.reduce_sum(
+        tf.cast((labels[:, 1:] == labels[:, :-1]) & mask[:, 1:], tf.int32), axis=1
+    )
+    too_short = logit_lengths < tf.cast(label_lengths, tf.int32) + repeats
+    return tf.where(too_short, tf.zeros_like(loss), loss)
 
 
 def distillation_loss(

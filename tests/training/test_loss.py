@@ -99,3 +99,20 @@ def test_an_utterance_too_short_for_its_label_is_skipped_not_an_error():
     alone = ctc_loss(labels[1:], logits[1:], lengths[1:], np.array([6]))
     assert loss.numpy()[0] == 0.0 and not grad[0].any()
     np.testing.assert_allclose(loss.numpy()[1], alone.numpy()[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(("frames", "skipped"), [(3, True), (4, True), (5, False)])
+def test_a_label_with_repeats_needs_a_frame_for_each_blank_between_them(
+    frames, skipped
+):
+    """[1, 2, 2, 3] needs 5 frames (a blank between the 2s): with 4 the kernel
+    finds no path (an infinite loss that stopped training); it is skipped."""
+    rng = np.random.default_rng(1)
+    logits = tf.constant(rng.standard_normal((1, 6, 5)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = ctc_loss(np.array([[1, 2, 2, 3]]), logits, [4], [frames])
+    grad = tape.gradient(loss, logits).numpy()
+    assert np.isfinite(loss.numpy()).all() and np.isfinite(grad).all()
+    assert (loss.numpy()[0] == 0.0) == skipped
+    assert grad.any() != skipped
