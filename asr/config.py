@@ -44,8 +44,9 @@ class AugmentConfig:
     """Training-only augmentation. Waveform options run in the input pipeline
     (`asr.augment.waveform_augmenter`, in this order: speed, VTLP, reverb,
     gain, time shift, silence padding, noise, noise floor, band limit),
-    SpecAugment runs inside the model after the features. Every waveform option is off by
-    default; `configs/augment_real.yaml` turns them on for real recordings.
+    SpecAugment runs inside the model after the features. Every waveform
+    option is off by default; `configs/augment_real.yaml` turns them on for
+    real recordings.
     Probabilities are per utterance; ranges are [low, high], drawn uniformly."""
 
     spec_time_masks: int = 2

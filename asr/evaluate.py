@@ -230,16 +230,16 @@ def _reference(recognizer: Recognizer, row: Utterance) -> str:
 def _confidences(recognizer: Recognizer, logits: np.ndarray, hyp: str) -> dict:
     """`{"confidence", "word_confidences"}` of one CTC utterance (untimed;
     for a classifier `{"probability", "best", "top"}`). Word confidences are
-    the greedy path's (`asr.decoding.ctc.word_timestamps`), one per word of
+    the greedy path's (`asr.decoding.alignment.word_timestamps`), one per word of
     `hyp`; where a beam or LM search chose other words they are None and the
     utterance's confidence is still the greedy words' mean."""
     if recognizer.is_classifier:
         answer = recognizer.classify(logits).to_json()
         return {k: answer[k] for k in ("probability", "best", "top")}
-    from asr.decoding import ctc
+    from asr.decoding import alignment
     from asr.outputs import utterance_confidence
 
-    words = ctc.word_timestamps(
+    words = alignment.word_timestamps(
         logits, len(logits), recognizer.frame_seconds, confidence=True
     )
     same = hyp.split() == [w["word"] for w in words]

@@ -2,7 +2,7 @@
 
 Pure functions on segments (subtitle cues), no I/O:
 
-    cues = make_cues(words)                # words: asr.decoding.ctc.word_timestamps
+    cues = make_cues(words)  # words: asr.decoding.alignment.word_timestamps
     to_srt(cues)   # "1\\n00:00:01,230 --> 00:00:02,000\\nhello world\\n\\n..."
     to_vtt(cues)   # "WEBVTT\\n\\n00:00:01.230 --> 00:00:02.000\\nhello world\\n\\n..."
     to_tsv(cues)   # "start\\tend\\ttext\\tconfidence\\n1230\\t2000\\thello\\t0.9\\n"
@@ -17,7 +17,7 @@ adding the next word would make the cue longer than `max_seconds` (7 s) or
 word's end. TSV is whisper's (start and end in integer milliseconds, then the
 text) with the confidence as a fourth column.
 
-Confidence (see `asr.decoding.ctc.word_timestamps`): a word's is the mean,
+Confidence (see `asr.decoding.alignment.word_timestamps`): a word's is the mean,
 over the frames that emit its characters on the greedy path, of the frame's
 highest CTC posterior; a cue's and an utterance's is the mean of their words'.
 """

@@ -49,7 +49,7 @@ from asr.audio import SAMPLE_RATE, iter_audio_blocks, load_audio
 from asr.checkpoint import load_network
 from asr.classification import DEFAULT_THRESHOLD, Prediction, predict, softmax
 from asr.config import ExperimentConfig
-from asr.decoding import ctc
+from asr.decoding import alignment, ctc
 from asr.features import num_frames
 from asr.model import make_predict_fn, output_lengths, time_stride
 
@@ -64,7 +64,7 @@ LM_BEAM_WIDTH = 32  # with an LM or hotwords
 class Segment:
     """Recognised text of one input with word timings (seconds).
 
-    `words`: `asr.decoding.ctc.word_timestamps` with each word's confidence;
+    `words`: `asr.decoding.alignment.word_timestamps` with each word's confidence;
     `confidence`: their mean (`asr.outputs.utterance_confidence`), None
     without words. A classifier's: `text` is the word, `words` empty,
     `confidence` the best class's probability and `prediction` its answer."""
@@ -429,7 +429,7 @@ class Recognizer:
                 answer,
             )
         text = self.decode(logits, **decode_options)
-        words = ctc.word_timestamps(
+        words = alignment.word_timestamps(
             logits, len(logits), self.frame_seconds, confidence=True
         )
         from asr.outputs import utterance_confidence

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from asr import outputs, text
-from asr.decoding import ctc
+from asr.decoding import alignment, ctc
 
 CUES = [
     {"start": 1.23, "end": 2.0, "text": "hello world", "confidence": 0.9},
@@ -81,8 +81,8 @@ def _posteriors(labels: str, sharp: float) -> np.ndarray:
 
 
 def test_word_confidence_in_unit_interval_and_higher_when_confident():
-    sure = ctc.word_timestamps(_posteriors("_ab_ c_", 12.0), None, 0.02, True)
-    flat = ctc.word_timestamps(_posteriors("_ab_ c_", 0.0), None, 0.02, True)
+    sure = alignment.word_timestamps(_posteriors("_ab_ c_", 12.0), None, 0.02, True)
+    flat = alignment.word_timestamps(_posteriors("_ab_ c_", 0.0), None, 0.02, True)
     assert [w["word"] for w in sure] == [w["word"] for w in flat] == ["ab", "c"]
     for s, f in zip(sure, flat):
         assert 0.0 <= f["confidence"] < s["confidence"] <= 1.0
@@ -93,7 +93,10 @@ def test_word_confidence_in_unit_interval_and_higher_when_confident():
     )
     assert outputs.utterance_confidence([_w("a", 0, 1)]) is None
     # Without `confidence` the words are as before.
-    assert "confidence" not in ctc.word_timestamps(_posteriors("a", 5.0), None, 0.02)[0]
+    assert (
+        "confidence"
+        not in alignment.word_timestamps(_posteriors("a", 5.0), None, 0.02)[0]
+    )
 
 
 def test_word_confidence_is_the_mean_over_the_emitting_frames():
@@ -101,7 +104,7 @@ def test_word_confidence_is_the_mean_over_the_emitting_frames():
     logits[0, text.VOCAB.index("a")] = 10.0  # frame 0 sure, frame 1 flat-ish
     logits[3, text.VOCAB.index("b")] = 10.0
     probs = np.exp(ctc.log_softmax(logits)).max(axis=-1)
-    (word,) = ctc.word_timestamps(logits, None, 0.02, confidence=True)
+    (word,) = alignment.word_timestamps(logits, None, 0.02, confidence=True)
     assert word["word"] == "ab"
     assert word["confidence"] == pytest.approx(
         np.mean([probs[0], probs[1], probs[3]]), abs=1e-4

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from asr import text
-from asr.decoding import ctc
+from asr.decoding import alignment, ctc
 from asr.decoding.ctc import greedy_spikes
 from tests.conftest import brute_force_ctc
 
@@ -87,15 +87,15 @@ def test_word_timestamps_from_greedy_alignment():
     # frame:   0  1  2  3  4      5  6  7  8  9  10 11
     symbols = [0, A, 0, A, B, SPACE, 0, B, 0, B, A, 0]
     x = _peaky(symbols)
-    words = ctc.word_timestamps(x, length=10, frame_seconds=0.02)
+    words = alignment.word_timestamps(x, length=10, frame_seconds=0.02)
     assert words == [
         {"word": "aab", "start": 0.02, "end": 0.1},
         {"word": "bb", "start": 0.14, "end": 0.2},
     ]
-    words = ctc.word_timestamps(x, length=None, frame_seconds=0.04)
+    words = alignment.word_timestamps(x, length=None, frame_seconds=0.04)
     assert [w["word"] for w in words] == ["aab", "bba"]
     assert words[1] == {"word": "bba", "start": 0.28, "end": 0.44}
-    assert ctc.word_timestamps(_peaky([0, SPACE, 0]), None, 0.02) == []
+    assert alignment.word_timestamps(_peaky([0, SPACE, 0]), None, 0.02) == []
 
 
 def test_greedy_spikes_and_the_frame_offset_between_two_models():
