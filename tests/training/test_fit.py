@@ -86,8 +86,22 @@ def test_changed_config_does_not_resume_silently(tmp_path):
     run = tmp_path / "run"
     (run / "backup").mkdir(parents=True)  # as left by an interrupted run
     (run / "config.yaml").write_text(dump_yaml(config(manifest, "train.epochs=1")))
-    with pytest.raises(ValueError, match="different config"):
+    with pytest.raises(ValueError, match=r"different config \(model.rnn_units"):
         fit(config(manifest, "train.epochs=1", "model.rnn_units=6"), run, verbose=0)
+
+
+def test_resume_may_change_the_time_budget(tmp_path):
+    from asr.training.fit import _check_resume_config
+
+    manifest = corpus(tmp_path)
+    run = tmp_path / "run"
+    (run / "backup").mkdir(parents=True)
+    (run / "config.yaml").write_text(
+        dump_yaml(config(manifest, "train.epochs=1", "train.max_minutes=38"))
+    )
+    _check_resume_config(run, config(manifest, "train.epochs=1", "train.max_minutes=20"))
+    with pytest.raises(ValueError, match="train.epochs 1 -> 2"):
+        _check_resume_config(run, config(manifest, "train.epochs=2"))
 
 
 def test_non_finite_loss_stops_naming_files_and_keeps_weights(tmp_path, monkeypatch):
