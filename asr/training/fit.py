@@ -115,7 +115,8 @@ def _check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
     old = _flat(to_dict(from_dict(yaml.safe_load(saved.read_text()))))
     new = _flat(to_dict(cfg))
     changed = sorted(
-        k for k in old.keys() | new.keys()
+        k
+        for k in old.keys() | new.keys()
         if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES
     )
     if changed:
