@@ -31,6 +31,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cpu import cpu_info  # noqa: E402  (scripts/cpu.py)
+
 
 def log(msg: str) -> None:
     print(f"[bench_rnn {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -301,7 +303,7 @@ def main() -> int:
         log("ds2_small train step")
         result["train_step"] = bench_train_step(args, impls)
     result["env"] = {
-        "cpu": _cpu_name(),
+        **cpu_info(),
         "cores": os.cpu_count(),
         "load_avg": os.getloadavg(),
         "tensorflow": tf.__version__,
@@ -312,16 +314,6 @@ def main() -> int:
     result["wall_s"] = time.perf_counter() - t_start
     print(json.dumps(result, indent=2))
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -148,6 +148,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cpu import cpu_info  # noqa: E402  (scripts/cpu.py)
+
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -1195,7 +1197,7 @@ def main() -> int:
         runs[name] = {
             "date": time.strftime("%Y-%m-%d"),
             "quick": args.quick,
-            "cpu": _cpu_name(),
+            **cpu_info(),
         }
         time.sleep(0.3)
     if with_peak:
@@ -1217,7 +1219,7 @@ def main() -> int:
     import tensorflow as tf
 
     results["env"] = {
-        "cpu": _cpu_name(),
+        **cpu_info(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
@@ -1233,16 +1235,6 @@ def main() -> int:
     (out / "results.md").write_text(markdown_table(results))
     print(json.dumps(results, indent=2))
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 GOALS = {

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchmark import _cpu_name  # noqa: E402
+from cpu import cpu_info  # noqa: E402
 
 from asr.files import atomic_write_text  # noqa: E402
 
@@ -168,7 +168,7 @@ def main() -> int:
         "config": os.path.relpath(args.config, ROOT),
         "overrides": [budget, *args.set],
         "model": "model.keras (best validation WER)",
-        "cpu": _cpu_name(),
+        **cpu_info(),
         "cores": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"),
         "python": platform.python_version(),

@@ -40,3 +40,25 @@ def test_only_merges_one_section_into_the_existing_results(tmp_path):
     assert new["section_runs"]["streaming"]["cpu"]
     assert "streaming" in new["section_runs"] and "train" not in new["section_runs"]
     assert "`stream_chunk_ms_p50`" in (tmp_path / "results.md").read_text()
+    assert isinstance(new["section_runs"]["streaming"]["isa"], list)
+
+
+def test_cpu_info_names_the_model_and_vector_flags():
+    sys.path.insert(0, str(SCRIPT.parent))
+    from cpu import cpu_isa, cpu_name
+
+    cpuinfo = (
+        "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\n"
+        "flags\t\t: fpu sse4_2 avx2 fma avx512f avx512_bf16 amx_tile\n"
+        "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\n"
+    )
+    assert cpu_name(cpuinfo) == "Intel(R) Xeon(R) Platinum 8481C"
+    assert cpu_isa(cpuinfo) == [
+        "sse4_2",
+        "avx2",
+        "fma",
+        "avx512f",
+        "avx512_bf16",
+        "amx_tile",
+    ]
+    assert cpu_isa("flags\t: fpu sse4_2 avx avx2\n")[-1] == "avx2"  # no AVX-512
