@@ -1147,6 +1147,13 @@ def main() -> int:
         default=None,
         help="training steps of the leak check (default 1000, 150 with --quick)",
     )
+    parser.add_argument(
+        "--pytorch",
+        metavar="FILE",
+        help="the PyTorch reference's JSON (../shared/perf/reference.py --out "
+        "FILE), run right before this one: adds `vs_pytorch`, each goal of the "
+        "comparison as a ratio from the same sitting",
+    )
     parser.add_argument("--streaming-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--batch-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--soak-child", type=int, help=argparse.SUPPRESS)
@@ -1189,11 +1196,13 @@ def main() -> int:
     if unknown := (skip | only) - {name for name, _ in sections}:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     runs = results.setdefault("section_runs", {})
+    fresh: dict = {}  # this run's figures (results may hold older ones)
     for name, fn in sections:
         if name in skip or (only and name not in only):
             continue
         log(name)
-        results.update(fn())
+        fresh.update(fn())
+        results.update(fresh)
         runs[name] = {
             "date": time.strftime("%Y-%m-%d"),
             "quick": args.quick,
@@ -1227,6 +1236,10 @@ def main() -> int:
         "numpy": np.__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
+    if args.pytorch:
+        results["vs_pytorch"] = vs_pytorch(
+            fresh, json.loads(Path(args.pytorch).read_text())
+        )
     results["wall_s" if not only else f"wall_s_{'_'.join(sorted(only))}"] = (
         time.perf_counter() - t_start
     )
@@ -1237,8 +1250,37 @@ def main() -> int:
     return 0
 
 
+def vs_pytorch(ours: dict, torch: dict) -> dict:
+    """The comparison with the PyTorch reference of the same sitting: each
+    figure as ours / theirs (the goals of issue 30 beside them in `GOALS`),
+    and the CPU each ran on."""
+    out: dict = {
+        "pytorch_cpu": torch.get("env", {}).get("cpu"),
+        "pytorch_cpu_capability": torch.get("env", {}).get("torch_cpu_capability"),
+    }
+    pairs = {  # ratio name: (our key, their key)
+        "train_audio_s_per_s_x": ("train_audio_s_per_s", "train_audio_s_per_s"),
+        "offline_rtf_x": ("offline_rtf", "offline_rtf"),
+        "stream_chunk_ms_p50_x": ("stream_chunk_ms_p50", "stream_chunk_ms_p50"),
+    }
+    for name, (a, b) in pairs.items():
+        if a in ours and torch.get(b):
+            out[f"pytorch_{b}"] = torch[b]
+            out[name] = ours[a] / torch[b]
+    if torch.get("train_flop_utilisation") is not None:
+        out["pytorch_train_flop_utilisation"] = torch["train_flop_utilisation"]
+    if torch.get("librosa_logmel_x_realtime"):
+        out["pytorch_logmel_x_librosa"] = (
+            torch["torch_logmel_x_realtime"] / torch["librosa_logmel_x_realtime"]
+        )
+    return out
+
+
 GOALS = {
-    "features_x_librosa": ">= 3",
+    "vs_pytorch.train_audio_s_per_s_x": ">= 1.1",
+    "vs_pytorch.offline_rtf_x": "<= 0.8",
+    "vs_pytorch.stream_chunk_ms_p50_x": "<= 0.5",
+    "features_x_librosa": ">= 4",
     "train_flop_utilisation": ">= 0.50",
     "offline_rtf": "<= 0.01",
     "stream_chunk_ms_p50": "<= 2.5",
@@ -1267,7 +1309,8 @@ def _runs_by_machine(runs: dict) -> dict:
 
 def markdown_table(r: dict) -> str:
     env, runs = r.get("env", {}), r.get("section_runs", {})
-    machine = f"Machine: {env.get('cpu')}, {env.get('cores')} cores"
+    isa = f" ({' '.join(env['isa'])})" if env.get("isa") else ""
+    machine = f"Machine: {env.get('cpu')}{isa}, {env.get('cores')} cores"
     when = f"{env.get('date')}{' (--quick)' if r.get('quick') else ''}"
     groups = _runs_by_machine(runs)
     if len(groups) > 1:

@@ -62,3 +62,28 @@ def test_cpu_info_names_the_model_and_vector_flags():
         "amx_tile",
     ]
     assert cpu_isa("flags\t: fpu sse4_2 avx avx2\n")[-1] == "avx2"  # no AVX-512
+
+
+def test_vs_pytorch_gives_each_goal_as_a_ratio_of_the_same_sitting():
+    sys.path.insert(0, str(SCRIPT.parent))
+    import benchmark
+
+    ours = {"train_audio_s_per_s": 40.0, "offline_rtf": 0.008, "stream_chunk_ms_p50": 2}
+    torch = {
+        "train_audio_s_per_s": 32.0,
+        "offline_rtf": 0.010,
+        "stream_chunk_ms_p50": 8.0,
+        "train_flop_utilisation": 0.44,
+        "librosa_logmel_x_realtime": 3500.0,
+        "torch_logmel_x_realtime": 7000.0,
+        "env": {"cpu": "AMD EPYC", "torch_cpu_capability": "AVX512"},
+    }
+    out = benchmark.vs_pytorch(ours, torch)
+    assert out["train_audio_s_per_s_x"] == 1.25 and out["offline_rtf_x"] == 0.8
+    assert out["stream_chunk_ms_p50_x"] == 0.25 and out["pytorch_logmel_x_librosa"] == 2
+    assert out["pytorch_cpu"] == "AMD EPYC"
+    table = benchmark.markdown_table({"vs_pytorch": out, "env": {"isa": ["avx2"]}})
+    assert "| `vs_pytorch.offline_rtf_x` | 0.8 | <= 0.8 |" in table
+    assert "(avx2)" in table
+    # a section not run in this sitting gives no ratio rather than a stale one
+    assert "offline_rtf_x" not in benchmark.vs_pytorch({}, torch)
