@@ -42,6 +42,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from asr.config import ConfigError, ExperimentConfig, from_dict, to_dict, yaml_load
 from asr.files import atomic_path, atomic_write_text, remove_stale_temp_files
 from asr.interrupts import Interrupted, StopRequests
 from asr.training.callbacks import trim_history
@@ -350,3 +351,42 @@ def _check_same_on_all_workers(strategy, step: int) -> None:
             f"workers restored different steps {steps} from their backups: "
             "the run folder must be on a filesystem every worker shares"
         )
+
+
+# Keys a resumed run may change: they bound how long this sitting trains, not
+# what it learns.
+RESUMABLE_CHANGES = ("train.max_minutes",)
+
+
+def check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
+    """Refuses to resume `run_dir` (a run with a backup) under a config other
+    than the one it started with, naming the keys that differ; only
+    `RESUMABLE_CHANGES` may change."""
+    saved = run_dir / "config.yaml"
+    if not saved.exists() or not (run_dir / "backup").exists():
+        return
+    old = _flat(to_dict(from_dict(yaml_load(saved.read_text()))))
+    new = _flat(to_dict(cfg))
+    changed = sorted(
+        k
+        for k in old.keys() | new.keys()
+        if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES
+    )
+    if changed:
+        shown = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise ConfigError(
+            f"{saved}: this run folder was started with a different config "
+            f"({shown}{more}); use a new --out folder, or delete the folder "
+            "to start over"
+        )
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out

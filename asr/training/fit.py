@@ -40,14 +40,14 @@ import tensorflow as tf
 from asr import text
 from asr.audio import AUDIO_EXTENSIONS, load_audio
 from asr.checkpoint import load_network, save_model
-from asr.config import ConfigError, ExperimentConfig, dump_yaml, from_dict, to_dict
+from asr.config import ConfigError, ExperimentConfig, dump_yaml
 from asr.features import compute_feature_stats
 from asr.files import atomic_write_text
 from asr.interrupts import StopRequests
 from asr.manifest import read_manifest
 from asr.model import LookAhead, build_model, frontend_layers, set_normalization
 from asr.training.averaging import NBestSnapshots, average_snapshots
-from asr.training.backup import Backup, BackupStore, Position
+from asr.training.backup import Backup, BackupStore, Position, check_resume_config
 from asr.training.callbacks import (
     BestModelCheckpoint,
     LearningCurvePlot,
@@ -101,44 +101,6 @@ def _optimizer(
     return keras.optimizers.Adam(lr)
 
 
-# Keys a resumed run may change: they bound how long this sitting trains, not
-# what it learns.
-RESUMABLE_CHANGES = ("train.max_minutes",)
-
-
-def _check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
-    saved = run_dir / "config.yaml"
-    if not saved.exists() or not (run_dir / "backup").exists():
-        return
-    import yaml
-
-    old = _flat(to_dict(from_dict(yaml.safe_load(saved.read_text()))))
-    new = _flat(to_dict(cfg))
-    changed = sorted(
-        k
-        for k in old.keys() | new.keys()
-        if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES
-    )
-    if changed:
-        shown = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5])
-        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-        raise ConfigError(
-            f"{saved}: this run folder was started with a different config "
-            f"({shown}{more}); use a new --out folder, or delete the folder "
-            "to start over"
-        )
-
-
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
 def _feature_stats(cfg: ExperimentConfig, rows, max_utterances: int = 300):
     rng = np.random.default_rng(cfg.train.seed)
     pick = rng.permutation(len(rows))[:max_utterances]
@@ -173,7 +135,7 @@ def fit(cfg: ExperimentConfig, run_dir: str | os.PathLike, verbose: int = 1):
         cfg = dataclasses.replace(
             cfg, model=dataclasses.replace(cfg.model, classes=labels)
         )
-    _check_resume_config(run_dir, cfg)
+    check_resume_config(run_dir, cfg)
     if cluster.is_chief:
         out_dir = run_dir
     else:

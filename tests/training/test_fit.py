@@ -91,7 +91,7 @@ def test_changed_config_does_not_resume_silently(tmp_path):
 
 
 def test_resume_may_change_the_time_budget(tmp_path):
-    from asr.training.fit import _check_resume_config
+    from asr.training.backup import check_resume_config
 
     manifest = corpus(tmp_path)
     run = tmp_path / "run"
@@ -100,9 +100,9 @@ def test_resume_may_change_the_time_budget(tmp_path):
         dump_yaml(config(manifest, "train.epochs=1", "train.max_minutes=38"))
     )
     shorter = config(manifest, "train.epochs=1", "train.max_minutes=20")
-    _check_resume_config(run, shorter)  # no error
+    check_resume_config(run, shorter)  # no error
     with pytest.raises(ValueError, match="train.epochs 1 -> 2"):
-        _check_resume_config(run, config(manifest, "train.epochs=2"))
+        check_resume_config(run, config(manifest, "train.epochs=2"))
 
 
 def test_non_finite_loss_stops_naming_files_and_keeps_weights(tmp_path, monkeypatch):
