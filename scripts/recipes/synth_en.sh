@@ -3,7 +3,7 @@
 # repository: synthesises the corpora, trains in five stages, evaluates (greedy,
 # beam, beam + LM), packs. Resumable: rerun the same command after an interruption.
 #   bash scripts/recipes/synth_en.sh [HOURS] [EPOCHS] [FT_EPOCHS] [FT2_EPOCHS] \
-#       [FT3_EPOCHS] [BIG_HOURS] [BIG_EPOCHS] [SP_EPOCHS]
+#       [FT3_EPOCHS] [BIG_HOURS] [BIG_EPOCHS] [SP_EPOCHS] [OPEN_EPOCHS] [MIX_EPOCHS]
 # Stage 1: EPOCHS (10) under one cosine schedule from lr 1.5e-3 on the HOURS (2)
 # corpus. Stage 2: FT_EPOCHS (12) more from stage 1's weights (`--init-from`), a
 # fresh cosine from lr 1e-3 (a warm restart: stage 1 ended at lr 0 with
@@ -14,8 +14,13 @@
 # test splits extend the small corpus's, whose test split is their first half),
 # lr 6e-4, averaging its 5 best epochs (`train.average_best`). Stage 6:
 # SP_EPOCHS (8) from stage 5 on the same corpus with speed perturbation (0.9,
-# 1.0, 1.1), lr 1.5e-4, again averaging its 5 best. A stage with 0 epochs is
-# skipped.
+# 1.0, 1.1), lr 1.5e-4, again averaging its 5 best. Stage 7: OPEN_EPOCHS (4)
+# from stage 6 on the open-vocabulary corpus (`--hours 3 --seed 1`) under the
+# augmentation for real recordings (configs/synth_en_open.yaml: silence
+# padding, noise floor, noise, reverberation, VTLP, gain, band limit), lr 5e-4.
+# Stage 8 (the bundled model): MIX_EPOCHS (3) from stage 7 on that corpus + 1,000
+# sentences of the closed 2 h corpus (which stage 7 had begun to forget), same
+# augmentation, lr 3e-4. A stage with 0 epochs is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/recipes/warm_restart.sh
@@ -27,6 +32,8 @@ FT3_EPOCHS=${5:-7}
 BIG_HOURS=${6:-4}
 BIG_EPOCHS=${7:-11}
 SP_EPOCHS=${8:-8}
+OPEN_EPOCHS=${9:-4}
+MIX_EPOCHS=${10:-3}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 STAGE1=${STAGE1:-runs/synth_en}
@@ -37,6 +44,8 @@ AVG=${AVG:-runs/synth_en_avg}
 BIG=${BIG:-data/synth4}
 RUN=${RUN:-runs/synth_en_4h}
 SPEED=${SPEED:-runs/synth_en_speed}
+OPEN=${OPEN:-runs/synth_en_open}
+MIX=${MIX:-runs/synth_en_mix}
 $ASR prepare synthetic --vocabulary closed --out data/synth --hours "$HOURS" --seed 0
 $ASR train --config configs/ds2_small.yaml --epochs "$EPOCHS" --out "$STAGE1"
 warm_restart configs/ds2_small.yaml "$STAGE1" "$STAGE2" "$FT_EPOCHS"
@@ -63,6 +72,28 @@ if [ "$BIG_EPOCHS" -gt 0 ]; then
   warm_restart configs/ds2_small.yaml "$FINAL" "$SPEED" "$SP_EPOCHS" 0.00015 100 \
     --train "$BIG"/train.jsonl --val "$BIG"/dev.jsonl --set train.average_best=5 \
     --set "augment.speed_factors=[0.9, 1.0, 1.1]"
+fi
+if [ $((OPEN_EPOCHS + MIX_EPOCHS)) -gt 0 ]; then
+  $ASR prepare synthetic --out data/synth_open --hours 3 --seed 1
+  $ASR prepare noise --out data/noise --seed 0 --count 4
+  $PY - <<'PY'
+import random
+from pathlib import Path
+from asr.manifest import read_manifest, write_manifest
+old = read_manifest("data/synth/train.jsonl")
+random.Random(0).shuffle(old)
+Path("data/synth_mix").mkdir(exist_ok=True)
+write_manifest("data/synth_mix/train.jsonl",
+               read_manifest("data/synth_open/train.jsonl") + old[:1000])
+write_manifest("data/synth_mix/dev.jsonl", read_manifest("data/synth_open/dev.jsonl")
+               + read_manifest("data/synth/dev.jsonl"))
+PY
+  warm_restart configs/synth_en_open.yaml "$FINAL" "$OPEN" "$OPEN_EPOCHS" 0.0005 100
+  warm_restart configs/synth_en_open.yaml "$FINAL" "$MIX" "$MIX_EPOCHS" 0.0003 100 \
+    --train data/synth_mix/train.jsonl --val data/synth_mix/dev.jsonl
+  TEST=data/synth/test.jsonl  # the closed test split; and the open one:
+  $ASR evaluate --model "$FINAL" --manifest data/synth_open/test.jsonl --out "$FINAL/test_open"
+  $ASR evaluate --model "$FINAL" --manifest "$TEST" --pad-silence 1 --out "$FINAL/test_pad1"
 fi
 RUN=$FINAL
 $ASR evaluate --model "$RUN" --manifest "$TEST" --out "$RUN/test"
