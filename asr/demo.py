@@ -77,6 +77,23 @@ def keyword_clips(digits: DemoClips, seed: int = 0) -> DemoClips:
     )
 
 
+def with_quiet(
+    clips: DemoClips, seconds: float = 1.0, level_dbfs: float = -60.0, seed: int = 0
+) -> DemoClips:
+    """`clips` with `seconds` of quiet room noise (white, `level_dbfs` RMS)
+    before and after each: what a recording made by a person starts and ends
+    with, and what the first bundled models could not bear."""
+    from asr.mixing import pad_silence
+
+    rng = np.random.default_rng(seed)
+    pad = round(seconds * 16000)
+    return DemoClips(
+        clips.texts,
+        [f"{v}, {seconds:g} s of quiet around" for v in clips.voices],
+        [pad_silence(w, pad, level_dbfs, rng) for w in clips.waves],
+    )
+
+
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 REAL_CLIPS = ASSETS_DIR / "speechocean762"  # CC BY 4.0; see ATTRIBUTION.md there
 

@@ -44,6 +44,11 @@ def cmd_demo(args) -> int:
             _print_model_result(demo.score_model(name, clips), clips.voices)
             if lm := demo.bundled_lm(name):
                 _print_model_result(demo.score_model(name, clips, lm), clips.voices)
+        print("\nThe same sentences, 1 s of quiet room noise before and after each:")
+        quiet = demo.with_quiet(clips, seed=args.seed)
+        for name in offline:
+            r = demo.score_model(name, quiet)
+            print(f"== {name}: WER {100 * r.wer:.1f}%  CER {100 * r.cer:.1f}%")
     if "english" in installed:
         print(
             "\nReal read English (speechocean762, CC BY 4.0): 8 speakers no model "
