@@ -8,10 +8,12 @@ from asr.transcribe import load_model
 from tests.shared_data import FSDD_MANIFESTS, SHARED_FSDD
 
 # Stated bounds (mean CER over 8 fresh clips from voices held out of all
-# training). Measured 2026-12-03 with clip seeds 11 and 1-5: synth-en 0-1.0 %,
-# synth-en-streaming 0-1.9 %, digits 0 %; the bounds leave ~4x room for other
-# espeak-ng builds and CPUs, and still fail a model that lost its training.
-CER_BOUND = {"digits": 0.1, "synth-en": 0.05, "synth-en-streaming": 0.08}
+# training). Measured 2026-12-03 with clip seeds 11 and 1-5: synth-en-streaming
+# 0-1.9 %, digits 0 %; synth-en (stage 8, trained for pauses, noise and words
+# outside this generator's list) 2026-12-06, seeds 11 and 1-3: 1.3-3.9 %. The
+# bounds leave room for other espeak-ng builds and CPUs, and still fail a
+# model that lost its training.
+CER_BOUND = {"digits": 0.1, "synth-en": 0.1, "synth-en-streaming": 0.08}
 # `english` on the 8 bundled real clips (speakers held out of its training):
 # measured CER 40.4 % (WER 78 %) on 2026-12-06; the bound fails a model that
 # lost its training (a random one scores ~100 %) and leaves room for other CPUs.
@@ -88,6 +90,28 @@ def test_bundled_model_recognises_the_bundled_real_clips(name):
     assert len(clips.texts) == 8
     result = demo.score_model(name, clips)
     assert result.cer <= REAL_CER_BOUND[name], list(zip(result.refs, result.hyps))
+
+
+# A second of quiet room noise (-60 dBFS) before and after each clip costs a
+# bundled model at most this much CER (absolute) on the same clips (issue 26:
+# the first synth-en went from 8 % to 38 % WER on its test split this way).
+QUIET_PAD_CER_SLACK = 0.03
+
+
+@pytest.mark.parametrize("name", sorted(CER_BOUND | REAL_CER_BOUND))
+def test_bundled_model_is_not_upset_by_a_second_of_quiet(name):
+    pytest.importorskip("asr.datasets.synthetic")
+    from asr import demo
+
+    if name in REAL_CER_BOUND:
+        clips = demo.real_clips()
+    else:
+        clips = demo.make_clips(8, digits=name == "digits", seed=11)
+    padded = demo.with_quiet(clips, seconds=1.0, level_dbfs=-60.0)
+    clean, quiet = demo.score_model(name, clips), demo.score_model(name, padded)
+    assert quiet.cer <= clean.cer + QUIET_PAD_CER_SLACK, list(
+        zip(quiet.refs, quiet.hyps)
+    )
 
 
 def test_streaming_int8_backend_keeps_the_float_texts():

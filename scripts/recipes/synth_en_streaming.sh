@@ -68,6 +68,14 @@ warm_restart $CONFIG "$FINAL" "$STAGE7" "$LA20_RE_EPOCHS" 0.0003 100 "${ON_BIG[@
 SPEED=(--set train.average_best=5 --set "augment.speed_factors=[0.9, 1.0, 1.1]")
 warm_restart $CONFIG "$FINAL" "$STAGE8" "$SP_EPOCHS" 0.00015 100 "${ON_BIG[@]}" "${SPEED[@]}"
 warm_restart $CONFIG "$FINAL" "$STAGE9" "$SP2_EPOCHS" 0.0001 100 "${ON_BIG[@]}" "${SPEED[@]}"
+# Stage 10: pauses, noise and unheard words, on synth_en.sh's data/synth_mix
+# (the open-vocabulary corpus + 1,000 closed sentences; run that recipe first).
+MIX_EPOCHS=${MIX_EPOCHS:-3}
+if [ "$MIX_EPOCHS" -gt 0 ]; then
+  warm_restart configs/synth_en_streaming_open.yaml "$FINAL" runs/synth_en_streaming_mix \
+    "$MIX_EPOCHS" 0.0005 100 --train data/synth_mix/train.jsonl --val data/synth_mix/dev.jsonl
+  TEST=data/synth/test.jsonl
+fi
 RUN=$FINAL
 $ASR evaluate --model "$RUN" --manifest "$TEST" --out "$RUN/test"
 $PY scripts/eval_streaming.py --model "$RUN" --manifest "$TEST" \
