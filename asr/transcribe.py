@@ -86,6 +86,7 @@ class Recognizer:
     segmentation_options: dict | None = None  # more `pause_segments` arguments
     xla_min_seconds = 8.0  # a batch of one this long runs XLA loops (CPU)
     threshold = DEFAULT_THRESHOLD  # classifiers: weaker keywords -> _unknown_
+    pause_seconds = ctc.PAUSE_SECONDS  # a pause this long breaks a word (0: never)
 
     def __init__(
         self,
@@ -236,6 +237,7 @@ class Recognizer:
         """
         if self.is_classifier:
             return self.classify(logits).word
+        logits = self.mark_pauses(logits)
         if rescore:
             from asr.lm.rescore import DEFAULT_NBEST
 
@@ -247,6 +249,13 @@ class Recognizer:
             best = ctc.beam_search(logits, beam_width=beam_width or BEAM_WIDTH)
             return text_lib.tidy(best[0][0])
         return ctc.greedy_decode_batch(logits[None], np.array([len(logits)]))[0]
+
+    def mark_pauses(self, logits: np.ndarray) -> np.ndarray:
+        """`logits` with every pause of `pause_seconds` between two letters
+        made a word break (`asr.decoding.ctc.mark_pauses`); every decoder and
+        the word timings see them, as the streaming decoder does."""
+        frames = ctc.pause_frames(self.frame_seconds, self.pause_seconds)
+        return ctc.mark_pauses(logits, frames)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """A classifier's (classes,) logits -> (classes,) probabilities."""
@@ -290,6 +299,7 @@ class Recognizer:
         """The beam search's `n` best distinct tidy texts with their search
         log-scores, best first (with an LM or hotwords: the LM beam search's
         combined scores)."""
+        logits = self.mark_pauses(logits)
         if lm or hotwords:
             return self.lm_decoder(lm, beam_width, hotwords).decode_nbest(logits, n=n)
         from asr.lm.rescore import merge_nbest
@@ -428,6 +438,7 @@ class Recognizer:
                 answer.probability,
                 answer,
             )
+        logits = self.mark_pauses(logits)
         text = self.decode(logits, **decode_options)
         words = alignment.word_timestamps(
             logits, len(logits), self.frame_seconds, confidence=True

@@ -97,3 +97,24 @@ def test_long_array_for_a_classifier_is_one_input_not_windows(monkeypatch):
     text = rec.transcribe(long)
     assert text in classes
     assert text == rec.cfg.model.classes[int(np.argmax(rec.logits_batch([long])[0]))]
+
+
+def test_a_pause_breaks_a_word_for_every_decoder_and_the_word_times():
+    from asr import text
+    from asr.decoding import alignment
+    from tests.test_tidy_text import one_hot_logits
+    from tests.tiny_models import CAUSAL, causal_model
+
+    rec = Recognizer(causal_model(), load_config(overrides=CAUSAL))
+    pause = round(rec.pause_seconds / rec.frame_seconds)
+    a, b = text.encode("ab")
+    logits = one_hot_logits([a, a, *[0] * pause, b, 0])
+    assert rec.decode(logits) == "a b"
+    assert rec.decode(logits, decoder="beam", beam_width=4) == "a b"
+    seg = rec._segment(logits, 16000, {})
+    assert [w["word"] for w in seg.words] == ["a", "b"]
+    assert alignment.word_timestamps(logits, None, rec.frame_seconds)[0]["word"] == "ab"
+    short = one_hot_logits([a, *[0] * (pause - 1), b])
+    assert rec.decode(short) == "ab"  # a shorter gap is not a pause
+    rec.pause_seconds = 0
+    assert rec.decode(logits) == "ab"

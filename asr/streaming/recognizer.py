@@ -49,7 +49,10 @@ for `pop_finals()` as `{"text", "start", "end"}` (seconds from the stream's
 start) and `accept_waveform` starts returning the next utterance's partial
 text. The repeat-collapse id is kept across the endpoint, so the finalized
 text of the whole stream still equals the offline greedy text (unless
-`reset_state_on_endpoint` also clears the recurrent state).
+`reset_state_on_endpoint` also clears the recurrent state). A pause of
+`pause_seconds` (default 0.8 s, the endpoint's) between two letters is a word
+break in both (`asr.decoding.ctc.mark_pauses`), so that text is the finals
+joined.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ import tensorflow as tf
 
 from asr import text as text_lib
 from asr.config import StreamingConfig
+from asr.decoding import ctc
 from asr.streaming import StreamingError
 from asr.streaming.layers import rnn_chunk, streaming_layers
 from asr.streaming.state import StreamState
@@ -84,6 +88,9 @@ class StreamingRecognizer:
             0 disables endpointing (default `streaming.endpoint_silence_ms`).
         reset_state_on_endpoint: also clear the recurrent state at an endpoint
             (from the next step on).
+        pause_seconds: a pause this long between two letters breaks a word,
+            as offline (default: the recognizer's `pause_seconds`, else
+            `asr.decoding.ctc.PAUSE_SECONDS`; 0: never).
         backend: what runs the step: "tf" (the `tf.function`; follows later
             weight updates), "tflite" (the same step converted to TFLite
             once, weights frozen; faster per chunk on CPU, the interpreter not
@@ -116,6 +123,7 @@ class StreamingRecognizer:
         endpoint_silence_ms: float | None = None,
         *,
         reset_state_on_endpoint: bool = False,
+        pause_seconds: float | None = None,
         backend: str = "tf",
         num_threads: int | None = None,
     ):
@@ -124,6 +132,8 @@ class StreamingRecognizer:
         else:
             network = recognizer_or_model.network
             streaming = recognizer_or_model.cfg.streaming
+            if pause_seconds is None:
+                pause_seconds = recognizer_or_model.pause_seconds
         self.network = network
         self._convs, self._rnns, by_name = streaming_layers(network)
         self._log_mel = by_name["log_mel"]
@@ -153,6 +163,10 @@ class StreamingRecognizer:
             else 0
         )
         self.reset_state_on_endpoint = reset_state_on_endpoint
+        self.pause_frames = ctc.pause_frames(
+            self.frame_seconds,
+            ctc.PAUSE_SECONDS if pause_seconds is None else pause_seconds,
+        )
         self._no_frames = np.zeros((0, self._logits.units), np.float32)
         self._no_frames.flags.writeable = False
         self.state_specs = self._state_specs()
@@ -407,7 +421,13 @@ class StreamingRecognizer:
             state.rnn = self.initial_state().rnn
 
         on_endpoint = reset_rnn if self.reset_state_on_endpoint else None
-        state.decode(logits, self.endpoint_frames, self.frame_seconds, on_endpoint)
+        state.decode(
+            logits,
+            self.endpoint_frames,
+            self.frame_seconds,
+            on_endpoint,
+            self.pause_frames,
+        )
 
     # -- public API -----------------------------------------------------------------
     def accept_waveform(self, samples: np.ndarray) -> str:

@@ -39,6 +39,9 @@ class StreamState:
         utt_start: output frame of the utterance's first letter, -1 if none.
         utt_end: output frame after the utterance's last letter.
         silent_frames: trailing frames whose best symbol is blank or space.
+        gap: blank or space frames since the stream's last letter (-1 before
+            its first letter; an endpoint does not reset it).
+        gap_space: whether a space was among them.
         finals: endpointed utterances not yet popped.
     """
 
@@ -56,6 +59,8 @@ class StreamState:
     utt_start: int = -1
     utt_end: int = 0
     silent_frames: int = 0
+    gap: int = -1
+    gap_space: bool = False
     finals: list[dict] = field(default_factory=list)
 
     def flat(self) -> list[np.ndarray]:
@@ -70,28 +75,40 @@ class StreamState:
         endpoint_frames: int,
         frame_seconds: float,
         on_endpoint: Callable[[], None] | None = None,
+        pause_frames: int = 0,
     ) -> None:
         """Greedy-decodes the stream's next output frames; once some letter
         has been emitted, `endpoint_frames` trailing blank/space frames close
-        the utterance (0: never), calling `on_endpoint` after each.
+        the utterance (0: never), calling `on_endpoint` after each. A letter
+        after `pause_frames` or more blank frames (and no space) since the
+        last letter starts a new word, as `asr.decoding.ctc.mark_pauses` makes
+        the offline decoders do.
 
         Args:
             logits: (frames, vocab).
             endpoint_frames: silent frames that end an utterance.
             frame_seconds: duration of one output frame (for the times).
             on_endpoint: called after each endpoint (e.g. to reset state).
+            pause_frames: shortest pause that breaks a word (0: never).
         """
         for best in np.argmax(logits, axis=-1).tolist() if len(logits) else []:
             frame = self.outputs
             self.outputs += 1
+            letter = best not in (text_lib.BLANK, _SPACE)
+            if letter and 0 < pause_frames <= self.gap and not self.gap_space:
+                self.text += " "
+                self.utterance += " " if self.utterance else ""
             if best != self.last_id and best != text_lib.BLANK:
                 self.text += _SYMBOLS[best]
                 self.utterance += _SYMBOLS[best]
             self.last_id = best
-            if best in (text_lib.BLANK, _SPACE):
+            if not letter:
                 self.silent_frames += 1
+                if self.gap >= 0:
+                    self.gap += 1
+                self.gap_space |= best == _SPACE
             else:
-                self.silent_frames = 0
+                self.silent_frames, self.gap, self.gap_space = 0, 0, False
                 if self.utt_start < 0:
                     self.utt_start = frame
                 self.utt_end = frame + 1

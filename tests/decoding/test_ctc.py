@@ -114,3 +114,40 @@ def test_greedy_spikes_and_the_frame_offset_between_two_models():
     later = np.concatenate([np.eye(text.vocab_size())[[0] * 3] * 5, logits[:-3]])
     other = np.eye(text.vocab_size())[[0, b, 0, 0]] * 5  # other labels: no pairs
     assert script.spike_offsets([logits, logits], [later, other]) == [3, 3, 3]
+
+
+def test_a_long_pause_between_letters_becomes_a_word_break():
+    x = _peaky([A, *[0] * 5, B, 0, B, *[0] * 4, A])
+    marked = ctc.mark_pauses(x, min_frames=5)
+    assert text.decode(ctc.greedy_decode(marked)) == "a bba"  # 4 blanks: no break
+    # only the pause's last frame changes: its blank and space scores swapped
+    changed = np.flatnonzero((marked != x).any(axis=1))
+    assert changed.tolist() == [5]
+    assert marked[5, SPACE] == x[5, 0] and marked[5, 0] == x[5, SPACE]
+    # the beam search sees the break too
+    assert ctc.beam_search(marked, beam_width=4)[0][0] == "a bba"
+
+
+def test_mark_pauses_leaves_pauses_with_a_space_edges_and_short_gaps():
+    x = _peaky([0, 0, 0, 0, 0, 0, A, 0, 0, SPACE, 0, 0, 0, B, 0, 0, 0, 0, 0, 0])
+    assert ctc.mark_pauses(x, min_frames=3) is x  # the space is already there
+    assert ctc.mark_pauses(x, min_frames=0) is x  # off
+    y = _peaky([A, 0, 0, 0, B, *[0] * 8])
+    assert ctc.mark_pauses(y, min_frames=4) is y  # 3 < 4; trailing blanks kept
+    # frames after `length` are padding: no letter there ends a pause
+    z = _peaky([A, 0, 0, 0, 0, B])
+    assert ctc.mark_pauses(z, min_frames=4, length=5) is z
+    assert text.decode(ctc.greedy_decode(ctc.mark_pauses(z, 4))) == "a b"
+
+
+def test_mark_pauses_breaks_even_where_blank_and_space_tie():
+    x = _peaky([A, 0, 0, 0, B])
+    x[3, SPACE] = x[3, 0]
+    assert text.decode(ctc.greedy_decode(ctc.mark_pauses(x, 3))) == "a b"
+
+
+def test_pause_frames_from_seconds():
+    assert ctc.pause_frames(0.02) == round(ctc.PAUSE_SECONDS / 0.02)
+    assert ctc.pause_frames(0.02, 0.5) == 25
+    assert ctc.pause_frames(0.02, 0.01) == 2  # never a single frame
+    assert ctc.pause_frames(0.02, 0) == 0

@@ -13,6 +13,7 @@ from asr.rnn.convert import fuse_model
 from asr.rnn.layer import FusedRNN
 from asr.streaming import StreamingError
 from asr.streaming.recognizer import StreamingRecognizer
+from asr.streaming.state import StreamState
 from tests.conftest import speechlike
 from tests.tiny_models import CAUSAL, causal_model, lookahead_model, offline
 
@@ -266,6 +267,32 @@ def test_endpoint_after_trailing_blanks_from_hand_logits(rec):
         rec.endpoint_frames = 0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_pauses_break_words_as_offline_in_any_chunking(seed):
+    # random peaky paths with pauses of 0-12 frames (blank or with a space)
+    # between letters, decoded by the stream in random pieces with endpoints,
+    # give the offline greedy text of `ctc.mark_pauses`' logits, and the
+    # stream's text is its finals joined (pause <= endpoint)
+    rng = np.random.default_rng(seed)
+    path = [0] * int(rng.integers(0, 10))
+    for _ in range(30):
+        path += [int(rng.choice([A, B]))] * int(rng.integers(1, 3))
+        gap = [0] * int(rng.integers(0, 13))
+        if gap and rng.random() < 0.2:
+            gap[int(rng.integers(len(gap)))] = SPACE
+        path += gap
+    logits = one_hot(path)
+    state = StreamState(audio=np.zeros(0, np.float32), conv=[], rnn=[])
+    cuts = np.cumsum(rng.integers(1, 9, size=len(path)))
+    for piece in np.split(logits, cuts[cuts < len(path)]):
+        state.decode(piece, 8, 0.02, pause_frames=6)
+    state.close_utterance(0.02)
+    offline = ctc.greedy_decode_batch(ctc.mark_pauses(logits, 6)[None])[0]
+    assert text_lib.tidy(state.text) == offline
+    assert " ".join(f["text"] for f in state.finals) == offline
+    assert offline != ctc.greedy_decode_batch(logits[None])[0]  # pauses mattered
+
+
 def fake_step(rec):
     """Logits from loudness: each step's 5 frames are 'a' if its new samples are
     loud, else blank; the model state passes through unchanged."""
@@ -292,7 +319,7 @@ def test_endpointing_emits_utterances_with_times(model):
     assert rec.pop_finals() == [{"text": "a", "start": 0.0, "end": 0.3}]
     assert rec.pop_finals() == []
     rec.accept_waveform(np.concatenate([tone[:3200], silence[:3000]]))
-    assert rec.finalize() == "aa"
+    assert rec.finalize() == "a a"  # a second apart: two words, as its finals
     assert rec.pop_finals() == [{"text": "a", "start": 1.3, "end": 1.5}]
     rec.accept_waveform(tone[:1600])  # the next stream starts at time 0
     rec.finalize()
