@@ -16,12 +16,13 @@ import keras
 import numpy as np
 
 from asr import text
+from asr.audio import SAMPLE_RATE
 from asr.checkpoint import save_model
 from asr.config import ExperimentConfig
-from asr.decoding.ctc import greedy_decode_batch
+from asr.decoding.ctc import greedy_decode_batch, mark_pauses, pause_frames
 from asr.files import atomic_path, atomic_write_text
 from asr.metrics import error_rates
-from asr.model import make_predict_fn
+from asr.model import make_predict_fn, time_stride
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +32,10 @@ class NonFiniteLossError(RuntimeError):
 
 
 class ValidationMetrics(keras.callbacks.Callback):
-    """Adds `val_wer` and `val_cer` (greedy decoding, `asr.metrics.error_rates`:
-    the rates `asr evaluate` reports) to the epoch logs; for the classifier
-    head `val_accuracy`, with `val_wer` = 1 - accuracy."""
+    """Adds `val_wer` and `val_cer` (greedy decoding with pauses as word breaks,
+    `asr.metrics.error_rates`: the rates `asr evaluate` reports) to the epoch
+    logs; for the classifier head `val_accuracy`, with `val_wer` = 1 -
+    accuracy."""
 
     def __init__(self, network, val_ds, cfg: ExperimentConfig, max_utterances=500):
         super().__init__()
@@ -57,13 +59,17 @@ class ValidationMetrics(keras.callbacks.Callback):
         if self._predict is None:
             self._predict = make_predict_fn(self.network)
         refs, hyps, correct, seen = [], [], 0, 0
+        samples_per_frame = time_stride(self.cfg.model) * self.cfg.features.hop_length
+        pause = pause_frames(samples_per_frame / SAMPLE_RATE)
         for x, y in self.val_ds:
             logits, lengths = self._predict(x["audio"], x["audio_lengths"])
             logits = logits.numpy()
             if self.cfg.model.head == "classifier":
                 correct += int(np.sum(logits.argmax(-1) == y["class_id"].numpy()))
             else:
-                hyps += greedy_decode_batch(logits, lengths.numpy())
+                lengths = lengths.numpy()
+                marked = [mark_pauses(u, pause, n) for u, n in zip(logits, lengths)]
+                hyps += greedy_decode_batch(np.stack(marked), lengths)
                 labels, label_lengths = y["labels"].numpy(), y["label_lengths"].numpy()
                 refs += [text.decode(lab[:n]) for lab, n in zip(labels, label_lengths)]
             seen += len(logits)
