@@ -2,7 +2,7 @@
 # Reproduces the bundled `english` model (real read English) from the repository,
 # speechocean762's train split (a Kaldi data directory) and generated noise.
 # Resumable: rerun the same command after an interruption.
-#   bash scripts/recipes/english.sh [SO762_DIR] [S1_EPOCHS] [S2_EPOCHS] [S3_EPOCHS]
+#   bash scripts/recipes/english.sh [SO762_DIR] [S1_EPOCHS] [S2_EPOCHS] [S3_EPOCHS] [S4_EPOCHS]
 # Data: 20 speakers of speechocean762 held out as dev (5 women, 5 girls, 5 men,
 # 5 boys; `--dev-speakers 20 --seed 0`), the other 105 for training, mixed 2:1
 # with the open-vocabulary synthetic corpus (words from wordfreq, 832 espeak-ng
@@ -15,13 +15,15 @@
 # with a noise floor, noise at 5-30 dB SNR, reverberation, VTLP, speed, gain),
 # lr 1e-3, averaging the 3 best epochs. Stage 3: S3_EPOCHS (8) more from stage
 # 2 on the same mix and augmentation, a new cosine from lr 5e-4 (warm-up 100),
-# averaging the 3 best epochs.
+# averaging the 3 best epochs. Stage 4: S4_EPOCHS (6) more from stage 3, a new
+# cosine from lr 3e-4 (warm-up 50); the bundled model.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SO762=${1:-../shared/data/speechocean762_train}
 S1_EPOCHS=${2:-2}
 S2_EPOCHS=${3:-8}
 S3_EPOCHS=${4:-8}
+S4_EPOCHS=${5:-6}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 
@@ -51,7 +53,10 @@ $ASR train --config configs/english.yaml --init-from runs/english_s1 \
 $ASR train --config configs/english.yaml --init-from runs/english_s2 \
   --epochs "$S3_EPOCHS" --set train.learning_rate=0.0005 --set train.warmup_steps=100 \
   --out runs/english_s3
-RUN=runs/english_s3
+$ASR train --config configs/english.yaml --init-from runs/english_s3 \
+  --epochs "$S4_EPOCHS" --set train.learning_rate=0.0003 --set train.warmup_steps=50 \
+  --out runs/english_s4
+RUN=runs/english_s4
 
 $ASR evaluate --model "$RUN" --manifest data/so762/dev.jsonl --group-by age_group \
   --out "$RUN/dev_greedy"
