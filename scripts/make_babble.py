@@ -6,12 +6,11 @@ speech files, each a run of random clips with short gaps, summed.
     python scripts/make_babble.py --manifest data/so762/dev.jsonl \
         --out data/noise_eval_so762/real_babble_00.wav --seed 0
 
-Pick talkers that the model under test neither trained on nor is tested on,
-saying other words than its test: FSDD babble is people saying digits, a
-far harder noise for a digit recogniser than for an English one.
-
-Used to measure robustness to a noise kind that no bundled model trained on
-(`asr prepare noise` makes babble from espeak-ng voices only).
+Pick talkers that the model under test neither trained on nor is tested on.
+`asr prepare noise` makes babble from espeak-ng voices only; this makes it
+from real recordings: to measure robustness to a noise kind a model never
+trained on, or as training noise from a corpus's training speakers (the
+`digits` recipe, stage 4).
 """
 
 from __future__ import annotations
