@@ -237,11 +237,33 @@ class Recognizer:
         """
         if self.is_classifier:
             return self.classify(logits).word
-        logits = self.mark_pauses(logits)
+        return self._decode(
+            self.mark_pauses(logits),
+            decoder,
+            beam_width,
+            lm,
+            hotwords,
+            rescore,
+            rescore_weight,
+            nbest,
+        )
+
+    def _decode(
+        self,
+        logits: np.ndarray,
+        decoder: str = "greedy",
+        beam_width: int | None = None,
+        lm: str | None = None,
+        hotwords: tuple[str, ...] = (),
+        rescore: str | None = None,
+        rescore_weight: float | None = None,
+        nbest: int | None = None,
+    ) -> str:
+        """`decode` of logits whose pauses are marked already."""
         if rescore:
             from asr.lm.rescore import DEFAULT_NBEST
 
-            hyps = self.nbest(logits, beam_width, lm, hotwords, nbest or DEFAULT_NBEST)
+            hyps = self._nbest(logits, beam_width, lm, hotwords, nbest or DEFAULT_NBEST)
             return self.rescorer(rescore, rescore_weight).best(hyps)
         if lm or hotwords:
             return self.lm_decoder(lm, beam_width, hotwords).decode(logits)
@@ -299,7 +321,10 @@ class Recognizer:
         """The beam search's `n` best distinct tidy texts with their search
         log-scores, best first (with an LM or hotwords: the LM beam search's
         combined scores)."""
-        logits = self.mark_pauses(logits)
+        return self._nbest(self.mark_pauses(logits), beam_width, lm, hotwords, n)
+
+    def _nbest(self, logits, beam_width, lm, hotwords, n) -> list[tuple[str, float]]:
+        """`nbest` of logits whose pauses are marked already."""
         if lm or hotwords:
             return self.lm_decoder(lm, beam_width, hotwords).decode_nbest(logits, n=n)
         from asr.lm.rescore import merge_nbest
@@ -438,8 +463,8 @@ class Recognizer:
                 answer.probability,
                 answer,
             )
-        logits = self.mark_pauses(logits)
-        text = self.decode(logits, **decode_options)
+        logits = self.mark_pauses(logits)  # once, for the text and the word times
+        text = self._decode(logits, **decode_options)
         words = alignment.word_timestamps(
             logits, len(logits), self.frame_seconds, confidence=True
         )
