@@ -4,7 +4,7 @@
     for chunk in chunks:                   # float32 mono 16 kHz, any length
         partial = rec.accept_waveform(chunk)
         for utt in rec.pop_finals():       # endpointed utterances, oldest first
-            print(utt["start"], utt["end"], utt["text"])
+            handle(utt)                    # {"text", "start", "end"}
     text = rec.finalize()                  # whole stream's text; rec is reusable
 
 The model must be built with `model.causal=true, model.bidirectional=false`.
