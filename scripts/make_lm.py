@@ -3,6 +3,13 @@
     python scripts/make_lm.py --manifest train.jsonl --order 3 --out lm.arpa
     python scripts/make_lm.py --manifest a.jsonl --manifest b.jsonl --text extra.txt \\
         --order 4 --out lm.arpa
+    python scripts/make_lm.py --manifest train.jsonl --vocabulary 50000 --out lm.arpa
+
+`--vocabulary N` mixes wordfreq's N most frequent English words into the
+unigrams (at `--vocabulary-weight`): an LM of a few thousand transcripts then
+still lets the decoder write any common English word. Without it, the lexicon
+decoder can only write the transcripts' words, and sentences from elsewhere
+come out worse than without an LM (docs/language_models.md).
 
 Pure Python (modified Kneser-Ney, `asr.decoding.arpa.build_arpa`): no KenLM
 binaries needed.
@@ -18,7 +25,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from asr.decoding.arpa import build_arpa
+from asr.datasets.wordlist import frequent_words
+from asr.decoding.arpa import VOCABULARY_WEIGHT, build_arpa
 from asr.manifest import ManifestError, read_manifest
 
 
@@ -50,6 +58,21 @@ def main(argv: list[str] | None = None) -> int:
         help="plain text file, one sentence a line (repeatable)",
     )
     parser.add_argument("--order", type=int, default=3, help="n-gram order (>= 2)")
+    parser.add_argument(
+        "--vocabulary",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add wordfreq's N most frequent English words to the unigrams "
+        "(default 0: the corpus's words only)",
+    )
+    parser.add_argument(
+        "--vocabulary-weight",
+        type=float,
+        default=VOCABULARY_WEIGHT,
+        metavar="W",
+        help=f"their share of the unigram probability (default {VOCABULARY_WEIGHT})",
+    )
     parser.add_argument("--out", required=True, metavar="LM.arpa", help="output file")
     parser.add_argument(
         "--no-normalise",
@@ -62,14 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.text:
         if not Path(path).is_file():
             parser.error(f"{path}: text file not found")
+    if args.vocabulary < 0:
+        parser.error("--vocabulary must be >= 0")
     try:
+        vocabulary = frequent_words(args.vocabulary) if args.vocabulary else None
         sizes = build_arpa(
             _texts(args.manifest, args.text),
             args.out,
             order=args.order,
             normalise=not args.no_normalise,
+            vocabulary=vocabulary,
+            vocabulary_weight=args.vocabulary_weight,
         )
-    except (ManifestError, ValueError, OSError) as e:
+    except (ManifestError, ValueError, OSError, ImportError) as e:
         print(f"make_lm: {e}", file=sys.stderr)
         return 2
     counts = ", ".join(f"{n}-grams: {c}" for n, c in sizes.items())

@@ -122,21 +122,35 @@ def word_list(n: int = N_WORDS) -> WordList:
         ImportError: wordfreq is not installed (pip install wordfreq).
         SynthesisError: espeak-ng is missing.
     """
+    from asr.datasets.espeak import phonemize
+
+    candidates = frequent_words(n)
+    phonemes = phonemize(list(candidates), "en-us")
+    words = [w for w, p in zip(candidates, phonemes) if spoken_as_word(w, p)]
+    freqs = [candidates[w] for w in words]
+    return WordList(words=tuple(words), frequencies=tuple(freqs))
+
+
+def frequent_words(n: int = N_WORDS) -> dict[str, float]:
+    """Of wordfreq's `n` most frequent English words, those that pass
+    `spellable`, with their frequencies (most frequent first; no espeak-ng
+    needed): a general vocabulary, e.g. for `scripts/make_lm.py --vocabulary`.
+
+    Raises:
+        ImportError: wordfreq is not installed (pip install wordfreq).
+    """
     try:
         import wordfreq
     except ImportError:
         raise ImportError(
-            "the open synthetic vocabulary needs wordfreq (pip install wordfreq)"
+            "the open English vocabulary needs wordfreq (pip install wordfreq)"
         ) from None
-    from asr.datasets.espeak import phonemize
-
-    candidates = [w for w in wordfreq.top_n_list("en", n) if spellable(w)]
-    candidates = list(dict.fromkeys(candidates))  # keep order, drop repeats
-    phonemes = phonemize(candidates, "en-us")
-    words = [w for w, p in zip(candidates, phonemes) if spoken_as_word(w, p)]
     table = wordfreq.get_frequency_dict("en")  # unrounded, unlike word_frequency
-    freqs = [table.get(w) or wordfreq.word_frequency(w, "en") for w in words]
-    return WordList(words=tuple(words), frequencies=tuple(freqs))
+    return {
+        w: table.get(w) or wordfreq.word_frequency(w, "en")
+        for w in wordfreq.top_n_list("en", n)
+        if spellable(w)
+    }
 
 
 def wordfreq_version() -> str:

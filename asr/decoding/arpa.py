@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from asr import text as text_lib
 from asr.files import atomic_write_text
@@ -20,6 +20,7 @@ from asr.files import atomic_write_text
 logger = logging.getLogger(__name__)
 
 _SPECIAL = ("<s>", "</s>", "<unk>")
+VOCABULARY_WEIGHT = 0.1  # share of a general word list in the unigrams
 
 
 def read_arpa_unigrams(path: str | os.PathLike) -> list[str]:
@@ -46,6 +47,8 @@ def build_arpa(
     path: str | os.PathLike,
     order: int = 3,
     normalise: bool = True,
+    vocabulary: Mapping[str, float] | None = None,
+    vocabulary_weight: float = VOCABULARY_WEIGHT,
 ) -> dict[int, int]:
     """Writes a word n-gram LM in ARPA format, built from `texts`.
 
@@ -60,13 +63,24 @@ def build_arpa(
         path: the .arpa file to write.
         order: n-gram order, >= 2.
         normalise: pass each text through `asr.text.normalise` first.
+        vocabulary: word -> frequency (any scale) of a general word list,
+            e.g. `asr.datasets.wordlist.frequent_words()`: its words join the
+            unigrams, which become `(1 - vocabulary_weight) * P_corpus +
+            vocabulary_weight * P_list` (higher orders back off to that
+            mixture), so a decoder can write words the transcripts never had.
+        vocabulary_weight: the list's share of the unigram probability, in [0, 1).
 
     Returns:
         Number of n-grams written per order.
 
     Raises:
-        ValueError: `order` < 2, or no words in `texts`.
+        ValueError: `order` < 2, no words in `texts`, or `vocabulary_weight`
+            outside [0, 1).
     """
+    if not 0 <= vocabulary_weight < 1:
+        raise ValueError(
+            f"vocabulary_weight must be in [0, 1), got {vocabulary_weight}"
+        )
     if order < 2:
         raise ValueError(f"order must be >= 2 (KenLM loads no unigram LM), got {order}")
     counts: list[Counter] = [Counter() for _ in range(order + 1)]  # [n][ngram]
@@ -89,7 +103,8 @@ def build_arpa(
         order = top
 
     adjusted = _adjusted_counts(counts, order)
-    probs, backoffs = _interpolate(adjusted, order)
+    prior = _normalised(vocabulary, normalise) if vocabulary else {}
+    probs, backoffs = _interpolate(adjusted, order, prior, vocabulary_weight)
     lines = ["", "\\data\\"]
     lines += [f"ngram {n}={len(probs[n])}" for n in range(1, order + 1)]
     for n in range(1, order + 1):
@@ -134,10 +149,27 @@ def _discounts(adjusted: dict) -> tuple[float, float, float]:
     return d
 
 
+def _normalised(vocabulary: Mapping[str, float], normalise: bool) -> dict[str, float]:
+    """`vocabulary` as probabilities over its (normalised) words."""
+    weights: dict[str, float] = defaultdict(float)
+    for word, weight in vocabulary.items():
+        word = text_lib.normalise(word) if normalise else word
+        if word and " " not in word and word not in _SPECIAL and weight > 0:
+            weights[word] += weight
+    total = sum(weights.values())
+    if not total:
+        raise ValueError("vocabulary: no usable word with a positive frequency")
+    return {w: v / total for w, v in weights.items()}
+
+
 def _interpolate(
-    adjusted: list[dict], order: int
+    adjusted: list[dict],
+    order: int,
+    prior: dict[str, float] | None = None,
+    prior_weight: float = 0.0,
 ) -> tuple[list[dict], dict[tuple[str, ...], float]]:
-    """log10 interpolated probabilities per order, and log10 backoff weights."""
+    """log10 interpolated probabilities per order, and log10 backoff weights;
+    the unigrams mixed with `prior` (word -> probability) at `prior_weight`."""
     vocab = {g[0] for g in adjusted[1]} - {"<s>"}
     vocab.add("<unk>")
     probs: list[dict] = [{} for _ in range(order + 1)]
@@ -163,6 +195,11 @@ def _interpolate(
         if n == 1:
             gamma = mass[()] / totals[()]
             current[("<unk>",)] = gamma / len(vocab)
+            if prior:
+                current = {g: (1 - prior_weight) * p for g, p in current.items()}
+                for word, p in prior.items():
+                    gram = (word,)
+                    current[gram] = current.get(gram, 0.0) + prior_weight * p
         else:
             for context in totals:
                 gammas[context] = mass[context] / totals[context]

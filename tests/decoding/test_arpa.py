@@ -1,6 +1,8 @@
 """The ARPA builder (modified Kneser-Ney) and reading an ARPA file's words."""
 
 import importlib.util
+import subprocess
+import sys
 
 import pytest
 
@@ -48,10 +50,58 @@ def test_discounts_from_count_of_counts():
     assert arpa_mod._discounts({("a",): 1, ("b",): 1}) == (0.5, 1.0, 1.5)
 
 
+def _unigrams(path) -> dict[str, float]:
+    lines = path.read_text().splitlines()
+    section = lines[lines.index("\\1-grams:") + 1 : lines.index("\\2-grams:") - 1]
+    return {line.split("\t")[1]: 10 ** float(line.split("\t")[0]) for line in section}
+
+
+def test_a_vocabulary_joins_the_unigrams_at_its_weight(tmp_path, arpa):
+    vocabulary = {"Zebra": 3.0, "cat": 1.0, "rhino": 0.0, "two words": 5.0}
+    path = tmp_path / "mixed.arpa"
+    arpa_mod.build_arpa(CORPUS, path, vocabulary=vocabulary, vocabulary_weight=0.2)
+    plain, mixed = _unigrams(arpa), _unigrams(path)
+    # "zebra" (normalised) is new; no zero-frequency word, no word with a space.
+    assert set(mixed) == set(plain) | {"zebra"}
+    assert mixed["zebra"] == pytest.approx(0.2 * 3 / 4, rel=1e-6)
+    assert mixed["cat"] == pytest.approx(0.8 * plain["cat"] + 0.2 / 4, rel=1e-6)
+    assert mixed["the"] == pytest.approx(0.8 * plain["the"], rel=1e-6)
+    del mixed["<s>"]
+    assert sum(mixed.values()) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="vocabulary_weight"):
+        arpa_mod.build_arpa(
+            CORPUS, tmp_path / "x.arpa", vocabulary={"a": 1}, vocabulary_weight=1.0
+        )
+    with pytest.raises(ValueError, match="no usable word"):
+        arpa_mod.build_arpa(CORPUS, tmp_path / "x.arpa", vocabulary={"a b": 1.0})
+    assert not (tmp_path / "x.arpa").exists()
+
+
+def test_make_lm_adds_common_english_words(tmp_path):
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n".join(CORPUS) + "\n")
+    out = tmp_path / "lm.arpa"
+    cmd = [sys.executable, "scripts/make_lm.py", "--text", str(text), "--out", str(out)]
+    subprocess.run([*cmd, "--vocabulary", "2000"], check=True, capture_output=True)
+    words = set(arpa_mod.read_arpa_unigrams(out))
+    assert {w for s in CORPUS for w in s.split()} <= words
+    assert {"house", "water", "because", "people"} <= words
+    assert 1500 < len(words) <= 2000 + len(words & {"hello", "mat", "log"})
+    unigrams = _unigrams(out)
+    assert unigrams["people"] > unigrams["water"] > 10**-5  # by frequency
+    bad = subprocess.run([*cmd, "--vocabulary", "-1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--vocabulary" in bad.stderr
+
+
 @needs_kenlm
-def test_kenlm_loads_arpa_and_it_is_normalised(arpa):
+@pytest.mark.parametrize("vocabulary", [None, {"zebra": 2.0, "the": 5.0, "lion": 1.0}])
+def test_kenlm_loads_arpa_and_it_is_normalised(tmp_path, vocabulary):
     import kenlm
 
+    arpa = tmp_path / "lm.arpa"
+    arpa_mod.build_arpa(
+        CORPUS, arpa, order=3, vocabulary=vocabulary, vocabulary_weight=0.3
+    )
     model = kenlm.Model(str(arpa))
     assert model.order == 3
     assert model.score("the cat sat on the mat") > model.score("mat the on sat cat the")
