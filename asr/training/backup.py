@@ -42,10 +42,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from asr.config import ConfigError, ExperimentConfig, from_dict, to_dict, yaml_load
+from asr.config import ConfigError, ExperimentConfig, from_dict, to_dict
 from asr.files import atomic_path, atomic_write_text, remove_stale_temp_files
 from asr.interrupts import Interrupted, StopRequests
 from asr.training.callbacks import trim_history
+from asr.yaml12 import yaml_load
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from typing import Any
 
 import yaml
 
-from asr.config import ConfigError, ExperimentConfig, merge, validate, yaml_load
+from asr.config import ConfigError, ExperimentConfig, merge, validate
+from asr.yaml12 import yaml_load
 
 
 class SearchSpaceError(ConfigError):

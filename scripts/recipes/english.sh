@@ -40,7 +40,8 @@ random.Random(0).shuffle(synth)
 Path("data/english").mkdir(exist_ok=True)
 write_manifest("data/english/train.jsonl", real + synth[: len(real) // 2])
 PY
-$PY scripts/make_lm.py --manifest data/so762/train.jsonl --order 3 --out data/so762/lm3.arpa
+$PY scripts/make_lm.py --manifest data/so762/train.jsonl --order 3 --vocabulary 50000 \
+  --out data/so762/lm3.arpa
 
 $ASR train --config configs/ds2_small.yaml --init-from synth-en --epochs "$S1_EPOCHS" \
   --train data/so762/train.jsonl --val data/so762/dev.jsonl \
