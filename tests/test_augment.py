@@ -351,6 +351,28 @@ def test_hum_sits_at_the_mains_frequency():
         assert int(np.argmax(spectrum)) in (mains, 3 * mains)  # 1 Hz bins
 
 
+def test_music_is_tonal_rhythmic_and_left_out_of_the_default_kinds():
+    assert "music" not in KINDS  # recipes train on the defaults
+    out = make_noise("music", 0, 8 * SR, seed=0).astype(np.float64)
+    assert out.shape == (8 * SR,)
+    assert abs(_db(np.mean(out**2)) - -20.0) < 0.5
+    np.testing.assert_array_equal(out, make_noise("music", 0, 8 * SR, seed=0))
+    assert not np.array_equal(out, make_noise("music", 1, 8 * SR, seed=0))
+    # Tonal: harmonic peaks, far from white noise's flat spectrum (flatness ~0.56).
+    power = np.abs(np.fft.rfft(out[: 2 * SR])) ** 2
+    band = power[100:8000]  # 50 Hz - 4 kHz (0.5 Hz bins)
+    assert np.exp(np.mean(np.log(band + 1e-20))) / np.mean(band) < 0.05
+    # Rhythmic: the hi-hat band's 10 ms energy envelope repeats every eighth
+    # note (0.21-0.38 s at 80-140 bpm).
+    spec = np.abs(np.fft.rfft(out[: len(out) // 160 * 160].reshape(-1, 160), axis=1))
+    envelope = np.log(np.sum(spec[:, 50:] ** 2, axis=1) + 1e-12)  # >= 5 kHz
+    envelope -= envelope.mean()
+    corr = np.correlate(envelope, envelope, "full")[len(envelope) - 1 :]
+    corr /= corr[0]
+    peak = 21 + int(np.argmax(corr[21:39]))
+    assert corr[peak] > 0.3 and corr[peak] - corr[5:peak].min() > 0.1
+
+
 def test_prepare_noise_cli_writes_each_kind_deterministically(tmp_path, capsys):
     args = ["prepare", "noise", "--seconds", "0.5", "--count", "1", "--seed", "4"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0

@@ -108,9 +108,9 @@ def keyword_list(text: str) -> list[str]:
 
 
 def noise_kinds(text: str) -> list[str]:
-    from asr.datasets.noise import KINDS
+    from asr.datasets.noise import ALL_KINDS
 
-    return names_from(text, KINDS, "kind")
+    return names_from(text, ALL_KINDS, "kind")
 
 
 def add_threshold(p: argparse.ArgumentParser) -> None:

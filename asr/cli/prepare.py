@@ -290,7 +290,10 @@ def add_prepare_parser(sub) -> None:
         help="generate noise files for augment.noise_dir (no download)",
         description="Write 16 kHz WAV files OUT/KIND_NN.wav: white, pink and "
         "brown noise, babble (4-8 espeak-ng voices at once) and mains hum "
-        "(even NN 50 Hz, odd 60 Hz). The same seed writes the same files.",
+        "(even NN 50 Hz, odd 60 Hz); on request also music (generated chords, "
+        "bass, melody and drums; not a default kind, so that it stays a noise "
+        "type left out of training for evaluation). The same seed writes the "
+        "same files.",
     )
     noise.add_argument("--out", required=True, help="folder for the WAV files")
     noise.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -307,7 +310,8 @@ def add_prepare_parser(sub) -> None:
         "--kinds",
         type=noise_kinds,
         default=None,
-        help="comma-separated kinds (default: white,pink,brown,babble,hum)",
+        help="comma-separated kinds (default: white,pink,brown,babble,hum; "
+        "also: music)",
     )
     kw = psub.add_parser(
         "keywords",

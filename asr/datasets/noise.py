@@ -11,6 +11,10 @@ glob can leave a kind out (`babble_*.wav`):
   sentences at once, each at its own level and start.
 - `hum`: mains hum with harmonics and a little hiss; even-numbered files at
   50 Hz, odd-numbered at 60 Hz.
+- `music` (not in the default `KINDS`, so no recipe trains on it: the noise
+  type left out of training for evaluation): a generated pop-like piece,
+  chords, bass and a melody of harmonic tones over a drum kit (kick, snare,
+  hi-hat), at a random tempo and key.
 
 Colored noise is shaped in the frequency domain (white Gaussian spectrum times
 f^(-beta/2)) with the shaping held flat below 20 Hz, so the level is not spent
@@ -29,7 +33,8 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE, save_audio
 
-KINDS = ("white", "pink", "brown", "babble", "hum")
+KINDS = ("white", "pink", "brown", "babble", "hum")  # the default: training noise
+ALL_KINDS = (*KINDS, "music")  # music: left out of training, for evaluation
 _BETA = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power ~ 1/f^beta
 _CORNER_HZ = 20.0
 _LEVEL_DBFS = -20.0
@@ -137,6 +142,87 @@ def babble(
     return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
 
 
+def music(
+    samples: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
+    """A generated pop-like piece: a I-V-vi-IV style progression of chords
+    (three harmonic tones), a bass line on the roots, a melody of scale notes
+    on eighths, and drums (kick on beats 1 and 3, snare on 2 and 4, hi-hat on
+    every eighth), at a random tempo (80-140 bpm), key and timbre.
+
+    Returns:
+        (samples,) float32 with RMS 1.
+    """
+    beat = 60.0 / rng.uniform(80, 140)
+    root = 48 + int(rng.integers(0, 12))  # MIDI note of the key's tonic (C3-B3)
+    major = np.array([0, 2, 4, 5, 7, 9, 11])
+    progression = [(0, 4, 5, 3), (0, 5, 3, 4), (5, 3, 0, 4)][rng.integers(3)]
+    bright = rng.uniform(0.4, 0.9)  # partial k has amplitude bright**(k-1)
+    out = np.zeros(samples + 2 * sample_rate)
+    levels = {"chords": 1.0, "bass": 1.2, "melody": 0.8, "drums": 1.0}
+    levels = {k: v * 10 ** (rng.uniform(-4, 4) / 20) for k, v in levels.items()}
+
+    def tone(midi: float, seconds: float, decay: float) -> np.ndarray:
+        t = np.arange(int(seconds * sample_rate)) / sample_rate
+        f0 = 440.0 * 2 ** ((midi - 69) / 12)
+        wave = sum(
+            bright ** (k - 1) * np.sin(2 * math.pi * k * f0 * t + rng.uniform(0, 6.3))
+            for k in range(1, 7)
+            if k * f0 < sample_rate / 2
+        )
+        attack = np.minimum(t / 0.01, 1.0)
+        return wave * attack * np.exp(-t / decay)
+
+    def drum(kind: str) -> np.ndarray:
+        n = int(0.25 * sample_rate)
+        t = np.arange(n) / sample_rate
+        if kind == "kick":  # a falling sine, 120 -> 45 Hz
+            freq = 45 + 75 * np.exp(-t / 0.03)
+            return np.sin(2 * math.pi * np.cumsum(freq) / sample_rate) * np.exp(
+                -t / 0.12
+            )
+        hiss = rng.standard_normal(n)
+        if kind == "hat":  # first difference: a high-passed burst
+            return 0.3 * np.diff(hiss, prepend=0.0) * np.exp(-t / 0.02)
+        return 0.6 * hiss * np.exp(-t / 0.06)  # snare
+
+    def add(wave: np.ndarray, at: float, level: float) -> None:
+        i = int(at * sample_rate)
+        if i < len(out):
+            wave = wave[: len(out) - i]
+            out[i : i + len(wave)] += level * wave
+
+    bars = int(samples / sample_rate / (4 * beat)) + 2
+    for bar in range(bars):
+        degree = progression[bar % 4]
+        start = bar * 4 * beat
+        chord = [
+            root + 12 + major[(degree + s) % 7] + 12 * ((degree + s) // 7)
+            for s in (0, 2, 4)
+        ]
+        for note in chord:
+            add(tone(note, 4 * beat, 1.5), start, levels["chords"] / 3)
+        for b in range(4):
+            add(
+                tone(root - 12 + major[degree], beat, 0.4),
+                start + b * beat,
+                levels["bass"],
+            )
+            add(
+                drum("kick" if b % 2 == 0 else "snare"),
+                start + b * beat,
+                levels["drums"],
+            )
+        for e in range(8):
+            add(drum("hat"), start + e * beat / 2, levels["drums"])
+            if rng.random() < 0.7:  # rests keep the melody from droning
+                note = root + 24 + major[rng.integers(7)]
+                add(tone(note, beat / 2, 0.25), start + e * beat / 2, levels["melody"])
+    offset = int(rng.integers(0, sample_rate))  # not always on a downbeat
+    out = out[offset : offset + samples]
+    return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
+
+
 def make_noise(kind: str, index: int, samples: int, seed: int = 0) -> np.ndarray:
     """The `index`-th clip of a kind, as `prepare_noise` writes it, at RMS
     -20 dBFS; the same arguments always give the same samples.
@@ -146,13 +232,15 @@ def make_noise(kind: str, index: int, samples: int, seed: int = 0) -> np.ndarray
     Raises:
         ValueError: unknown kind.
     """
-    if kind not in KINDS:
-        raise ValueError(f"make_noise: unknown kind {kind!r}; known: {list(KINDS)}")
-    rng = np.random.default_rng([seed, KINDS.index(kind), index])
+    if kind not in ALL_KINDS:
+        raise ValueError(f"make_noise: unknown kind {kind!r}; known: {list(ALL_KINDS)}")
+    rng = np.random.default_rng([seed, ALL_KINDS.index(kind), index])
     if kind == "babble":
         out = babble(samples, rng, sentence_seed=f"babble-{seed}-{index}")
     elif kind == "hum":
         out = hum(samples, rng, mains_hz=50.0 if index % 2 == 0 else 60.0)
+    elif kind == "music":
+        out = music(samples, rng)
     else:
         out = colored_noise(kind, samples, rng)
     out = out * 10 ** (_LEVEL_DBFS / 20)
@@ -174,10 +262,10 @@ def prepare_noise(
         ValueError: unknown kind, seconds <= 0 or count < 1.
         SynthesisError: babble asked for and espeak-ng missing.
     """
-    unknown = [k for k in kinds if k not in KINDS]
+    unknown = [k for k in kinds if k not in ALL_KINDS]
     if unknown:
         raise ValueError(
-            f"prepare_noise: unknown kinds {unknown}; known: {list(KINDS)}"
+            f"prepare_noise: unknown kinds {unknown}; known: {list(ALL_KINDS)}"
         )
     if not seconds > 0 or count < 1:
         raise ValueError(
