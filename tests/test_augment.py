@@ -21,7 +21,13 @@ from asr.augment import (
 )
 from asr.cli import main
 from asr.config import AugmentConfig, ConfigError, load_config
-from asr.datasets.noise import KINDS, colored_noise, make_noise, prepare_noise
+from asr.datasets.noise import (
+    KINDS,
+    WORLD_KINDS,
+    colored_noise,
+    make_noise,
+    prepare_noise,
+)
 from asr.manifest import Utterance
 from asr.reverb import estimate_rt60, impulse_response_pool, room_impulse_response
 from asr.training.pipeline import make_dataset
@@ -371,6 +377,39 @@ def test_music_is_tonal_rhythmic_and_left_out_of_the_default_kinds():
     corr /= corr[0]
     peak = 21 + int(np.argmax(corr[21:39]))
     assert corr[peak] > 0.3 and corr[peak] - corr[5:peak].min() > 0.1
+
+
+def _frame_db(x: np.ndarray, frame: int) -> np.ndarray:
+    frames = x[: len(x) // frame * frame].reshape(-1, frame)
+    return 10 * np.log10(np.mean(frames**2, axis=1))
+
+
+def test_everyday_sounds_have_their_character():
+    assert not set(WORLD_KINDS) & set(KINDS)  # opt-in: old recipes reproduce
+    sounds = {}
+    for kind in WORLD_KINDS:
+        out = make_noise(kind, 0, 10 * SR, seed=0).astype(np.float64)
+        assert abs(_db(np.mean(out**2)) - -20.0) < 0.5, kind
+        assert np.abs(out).max() < 0.99, kind  # not clipped
+        np.testing.assert_array_equal(out, make_noise(kind, 0, 10 * SR, seed=0))
+        assert not np.array_equal(out, make_noise(kind, 1, 10 * SR, seed=0))
+        sounds[kind] = out
+    white = make_noise("white", 0, 10 * SR).astype(np.float64)
+
+    def kurtosis(x):
+        return np.mean((x - x.mean()) ** 4) / np.var(x) ** 2
+
+    def flatness(x):
+        band = (np.abs(np.fft.rfft(x[: 2 * SR])) ** 2)[100:8000]  # 50 Hz-4 kHz
+        return np.exp(np.mean(np.log(band + 1e-20))) / np.mean(band)
+
+    assert kurtosis(sounds["clatter"]) > 3 * kurtosis(white)  # impacts
+    assert flatness(sounds["alarms"]) < 0.1 < flatness(white)  # tones
+    seconds = _frame_db(sounds["traffic"], SR)
+    assert seconds.max() - seconds.min() > 3  # vehicles pass
+    assert np.ptp(_frame_db(sounds["machine"], SR)) < 2  # steady
+    spectrum = np.abs(np.fft.rfft(sounds["machine"][: 4 * SR]))[160:8000]  # 40-2000 Hz
+    assert _db(spectrum.max() ** 2 / np.median(spectrum) ** 2) > 25  # blade tone
 
 
 def test_prepare_noise_cli_writes_each_kind_deterministically(tmp_path, capsys):

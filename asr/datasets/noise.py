@@ -11,6 +11,14 @@ glob can leave a kind out (`babble_*.wav`):
   sentences at once, each at its own level and start.
 - `hum`: mains hum with harmonics and a little hiss; even-numbered files at
   50 Hz, odd-numbered at 60 Hz.
+- `clatter`: impacts at random times (2-10 a second), each a few damped
+  resonances and a click: dishes, typing, footsteps, over a faint hiss.
+- `alarms`: beep trains, sirens, two-tone rings and whistles, one after another,
+  over pink noise 20 dB down.
+- `traffic`: low rumble (brown noise) swelling as vehicles pass, engine
+  harmonics at 25-120 Hz, tyre hiss (band-passed noise).
+- `machine`: fans, air conditioning, fridges: noise under a random smooth
+  spectral envelope with a few blade-pass tones and a slow wobble.
 - `music` (not in the default `KINDS`, so no recipe trains on it: the noise
   type left out of training for evaluation): a generated pop-like piece,
   chords, bass and a melody of harmonic tones over a drum kit (kick, snare,
@@ -25,202 +33,22 @@ the level only matters for listening). Everything follows from `seed`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, save_audio
+from asr.datasets.sounds import GENERATORS, babble, colored_noise, hum
 
 KINDS = ("white", "pink", "brown", "babble", "hum")  # the default: training noise
-ALL_KINDS = (*KINDS, "music")  # music: left out of training, for evaluation
-_BETA = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power ~ 1/f^beta
-_CORNER_HZ = 20.0
+# Everyday sound families for training beyond the defaults (opt-in, so that the
+# recipes of models trained on the defaults still reproduce).
+WORLD_KINDS = ("clatter", "alarms", "traffic", "machine")
+# `music` is left out of every recipe, for evaluation. (A kind's place here
+# seeds its files: append new kinds at the end.)
+ALL_KINDS = (*KINDS, "music", *WORLD_KINDS)
 _LEVEL_DBFS = -20.0
-
-
-def colored_noise(
-    kind: str, samples: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE
-) -> np.ndarray:
-    """White, pink or brown Gaussian noise.
-
-    Args:
-        kind: "white", "pink" or "brown".
-        samples: output length.
-    Returns:
-        (samples,) float32 with RMS 1, zero mean, circular (its end joins its
-        start smoothly).
-    Raises:
-        ValueError: unknown kind.
-    """
-    if kind not in _BETA:
-        raise ValueError(f"colored_noise: unknown kind {kind!r}; known: {list(_BETA)}")
-    spectrum = rng.standard_normal(samples // 2 + 1) + 1j * rng.standard_normal(
-        samples // 2 + 1
-    )
-    freqs = np.fft.rfftfreq(samples, 1.0 / sample_rate)
-    spectrum *= np.maximum(freqs, _CORNER_HZ) ** (-_BETA[kind] / 2.0)
-    spectrum[0] = 0.0
-    out = np.fft.irfft(spectrum, samples)
-    return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
-
-
-def hum(
-    samples: int,
-    rng: np.random.Generator,
-    mains_hz: float = 50.0,
-    sample_rate: int = SAMPLE_RATE,
-) -> np.ndarray:
-    """Mains hum: `mains_hz` and its harmonics up to 2 kHz (random amplitudes
-    falling about 1/k, random phases, a slow 5 % level wobble) plus hiss 30 dB
-    below it.
-
-    Returns:
-        (samples,) float32 with RMS 1.
-    """
-    t = np.arange(samples) / sample_rate
-    out = np.zeros(samples)
-    for k in range(1, int(2000 // mains_hz) + 1):
-        amp = rng.uniform(0.3, 1.0) / k
-        if k % 2 == 1:  # odd harmonics dominate (transformer saturation)
-            amp *= 2.0
-        out += amp * np.sin(
-            2 * math.pi * k * mains_hz * t + rng.uniform(0, 2 * math.pi)
-        )
-    out *= 1.0 + 0.05 * np.sin(2 * math.pi * rng.uniform(0.1, 0.5) * t)
-    out /= np.sqrt(np.mean(out**2))
-    out += 10 ** (-30 / 20) * rng.standard_normal(samples)
-    return (out / np.sqrt(np.mean(out**2))).astype(np.float32)
-
-
-def babble(
-    samples: int,
-    rng: np.random.Generator,
-    speakers: int | None = None,
-    sentence_seed: str = "babble",
-) -> np.ndarray:
-    """Several espeak-ng voices talking over each other.
-
-    Each speaker says random sentences (`generate_sentences`) with a random
-    voice, rate and pitch, separated by 0.1-0.6 s pauses, cut in at a random
-    point of its first second; speakers are summed at levels within 6 dB of each other.
-
-    Args:
-        samples: output length.
-        speakers: how many (default: 4 to 8, drawn from `rng`).
-        sentence_seed: the sentence stream; varied per file by the caller.
-    Returns:
-        (samples,) float32 with RMS 1.
-    Raises:
-        SynthesisError: espeak-ng is missing.
-    """
-    from asr.datasets.espeak import list_voices, synthesize
-    from asr.datasets.sentences import generate_sentences
-
-    voices = list_voices("en")
-    count = int(speakers if speakers is not None else rng.integers(4, 9))
-    # Sentences last 1-4 s, so this many cover every speaker's share.
-    per_speaker = max(2, math.ceil(samples / SAMPLE_RATE) + 2)
-    sentences = iter(generate_sentences(count * per_speaker, seed=sentence_seed))
-    out = np.zeros(samples)
-    for _ in range(count):
-        voice = voices[rng.integers(len(voices))]
-        rate, pitch = int(rng.integers(130, 211)), int(rng.integers(20, 80))
-        # Each talker is already speaking when the clip starts.
-        start = int(rng.integers(0, SAMPLE_RATE))
-        track: list[np.ndarray] = []
-        have = 0
-        while have < start + samples:
-            clip = synthesize(next(sentences), voice, rate, pitch, pad_ms=0.0)
-            gap = np.zeros(int(rng.uniform(0.1, 0.6) * SAMPLE_RATE))
-            track += [clip, gap]
-            have += len(clip) + len(gap)
-        speech = np.concatenate(track)[start : start + samples]
-        speech /= max(np.sqrt(np.mean(speech**2)), 1e-12)
-        out += speech * 10 ** (rng.uniform(-3, 3) / 20)
-    return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
-
-
-def music(
-    samples: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE
-) -> np.ndarray:
-    """A generated pop-like piece: a I-V-vi-IV style progression of chords
-    (three harmonic tones), a bass line on the roots, a melody of scale notes
-    on eighths, and drums (kick on beats 1 and 3, snare on 2 and 4, hi-hat on
-    every eighth), at a random tempo (80-140 bpm), key and timbre.
-
-    Returns:
-        (samples,) float32 with RMS 1.
-    """
-    beat = 60.0 / rng.uniform(80, 140)
-    root = 48 + int(rng.integers(0, 12))  # MIDI note of the key's tonic (C3-B3)
-    major = np.array([0, 2, 4, 5, 7, 9, 11])
-    progression = [(0, 4, 5, 3), (0, 5, 3, 4), (5, 3, 0, 4)][rng.integers(3)]
-    bright = rng.uniform(0.4, 0.9)  # partial k has amplitude bright**(k-1)
-    out = np.zeros(samples + 2 * sample_rate)
-    levels = {"chords": 1.0, "bass": 1.2, "melody": 0.8, "drums": 1.0}
-    levels = {k: v * 10 ** (rng.uniform(-4, 4) / 20) for k, v in levels.items()}
-
-    def tone(midi: float, seconds: float, decay: float) -> np.ndarray:
-        t = np.arange(int(seconds * sample_rate)) / sample_rate
-        f0 = 440.0 * 2 ** ((midi - 69) / 12)
-        wave = sum(
-            bright ** (k - 1) * np.sin(2 * math.pi * k * f0 * t + rng.uniform(0, 6.3))
-            for k in range(1, 7)
-            if k * f0 < sample_rate / 2
-        )
-        attack = np.minimum(t / 0.01, 1.0)
-        return wave * attack * np.exp(-t / decay)
-
-    def drum(kind: str) -> np.ndarray:
-        n = int(0.25 * sample_rate)
-        t = np.arange(n) / sample_rate
-        if kind == "kick":  # a falling sine, 120 -> 45 Hz
-            freq = 45 + 75 * np.exp(-t / 0.03)
-            return np.sin(2 * math.pi * np.cumsum(freq) / sample_rate) * np.exp(
-                -t / 0.12
-            )
-        hiss = rng.standard_normal(n)
-        if kind == "hat":  # first difference: a high-passed burst
-            return 0.3 * np.diff(hiss, prepend=0.0) * np.exp(-t / 0.02)
-        return 0.6 * hiss * np.exp(-t / 0.06)  # snare
-
-    def add(wave: np.ndarray, at: float, level: float) -> None:
-        i = int(at * sample_rate)
-        if i < len(out):
-            wave = wave[: len(out) - i]
-            out[i : i + len(wave)] += level * wave
-
-    bars = int(samples / sample_rate / (4 * beat)) + 2
-    for bar in range(bars):
-        degree = progression[bar % 4]
-        start = bar * 4 * beat
-        chord = [
-            root + 12 + major[(degree + s) % 7] + 12 * ((degree + s) // 7)
-            for s in (0, 2, 4)
-        ]
-        for note in chord:
-            add(tone(note, 4 * beat, 1.5), start, levels["chords"] / 3)
-        for b in range(4):
-            add(
-                tone(root - 12 + major[degree], beat, 0.4),
-                start + b * beat,
-                levels["bass"],
-            )
-            add(
-                drum("kick" if b % 2 == 0 else "snare"),
-                start + b * beat,
-                levels["drums"],
-            )
-        for e in range(8):
-            add(drum("hat"), start + e * beat / 2, levels["drums"])
-            if rng.random() < 0.7:  # rests keep the melody from droning
-                note = root + 24 + major[rng.integers(7)]
-                add(tone(note, beat / 2, 0.25), start + e * beat / 2, levels["melody"])
-    offset = int(rng.integers(0, sample_rate))  # not always on a downbeat
-    out = out[offset : offset + samples]
-    return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
 
 
 def make_noise(kind: str, index: int, samples: int, seed: int = 0) -> np.ndarray:
@@ -239,8 +67,8 @@ def make_noise(kind: str, index: int, samples: int, seed: int = 0) -> np.ndarray
         out = babble(samples, rng, sentence_seed=f"babble-{seed}-{index}")
     elif kind == "hum":
         out = hum(samples, rng, mains_hz=50.0 if index % 2 == 0 else 60.0)
-    elif kind == "music":
-        out = music(samples, rng)
+    elif kind in GENERATORS:
+        out = GENERATORS[kind](samples, rng)
     else:
         out = colored_noise(kind, samples, rng)
     out = out * 10 ** (_LEVEL_DBFS / 20)
