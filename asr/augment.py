@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from asr.audio import SAMPLE_RATE
 from asr.config import AugmentConfig
-from asr.datasets.noise import colored_noise
+from asr.datasets.sounds import colored_noise
 from asr.reverb import impulse_response_pool
 
 REVERB_POOL = 64  # room responses drawn once per pipeline, picked per utterance

@@ -21,13 +21,8 @@ from asr.augment import (
 )
 from asr.cli import main
 from asr.config import AugmentConfig, ConfigError, load_config
-from asr.datasets.noise import (
-    KINDS,
-    WORLD_KINDS,
-    colored_noise,
-    make_noise,
-    prepare_noise,
-)
+from asr.datasets.noise import KINDS, WORLD_KINDS, make_noise, prepare_noise
+from asr.datasets.sounds import colored_noise
 from asr.manifest import Utterance
 from asr.reverb import estimate_rt60, impulse_response_pool, room_impulse_response
 from asr.training.pipeline import make_dataset
