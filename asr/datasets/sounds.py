@@ -18,6 +18,10 @@ _BETA = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power ~ 1/f^beta
 _CORNER_HZ = 20.0
 
 
+def _normalised(out: np.ndarray) -> np.ndarray:
+    return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
+
+
 def colored_noise(
     kind: str, samples: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
@@ -41,7 +45,7 @@ def colored_noise(
     spectrum *= np.maximum(freqs, _CORNER_HZ) ** (-_BETA[kind] / 2.0)
     spectrum[0] = 0.0
     out = np.fft.irfft(spectrum, samples)
-    return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
+    return _normalised(out)
 
 
 def hum(
@@ -117,7 +121,7 @@ def babble(
         speech = np.concatenate(track)[start : start + samples]
         speech /= max(np.sqrt(np.mean(speech**2)), 1e-12)
         out += speech * 10 ** (rng.uniform(-3, 3) / 20)
-    return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
+    return _normalised(out)
 
 
 def music(
@@ -197,12 +201,7 @@ def music(
                 note = root + 24 + major[rng.integers(7)]
                 add(tone(note, beat / 2, 0.25), start + e * beat / 2, levels["melody"])
     offset = int(rng.integers(0, sample_rate))  # not always on a downbeat
-    out = out[offset : offset + samples]
-    return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
-
-
-def _normalised(out: np.ndarray) -> np.ndarray:
-    return (out / max(np.sqrt(np.mean(out**2)), 1e-12)).astype(np.float32)
+    return _normalised(out[offset : offset + samples])
 
 
 def _band(noise: np.ndarray, low: float, high: float, rate: int) -> np.ndarray:
