@@ -3,7 +3,8 @@
 # repository: synthesises the corpora, trains in five stages, evaluates (greedy,
 # beam, beam + LM), packs. Resumable: rerun the same command after an interruption.
 #   bash scripts/recipes/synth_en.sh [HOURS] [EPOCHS] [FT_EPOCHS] [FT2_EPOCHS] \
-#       [FT3_EPOCHS] [BIG_HOURS] [BIG_EPOCHS] [SP_EPOCHS] [OPEN_EPOCHS] [MIX_EPOCHS]
+#       [FT3_EPOCHS] [BIG_HOURS] [BIG_EPOCHS] [SP_EPOCHS] [OPEN_EPOCHS] [MIX_EPOCHS] \
+#       [WORLD_EPOCHS]
 # Stage 1: EPOCHS (10) under one cosine schedule from lr 1.5e-3 on the HOURS (2)
 # corpus. Stage 2: FT_EPOCHS (12) more from stage 1's weights (`--init-from`), a
 # fresh cosine from lr 1e-3 (a warm restart: stage 1 ended at lr 0 with
@@ -18,9 +19,12 @@
 # from stage 6 on the open-vocabulary corpus (`--hours 3 --seed 1`) under the
 # augmentation for real recordings (configs/synth_en_open.yaml: silence
 # padding, noise floor, noise, reverberation, VTLP, gain, band limit), lr 5e-4.
-# Stage 8 (the bundled model): MIX_EPOCHS (3) from stage 7 on that corpus + 1,000
+# Stage 8: MIX_EPOCHS (3) from stage 7 on that corpus + 1,000
 # sentences of the closed 2 h corpus (which stage 7 had begun to forget), same
-# augmentation, lr 3e-4. A stage with 0 epochs is skipped.
+# augmentation, lr 3e-4. Stage 9 (the bundled model): WORLD_EPOCHS (2) from
+# stage 8 on the same mix, with everyday sounds (clatter, alarms, traffic,
+# machine) added to the noise files (data/noise_world), noise_prob 0.5, lr 2e-4.
+# A stage with 0 epochs is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/recipes/warm_restart.sh
@@ -34,6 +38,7 @@ BIG_EPOCHS=${7:-11}
 SP_EPOCHS=${8:-8}
 OPEN_EPOCHS=${9:-4}
 MIX_EPOCHS=${10:-3}
+WORLD_EPOCHS=${11:-2}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 STAGE1=${STAGE1:-runs/synth_en}
@@ -46,6 +51,7 @@ RUN=${RUN:-runs/synth_en_4h}
 SPEED=${SPEED:-runs/synth_en_speed}
 OPEN=${OPEN:-runs/synth_en_open}
 MIX=${MIX:-runs/synth_en_mix}
+WORLD=${WORLD:-runs/synth_en_world}
 $ASR prepare synthetic --vocabulary closed --out data/synth --hours "$HOURS" --seed 0
 $ASR train --config configs/ds2_small.yaml --epochs "$EPOCHS" --out "$STAGE1"
 warm_restart configs/ds2_small.yaml "$STAGE1" "$STAGE2" "$FT_EPOCHS"
@@ -73,7 +79,7 @@ if [ "$BIG_EPOCHS" -gt 0 ]; then
     --train "$BIG"/train.jsonl --val "$BIG"/dev.jsonl --set train.average_best=5 \
     --set "augment.speed_factors=[0.9, 1.0, 1.1]"
 fi
-if [ $((OPEN_EPOCHS + MIX_EPOCHS)) -gt 0 ]; then
+if [ $((OPEN_EPOCHS + MIX_EPOCHS + WORLD_EPOCHS)) -gt 0 ]; then
   $ASR prepare synthetic --out data/synth_open --hours 3 --seed 1
   $ASR prepare noise --out data/noise --seed 0 --count 4
   $PY - <<'PY'
@@ -91,6 +97,12 @@ PY
   warm_restart configs/synth_en_open.yaml "$FINAL" "$OPEN" "$OPEN_EPOCHS" 0.0005 100
   warm_restart configs/synth_en_open.yaml "$FINAL" "$MIX" "$MIX_EPOCHS" 0.0003 100 \
     --train data/synth_mix/train.jsonl --val data/synth_mix/dev.jsonl
+  $ASR prepare noise --out data/noise_world --seed 0 --count 4
+  $ASR prepare noise --out data/noise_world --seed 0 --count 4 \
+    --kinds clatter,alarms,traffic,machine
+  warm_restart configs/synth_en_open.yaml "$FINAL" "$WORLD" "$WORLD_EPOCHS" 0.0002 50 \
+    --train data/synth_mix/train.jsonl --val data/synth_mix/dev.jsonl \
+    --set augment.noise_dir=data/noise_world --set augment.noise_prob=0.5
   TEST=data/synth/test.jsonl  # the closed test split; and the open one:
   $ASR evaluate --model "$FINAL" --manifest data/synth_open/test.jsonl --out "$FINAL/test_open"
   $ASR evaluate --model "$FINAL" --manifest "$TEST" --pad-silence 1 --out "$FINAL/test_pad1"
