@@ -76,6 +76,15 @@ if [ "$MIX_EPOCHS" -gt 0 ]; then
     "$MIX_EPOCHS" 0.0005 100 --train data/synth_mix/train.jsonl --val data/synth_mix/dev.jsonl
   TEST=data/synth/test.jsonl
 fi
+# Stage 11: everyday sounds (clatter, alarms, traffic, machine) in the noise;
+# data/noise_world as synth_en.sh's stage 9 makes it.
+WORLD_EPOCHS=${WORLD_EPOCHS:-2}
+if [ "$WORLD_EPOCHS" -gt 0 ]; then
+  warm_restart configs/synth_en_streaming_open.yaml "$FINAL" runs/synth_en_streaming_world \
+    "$WORLD_EPOCHS" 0.0002 50 --train data/synth_mix/train.jsonl --val data/synth_mix/dev.jsonl \
+    --set augment.noise_dir=data/noise_world --set augment.noise_prob=0.5
+  TEST=data/synth/test.jsonl
+fi
 RUN=$FINAL
 $ASR evaluate --model "$RUN" --manifest "$TEST" --out "$RUN/test"
 $PY scripts/eval_streaming.py --model "$RUN" --manifest "$TEST" \
