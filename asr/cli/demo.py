@@ -49,15 +49,17 @@ def cmd_demo(args) -> int:
         for name in offline:
             r = demo.score_model(name, quiet)
             print(f"== {name}: WER {100 * r.wer:.1f}%  CER {100 * r.cer:.1f}%")
-    if "english" in installed:
+    real_models = [m for m in ("english", "english-streaming") if m in installed]
+    if real_models:
         print(
             "\nReal read English (speechocean762, CC BY 4.0): 8 speakers no model "
             "heard, women, girls, men and boys..."
         )
         real = demo.real_clips()
-        _print_model_result(demo.score_model("english", real), real.voices)
-        if lm := demo.bundled_lm("english"):
-            _print_model_result(demo.score_model("english", real, lm), real.voices)
+        for name in real_models:
+            _print_model_result(demo.score_model(name, real), real.voices)
+            if lm := demo.bundled_lm(name):
+                _print_model_result(demo.score_model(name, real, lm), real.voices)
     if {"digits", "keywords"} & installed:
         print(f"\nSynthesising {args.n} spoken digits with unseen voices...")
         digits = demo.make_clips(args.n, digits=True, seed=args.seed)
@@ -77,7 +79,14 @@ def cmd_demo(args) -> int:
                 if seconds < 0
                 else f"  {seconds:5.1f} s  {partial}"
             )
-    missing = {"english", "synth-en", "synth-en-streaming", "digits", "keywords"}
+    missing = {
+        "english",
+        "english-streaming",
+        "synth-en",
+        "synth-en-streaming",
+        "digits",
+        "keywords",
+    }
     missing -= installed
     if missing:
         print(f"\n(not bundled in this version: {', '.join(sorted(missing))})")
