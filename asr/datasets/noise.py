@@ -1,8 +1,10 @@
 """Noise for training augmentation, made here: nothing to download.
 
 `prepare_noise(out, seed)` writes 16 kHz mono WAV files `OUT/{kind}_{i:02d}.wav`
-for each kind in `KINDS`, so a folder of them serves as `augment.noise_dir` and a
-glob can leave a kind out (`babble_*.wav`):
+for each kind asked (`KINDS`, the first five below, by default; the everyday
+sound families `WORLD_KINDS` and `music` on request), so a folder of them
+serves as `augment.noise_dir` and a glob can leave a kind out (`babble_*.wav`).
+The signals come from `asr.datasets.sounds`:
 
 - `white`: Gaussian noise, flat spectrum.
 - `pink`: power falls 3 dB per octave (1/f), by spectral shaping.
