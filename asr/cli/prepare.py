@@ -69,6 +69,7 @@ def cmd_prepare(args) -> int:
             texts=args.texts,
             vocabulary=args.vocabulary,
             old_fraction=args.old_fraction,
+            engine=args.engine,
         )
     from asr.manifest import read_manifest
 
@@ -245,7 +246,7 @@ def add_prepare_parser(sub) -> None:
     )
     syn = psub.add_parser(
         "synthetic",
-        help="synthesise an English corpus with espeak-ng",
+        help="synthesise an English corpus with espeak-ng (or flite)",
         description="Synthesise sentences with many espeak-ng voices; "
         "train/dev/test have disjoint voices and sentences. With the open "
         "vocabulary every dev and test sentence has a word train never says "
@@ -278,6 +279,14 @@ def add_prepare_parser(sub) -> None:
         metavar="F",
         help="open vocabulary: share of train sentences from the template "
         "generator (default 0.2)",
+    )
+    syn.add_argument(
+        "--engine",
+        choices=["espeak", "flite"],
+        default="espeak",
+        help="synthesiser: espeak (espeak-ng, ~830 voices, from pip; default) or "
+        "flite (5 voices made from recorded speakers, closer to real speech; "
+        "needs the flite program, e.g. apt-get install flite)",
     )
     syn.add_argument(
         "--workers",

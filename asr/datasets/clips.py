@@ -1,9 +1,10 @@
-"""Synthesis jobs: one espeak-ng clip each, written as FLAC, in parallel.
+"""Synthesis jobs: one espeak-ng or flite clip each, written as FLAC, in parallel.
 
     frames = run_jobs(jobs, workers=4, progress=True)   # {job.index: frames}
 
 A `ClipJob` fixes everything about one clip (text, voice, prosody, level, path);
-`run_jobs` synthesises each (`asr.datasets.espeak.synthesize`), scales it to
+`run_jobs` synthesises each (`asr.datasets.espeak.synthesize`, or
+`asr.datasets.flite.synthesize_flite` for a `flite:` voice), scales it to
 its RMS level `level_dbfs` (peaks kept under 0.99) and saves it, unless a
 complete 16 kHz mono clip is already at its path (so an interrupted run
 resumes). Workers are spawned processes, so a calling script needs
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, AudioLoadError, audio_info, save_audio
 from asr.datasets.espeak import synthesize
+from asr.datasets.flite import is_flite_voice, synthesize_flite
 
 
 @dataclass(frozen=True)
@@ -56,19 +58,31 @@ def _existing_frames(path: str) -> int | None:
     return round(seconds * rate)
 
 
-def make_clip(job: ClipJob) -> tuple[int, int]:
-    """Writes one clip unless a complete one exists. Returns (index, frames)."""
-    frames = _existing_frames(job.path)
-    if frames is None:
-        audio = synthesize(
+def _speak(job: ClipJob) -> np.ndarray:
+    if is_flite_voice(job.voice):
+        return synthesize_flite(
             job.text,
             job.voice,
             job.rate_wpm,
             job.pitch,
-            job.pitch_range,
-            word_gap=job.word_gap,
             formant_scale=job.formant_scale,
         )
+    return synthesize(
+        job.text,
+        job.voice,
+        job.rate_wpm,
+        job.pitch,
+        job.pitch_range,
+        word_gap=job.word_gap,
+        formant_scale=job.formant_scale,
+    )
+
+
+def make_clip(job: ClipJob) -> tuple[int, int]:
+    """Writes one clip unless a complete one exists. Returns (index, frames)."""
+    frames = _existing_frames(job.path)
+    if frames is None:
+        audio = _speak(job)
         rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
         gain = 10 ** (job.level_dbfs / 20) / max(rms, 1e-6)
         gain = min(gain, 0.99 / max(float(np.abs(audio).max()), 1e-6))

@@ -296,7 +296,7 @@ def _espeak_name(voice: str) -> str:
     return f"{ident}+{variant}"
 
 
-def _trim(audio: np.ndarray, pad_ms: float) -> np.ndarray:
+def trim_silence(audio: np.ndarray, pad_ms: float) -> np.ndarray:
     """Cuts silence to `pad_ms` at both ends (zero-padding where espeak left less)."""
     frame = SAMPLE_RATE // 100
     n = len(audio) // frame
@@ -376,8 +376,8 @@ def synthesize(
     samples = np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0
     if scale != 1.0:
         samples = np.clip(to_mono_16k(samples, rate * scale, voice), -1.0, 1.0)
-        return _trim(samples.astype(np.float32), pad_ms)
-    return _trim(to_mono_16k(samples, rate, f"espeak-ng {voice}"), pad_ms)
+        return trim_silence(samples.astype(np.float32), pad_ms)
+    return trim_silence(to_mono_16k(samples, rate, f"espeak-ng {voice}"), pad_ms)
 
 
 def phonemize(words: Sequence[str], voice: str = "en-us") -> list[str]:

@@ -1,4 +1,5 @@
-"""Synthetic English speech from espeak-ng: a corpus that needs no download.
+"""Synthetic English speech from espeak-ng (or flite): a corpus that needs no
+download.
 
 `prepare_synthetic(out, hours)` speaks generated sentences with many espeak-ng
 voices and writes FLAC clips plus `OUT/train.jsonl`, `OUT/dev.jsonl` and
@@ -32,6 +33,11 @@ vary more: rate 120-220, pitch 20-80, range 15-85, a pause between words of
 (`synthesize(formant_scale=...)`), so each of the ~830 voices is heard with
 many tract sizes. Everything follows from `seed`, so two runs write the same
 files and manifests. Clips are synthesised in parallel over processes.
+
+`engine="flite"` speaks the same kinds of sentences with flite's five voices
+(`asr.datasets.flite`; recorded American and Scottish speakers, closer to
+human speech than espeak-ng's formant synthesis) instead: too few voices to
+hold out, so its splits share voices (never sentences), and no word gaps.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from pathlib import Path
 from asr.audio import SAMPLE_RATE
 from asr.datasets.clips import ClipJob, run_jobs
 from asr.datasets.espeak import SynthesisError, _catalog, list_voices, synthesize
+from asr.datasets.flite import flite_binary, flite_voices
 from asr.datasets.sentences import (
     _sentence_stream,
     closed_vocabulary,
@@ -57,6 +64,7 @@ from asr.datasets.voices import held_out_voices, split_voices
 
 __all__ = [  # with what it re-exports, so one import serves a user
     "DIGITS",
+    "ENGINES",
     "SPLITS",
     "SynthesisError",
     "VOCABULARIES",
@@ -87,6 +95,7 @@ PITCH_RANGE = (30, 70)
 LEVEL_DBFS = (-28.0, -18.0)  # RMS level of a clip, drawn per utterance
 _VERSION = 1  # bump when the audio for the same parameters changes
 TEXTS = ("sentences", "digits")
+ENGINES = ("espeak", "flite")
 VOCABULARIES = ("open", "closed")
 OLD_FRACTION = 0.2  # of open train sentences, from the template generator
 # Open corpora: wider prosody, word gaps and vocal tract lengths.
@@ -148,6 +157,7 @@ def _plan(
             gap, scale = 0, 1.0
             if is_open:
                 gap = rng.randint(*WORD_GAP) if rng.random() < 0.5 else 0
+                gap = 0 if voice.startswith("flite:") else gap  # not in flite
                 low, high = (math.log(x) for x in FORMANT_SCALE)
                 scale = round(math.exp(rng.uniform(low, high)), 3)
                 params += [gap, scale]
@@ -187,6 +197,7 @@ def prepare_synthetic(
     vocabulary: str = "open",
     old_fraction: float = OLD_FRACTION,
     word_seed: int = 0,
+    engine: str = "espeak",
 ) -> dict[str, Path]:
     """Writes a synthetic corpus: FLAC clips and one manifest per split.
 
@@ -220,13 +231,15 @@ def prepare_synthetic(
             generator, 0-1.
         word_seed: open only: fixes the held-out words; keep it fixed so they
             stay unheard by every model, whatever `seed`.
+        engine: "espeak" (espeak-ng's ~830 voices, disjoint across splits) or
+            "flite" (its 5 voices in every split; needs the `flite` program).
     Returns:
         {"train", "dev", "test"} -> manifest paths.
     Raises:
-        ValueError: `hours` not positive, unknown `texts` or `vocabulary`, or
-            `old_fraction` outside [0, 1].
+        ValueError: `hours` not positive, unknown `texts`, `vocabulary` or
+            `engine`, or `old_fraction` outside [0, 1].
         ImportError: an open vocabulary without wordfreq installed.
-        SynthesisError: espeak-ng is missing or fails.
+        SynthesisError: espeak-ng (or flite) is missing or fails.
     """
     if not hours > 0 or not math.isfinite(hours):
         raise ValueError(f"prepare_synthetic: hours={hours} must be positive")
@@ -236,6 +249,8 @@ def prepare_synthetic(
         raise ValueError(
             f"prepare_synthetic: vocabulary={vocabulary!r}; known: {VOCABULARIES}"
         )
+    if engine not in ENGINES:
+        raise ValueError(f"prepare_synthetic: engine={engine!r}; known: {ENGINES}")
     if not 0 <= old_fraction <= 1:
         raise ValueError(
             f"prepare_synthetic: old_fraction={old_fraction} outside [0, 1]"
@@ -250,6 +265,7 @@ def prepare_synthetic(
         "voice_seed": voice_seed,
         "language_prefix": language_prefix,
         **({"texts": texts} if texts != "sentences" else {}),  # old markers hold
+        **({"engine": engine} if engine != "espeak" else {}),
     }
     if is_open:
         settings.update(
@@ -269,7 +285,11 @@ def prepare_synthetic(
             return manifests
     marker.unlink(missing_ok=True)
 
-    voices = split_voices(list_voices(language_prefix), voice_seed)
+    if engine == "flite":
+        every = flite_voices()  # raises when flite is missing, before any work
+        voices = {"train": every, "dev": every, "test": every, "demo": []}
+    else:
+        voices = split_voices(list_voices(language_prefix), voice_seed)
     words = None
     if is_open:
         logger.info("%s: building the open vocabulary", out)
@@ -332,13 +352,19 @@ def prepare_synthetic(
         }
     metadata = {
         **settings,
-        "espeak_ng": _catalog().version,
+        **(
+            {"flite": flite_binary()}
+            if engine == "flite"
+            else {"espeak_ng": _catalog().version}
+        ),
         "sample_rate": SAMPLE_RATE,
         "voice_partition": (
-            "variant families (same formant table or name up to digits) are split "
-            f"with split_voices(list_voices({language_prefix!r}), seed={voice_seed}); "
-            "plain voices and the default vocal tract are train-only; accents are "
-            "shared; 'demo' voices are in no split"
+            "flite's voices are shared by every split (too few to hold out)"
+            if engine == "flite"
+            else "variant families (same formant table or name up to digits) are "
+            f"split with split_voices(list_voices({language_prefix!r}), "
+            f"seed={voice_seed}); plain voices and the default vocal tract are "
+            "train-only; accents are shared; 'demo' voices are in no split"
         ),
         **open_facts,
         "splits": summary,
