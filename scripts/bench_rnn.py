@@ -182,7 +182,7 @@ def bench_train_step(args, impls: list[str]) -> dict:
     import asr.model
     from asr.config import load_config
     from asr.rnn.layer import FusedRNN, make_rnn
-    from asr.training.fit import _optimizer
+    from asr.training.optimizer import make_optimizer
     from asr.training.step import Trainer
 
     cfg = load_config(ROOT / "configs/ds2_small.yaml", ["model.dropout=0.0"])
@@ -234,7 +234,7 @@ def bench_train_step(args, impls: list[str]) -> dict:
     steps, first, losses = {}, {}, {}
     for impl, net in networks.items():
         trainer = Trainer(net)
-        trainer.compile(optimizer=_optimizer(cfg, 100))
+        trainer.compile(optimizer=make_optimizer(cfg, 100))
         step = tf.function(trainer.train_step)
         steps[impl] = lambda step=step: float(step(data)["loss"])
         t0 = time.perf_counter()

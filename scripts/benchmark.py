@@ -321,7 +321,7 @@ def train_step(impl: str, batch: int, seconds: float):
 
     from asr.config import load_config
     from asr.model import build_model
-    from asr.training.fit import _optimizer
+    from asr.training.optimizer import make_optimizer
     from asr.training.step import Trainer
 
     cfg = load_config(
@@ -338,7 +338,7 @@ def train_step(impl: str, batch: int, seconds: float):
     }
     keras.utils.set_random_seed(0)
     trainer = Trainer(build_model(cfg))
-    trainer.compile(optimizer=_optimizer(cfg, 100))
+    trainer.compile(optimizer=make_optimizer(cfg, 100))
     it = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
     step = tf.function(trainer.train_step)
     return (lambda: float(step(next(it))["loss"])), cfg

@@ -39,13 +39,13 @@ import tensorflow as tf
 
 from asr import text
 from asr.audio import AUDIO_EXTENSIONS, load_audio
-from asr.checkpoint import load_network, save_model
+from asr.checkpoint import save_model
 from asr.config import ConfigError, ExperimentConfig, dump_yaml
 from asr.features import compute_feature_stats
 from asr.files import atomic_write_text
 from asr.interrupts import StopRequests
 from asr.manifest import read_manifest
-from asr.model import LookAhead, build_model, frontend_layers, set_normalization
+from asr.model import build_model, frontend_layers, set_normalization
 from asr.training.averaging import NBestSnapshots, average_snapshots
 from asr.training.backup import Backup, BackupStore, Position, check_resume_config
 from asr.training.callbacks import (
@@ -57,48 +57,12 @@ from asr.training.callbacks import (
     ValidationMetrics,
 )
 from asr.training.distribute import Cluster, make_strategy, plan_steps
+from asr.training.optimizer import make_optimizer
 from asr.training.pipeline import Skipped, make_dataset, usable_paths
 from asr.training.step import Trainer
+from asr.training.warmstart import init_from, load_teacher
 
 logger = logging.getLogger(__name__)
-
-
-def _schedule(cfg: ExperimentConfig, steps_per_epoch: int):
-    t = cfg.train
-    if t.schedule == "plateau":
-        return t.learning_rate  # ReduceLROnPlateau adjusts it
-    total = max(1, steps_per_epoch * t.epochs)
-    warmup = min(t.warmup_steps, total // 2)
-    if t.schedule == "constant":
-        return (
-            keras.optimizers.schedules.CosineDecay(
-                0.0,
-                1,
-                alpha=1.0,
-                warmup_target=t.learning_rate,
-                warmup_steps=max(warmup, 1),
-            )
-            if warmup
-            else t.learning_rate
-        )
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=t.learning_rate / 100 if warmup else t.learning_rate,
-        decay_steps=max(1, total - warmup),
-        alpha=0.02,
-        warmup_target=t.learning_rate if warmup else None,
-        warmup_steps=warmup,
-    )
-
-
-def _optimizer(
-    cfg: ExperimentConfig, steps_per_epoch: int
-) -> keras.optimizers.Optimizer:
-    t = cfg.train
-    lr = _schedule(cfg, steps_per_epoch)
-    # No global_clipnorm: the Trainer clips the all-reduced gradients itself.
-    if t.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay)
-    return keras.optimizers.Adam(lr)
 
 
 def _feature_stats(cfg: ExperimentConfig, rows, max_utterances: int = 300):
@@ -216,7 +180,7 @@ def _fit(
     with strategy.scope():
         network = build_model(cfg)
         if cfg.train.init_from:
-            _init_from(network, cfg.train.init_from)
+            init_from(network, cfg.train.init_from)
         else:
             set_normalization(network, *_feature_stats(cfg, train_rows))
         if cfg.train.freeze_frontend:
@@ -229,12 +193,12 @@ def _fit(
             clip_norm=t.clip_norm,
             paths=paths,
             multi_worker=cluster.num_workers > 1,
-            teacher=_load_teacher(t.distill_from, network) if t.distill_from else None,
+            teacher=load_teacher(t.distill_from, network) if t.distill_from else None,
             distill_weight=t.distill_weight,
             distill_shift=t.distill_shift,
             distill_temperature=t.distill_temperature,
         )
-        trainer.compile(optimizer=_optimizer(cfg, steps))
+        trainer.compile(optimizer=make_optimizer(cfg, steps))
         trainer.optimizer.build(network.trainable_variables)
 
     # Every worker saves (saving may synchronise); all restore the chief's.
@@ -410,61 +374,3 @@ def _load_noise(cfg: ExperimentConfig) -> list[np.ndarray] | None:
             "(`asr prepare noise --out DIR` writes some)"
         )
     return [load_audio(p) for p in files]
-
-
-def _load_teacher(source: str, network: keras.Model) -> keras.Model:
-    """The distillation teacher's network (`train.distill_from`), with fused
-    recurrent layers (inference speed); it must read the same audio and
-    give the same frames and vocabulary as `network`."""
-    from asr.rnn.convert import fuse_model
-
-    teacher = fuse_model(load_network(source)[0])  # Trainer freezes it
-    probe = [np.zeros((1, 16000), np.float32), np.array([16000], np.int32)]
-    (t_logits, t_len), (s_logits, s_len) = (m(probe) for m in (teacher, network))
-    if t_logits.shape[-1] != s_logits.shape[-1] or int(t_len[0]) != int(s_len[0]):
-        raise ConfigError(
-            f"train.distill_from: {source} gives {int(t_len[0])} frames x "
-            f"{t_logits.shape[-1]} labels for 16,000 samples, this model "
-            f"{int(s_len[0])} x {s_logits.shape[-1]}; they must match"
-        )
-    logger.info("distilling from %s", source)
-    return teacher
-
-
-def _init_from(network: keras.Model, source: str) -> None:
-    """Copies weights layer by layer from a trained model (matching names and
-    shapes), e.g. to fine-tune on new data. `source` is anything
-    `asr.checkpoint.load_network` takes (a bundled name too); its recurrent
-    layers are first converted to this network's implementation
-    (`model.rnn_impl`). A look-ahead layer with
-    more context than the source's keeps the source's taps and starts the new
-    ones at zero (`LookAhead.extend_from`)."""
-    from asr.rnn.convert import fuse_model, unfuse_model
-    from asr.rnn.layer import FusedRNN
-
-    src, _ = load_network(source)
-    convert = (
-        fuse_model
-        if any(isinstance(x, FusedRNN) for x in network.layers)
-        else unfuse_model
-    )
-    src = convert(src)
-    copied = 0
-    for layer in network.layers:
-        try:
-            other = src.get_layer(layer.name)
-        except ValueError:
-            continue
-        w_new, w_old = layer.get_weights(), other.get_weights()
-        if w_new and [w.shape for w in w_new] == [w.shape for w in w_old]:
-            layer.set_weights(w_old)
-            copied += 1
-        elif isinstance(layer, LookAhead) and isinstance(other, LookAhead):
-            layer.extend_from(w_old[0])
-            logger.info(
-                "look-ahead extended from %d to %d frames", other.context, layer.context
-            )
-            copied += 1
-    logger.info("initialised %d layers from %s", copied, source)
-    if copied == 0:
-        raise ValueError(f"{source}: no layer matched the new model")

@@ -7,6 +7,7 @@ import soundfile as sf
 
 import asr.training.fit
 import asr.training.step
+import asr.training.warmstart
 from asr.config import ConfigError, dump_yaml, load_config
 from asr.decoding.ctc import log_softmax
 from asr.manifest import Utterance, write_manifest
@@ -146,7 +147,7 @@ def test_init_from_copies_weights_across_rnn_implementations(tmp_path, source_im
     keras.utils.set_random_seed(6)  # other initial weights
     network = asr.training.fit.build_model(config(manifest))  # fused by default
     assert not np.allclose(network.get_layer("bi_rnn0").get_keras_weights()[0], want[0])
-    asr.training.fit._init_from(network, str(source))
+    asr.training.warmstart.init_from(network, str(source))
     got = network.get_layer("bi_rnn0").get_keras_weights()
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
@@ -203,7 +204,7 @@ def test_init_from_a_shorter_look_ahead_keeps_the_models_output(tmp_path):
     longer = asr.training.fit.build_model(
         load_config(overrides=CAUSAL + ["model.lookahead=5"])
     )
-    asr.training.fit._init_from(longer, str(source))
+    asr.training.warmstart.init_from(longer, str(source))
     kernel = longer.get_layer("lookahead").get_weights()[0]
     assert kernel.shape[0] == 6 and not kernel[3:].any()  # new taps start at zero
     wave = speechlike(0.8, seed=3)
