@@ -44,6 +44,19 @@ def flite_binary() -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
+def flite_version() -> str:
+    """flite's version line, e.g. "flite-2.2-current Sep 2018" ("" if missing)."""
+    binary = flite_binary()
+    if binary is None:
+        return ""
+    printed = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, timeout=_TIMEOUT_S
+    ).stdout
+    lines = [x.strip() for x in printed.splitlines() if "version" in x.lower()]
+    return lines[0].removeprefix("version:").strip() if lines else printed.strip()
+
+
+@functools.lru_cache(maxsize=1)
 def _installed_voices() -> tuple[str, ...]:
     binary = flite_binary()
     if binary is None:

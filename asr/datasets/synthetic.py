@@ -53,7 +53,7 @@ from pathlib import Path
 from asr.audio import SAMPLE_RATE
 from asr.datasets.clips import ClipJob, run_jobs
 from asr.datasets.espeak import SynthesisError, _catalog, list_voices, synthesize
-from asr.datasets.flite import flite_binary, flite_voices
+from asr.datasets.flite import flite_version, flite_voices, is_flite_voice
 from asr.datasets.sentences import (
     _sentence_stream,
     closed_vocabulary,
@@ -157,7 +157,7 @@ def _plan(
             gap, scale = 0, 1.0
             if is_open:
                 gap = rng.randint(*WORD_GAP) if rng.random() < 0.5 else 0
-                gap = 0 if voice.startswith("flite:") else gap  # not in flite
+                gap = 0 if is_flite_voice(voice) else gap  # flite has no word gap
                 low, high = (math.log(x) for x in FORMANT_SCALE)
                 scale = round(math.exp(rng.uniform(low, high)), 3)
                 params += [gap, scale]
@@ -353,7 +353,7 @@ def prepare_synthetic(
     metadata = {
         **settings,
         **(
-            {"flite": flite_binary()}
+            {"flite": flite_version()}
             if engine == "flite"
             else {"espeak_ng": _catalog().version}
         ),
