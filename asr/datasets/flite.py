@@ -137,9 +137,9 @@ def synthesize_flite(
     scale = float(formant_scale)
     command = [flite_binary(), "-voice", name]
     command += ["--setf", f"duration_stretch={175 / rate_wpm * scale:.4f}"]
-    if _MEAN_F0[name] is not None:
-        f0 = _MEAN_F0[name] * 2 ** ((pitch - 50) / 100) / scale
-        command += ["--setf", f"int_f0_target_mean={f0:.1f}"]
+    f0 = pitch_hz(voice, pitch)
+    if f0 is not None:  # lower by the scale: reading the samples faster raises it
+        command += ["--setf", f"int_f0_target_mean={f0 / scale:.1f}"]
     with tempfile.TemporaryDirectory(prefix="asr-flite-") as tmp:
         wav = Path(tmp) / "out.wav"
         # Text on the command line, not a file: `-t` reads it as one utterance.
