@@ -7,6 +7,7 @@ A long recording is recognised segment by segment. Fixed windows cut wherever
 the clock says, mid-word included; here each cut falls in a pause, so every
 segment is a whole phrase, as the training utterances were, and the segments
 need no overlapping context (`asr.transcribe.Recognizer.transcribe_segments`).
+`window_logits` is the other way, fixed windows with context on each side.
 
 Voice activity is read from frame energy (25 ms frames every 10 ms, in dB):
 a frame is quiet below a threshold placed between the recording's noise floor
@@ -35,7 +36,7 @@ the signal exactly (no sample lost or repeated).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -149,3 +150,65 @@ def pause_segments(
         cut *= HOP
         yield start, buf[:cut]
         buf, start = buf[cut:], start + cut
+
+
+def blocks_of(wave: np.ndarray, block: int = 30 * SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """An in-memory signal as the blocks `iter_audio_blocks` would give."""
+    for i in range(0, len(wave), block):
+        yield wave[i : i + block]
+
+
+def window_logits(
+    blocks: Iterable[np.ndarray],
+    logits_of: Callable[[np.ndarray], np.ndarray],
+    samples_per_frame: int,
+    window_seconds: float,
+    context_seconds: float,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Logits of a signal of any length by fixed windows ("windows"
+    segmentation): `logits_of` one window of `window_seconds` plus
+    `context_seconds` on each side at a time, keeping only each window's
+    centre frames, so the stitched logits match a single pass.
+
+    Returns:
+        ((frames, classes) logits, possibly a few frames past the signal's
+        end, and the number of samples read).
+    """
+    spf = samples_per_frame
+    core = int(window_seconds * SAMPLE_RATE) // spf * spf
+    ctx = int(context_seconds * SAMPLE_RATE) // spf * spf
+    buf = np.zeros(0, np.float32)
+    buf_start = 0  # absolute sample index of buf[0]
+    next_core = 0  # absolute start of the next window's kept region
+    pieces, total = [], 0
+    exhausted = False
+    it = iter(blocks)
+    while True:
+        need = next_core + core + ctx
+        while not exhausted and buf_start + len(buf) < need:
+            try:
+                block = next(it)
+            except StopIteration:
+                exhausted = True
+                break
+            buf = np.concatenate([buf, block])
+            total += len(block)
+        end = min(need, buf_start + len(buf))
+        if next_core >= end:
+            break
+        left = max(0, next_core - ctx)
+        wave = buf[left - buf_start : end - buf_start]
+        logits = logits_of(wave)
+        first = (next_core - left) // spf
+        keep = logits[first : first + core // spf]
+        pieces.append(keep)
+        if progress:
+            progress(min(next_core + core, end) / SAMPLE_RATE)
+        next_core += core
+        drop = max(0, next_core - ctx - buf_start)
+        buf, buf_start = buf[drop:], buf_start + drop
+        if exhausted and next_core >= buf_start + len(buf):
+            break
+    logits = np.concatenate(pieces) if pieces else np.zeros((0, 1), np.float32)
+    return logits, total

@@ -13,31 +13,27 @@ recognised one of two ways (`segmentation`):
   on its own, and their words keep their times in the whole recording.
 - "windows": fixed 20 s windows with 2 s of context on each side; only each
   window's centre frames are kept, so the stitched logits match a single pass,
-  and the whole recording is decoded at once.
+  and the whole recording is decoded at once (`scripts/long_audio.py`
+  compares the two; docs/transcription.md).
 
 A keyword classifier (`model.head: classifier`) gives one answer per input,
 never cut: `classify` returns its `asr.classification.Prediction` (softmax
 probabilities, the word, `_unknown_` when the best keyword is less probable
 than `threshold`), and `decode` / `transcribe` return that word.
 
-`scripts/long_audio.py` measures the two on recordings made of utterances
-joined by pauses (docs/transcription.md).
-
-A batch of one (a single file, each window of a long one) is dispatch-bound:
-thousands of tiny per-step ops. On CPU, from `xla_min_seconds` (8 s) of audio
-up, it therefore runs a copy of the network whose recurrences are XLA-compiled
-loops (`asr.rnn.layer.FusedRNN` with `jit_compile`): one compiled loop instead
-of an op dispatch per step (`scripts/benchmark.py`: `offline_rtf` vs
-`offline_rtf_graph`; docs/performance.md). XLA compiles
-once per length bucket (0.5-2 s, once per process), which a shorter clip would
-not win back. Larger batches are matmul-bound and keep the plain graph.
+A batch of one (a single file, each window of a long one) is dispatch-bound.
+On CPU, from `xla_min_seconds` (8 s) of audio up, it runs a copy of the network
+whose recurrences are XLA-compiled loops (`asr.rnn.layer.FusedRNN` with
+`jit_compile`; `scripts/benchmark.py`: `offline_rtf` vs `offline_rtf_graph`).
+XLA compiles once per length bucket (0.5-2 s a process), which a shorter clip
+would not win back. Larger batches are matmul-bound and keep the plain graph.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import keras
@@ -52,6 +48,8 @@ from asr.config import ExperimentConfig
 from asr.decoding import alignment, ctc
 from asr.features import num_frames
 from asr.model import make_predict_fn, output_lengths, time_stride
+from asr.outputs import utterance_confidence
+from asr.segmentation import blocks_of, window_logits
 
 logger = logging.getLogger(__name__)
 
@@ -174,42 +172,14 @@ class Recognizer:
         Returns:
             ((frames, classes) float32 logits, number of samples read).
         """
-        spf = self.samples_per_frame
-        core = int(self.window_seconds * SAMPLE_RATE) // spf * spf
-        ctx = int(self.context_seconds * SAMPLE_RATE) // spf * spf
-        buf = np.zeros(0, np.float32)
-        buf_start = 0  # absolute sample index of buf[0]
-        next_core = 0  # absolute start of the next window's kept region
-        pieces, total = [], 0
-        exhausted = False
-        it = iter(blocks)
-        while True:
-            need = next_core + core + ctx
-            while not exhausted and buf_start + len(buf) < need:
-                try:
-                    block = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                buf = np.concatenate([buf, block])
-                total += len(block)
-            end = min(need, buf_start + len(buf))
-            if next_core >= end:
-                break
-            left = max(0, next_core - ctx)
-            wave = buf[left - buf_start : end - buf_start]
-            logits = self.logits_batch([wave])[0]
-            first = (next_core - left) // spf
-            keep = logits[first : first + core // spf]
-            pieces.append(keep)
-            if progress:
-                progress(min(next_core + core, end) / SAMPLE_RATE)
-            next_core += core
-            drop = max(0, next_core - ctx - buf_start)
-            buf, buf_start = buf[drop:], buf_start + drop
-            if exhausted and next_core >= buf_start + len(buf):
-                break
-        logits = np.concatenate(pieces) if pieces else np.zeros((0, 1), np.float32)
+        logits, total = window_logits(
+            blocks,
+            lambda wave: self.logits_batch([wave])[0],
+            self.samples_per_frame,
+            self.window_seconds,
+            self.context_seconds,
+            progress,
+        )
         n_out = int(
             output_lengths(num_frames(total, self.cfg.features), self.cfg.model)
         )
@@ -367,7 +337,7 @@ class Recognizer:
             if isinstance(item, np.ndarray):
                 wave = np.asarray(item, np.float32)
                 if self.is_long(len(wave) / SAMPLE_RATE):
-                    results[i] = self._long(_split(wave), None, decode_options)
+                    results[i] = self._long(blocks_of(wave), None, decode_options)
                     continue
                 short_idx.append(i)
                 short_waves.append(wave)
@@ -447,8 +417,6 @@ class Recognizer:
             if len(group) >= self.segments_per_batch:
                 flush()
         flush()
-        from asr.outputs import utterance_confidence
-
         return Segment(
             " ".join(texts), words, total / SAMPLE_RATE, utterance_confidence(words)
         )
@@ -468,16 +436,9 @@ class Recognizer:
         words = alignment.word_timestamps(
             logits, len(logits), self.frame_seconds, confidence=True
         )
-        from asr.outputs import utterance_confidence
-
         return Segment(
             text, words, num_samples / SAMPLE_RATE, utterance_confidence(words)
         )
-
-
-def _split(wave: np.ndarray, block: int = 30 * SAMPLE_RATE) -> Iterator[np.ndarray]:
-    for i in range(0, len(wave), block):
-        yield wave[i : i + block]
 
 
 def load_model(model: str | os.PathLike = DEFAULT_MODEL) -> Recognizer:
