@@ -156,7 +156,16 @@ def pack_model(
     ):
         network = fuse_model(network)
     cfg = dataclasses.replace(
-        cfg, model=dataclasses.replace(cfg.model, rnn_impl="fused")
+        cfg,
+        model=dataclasses.replace(cfg.model, rnn_impl="fused"),
+        data=dataclasses.replace(
+            cfg.data,
+            train_manifest=_portable(cfg.data.train_manifest),
+            val_manifest=_portable(cfg.data.val_manifest),
+        ),
+        augment=dataclasses.replace(
+            cfg.augment, noise_dir=_portable(cfg.augment.noise_dir)
+        ),
     )
     out_dir = Path(out_dir)
     weights = {
@@ -167,6 +176,18 @@ def pack_model(
         np.savez_compressed(f, **weights)
     atomic_write_text(out_dir / "config.yaml", dump_yaml(cfg))
     return out_dir / PACKED_WEIGHTS
+
+
+def _portable(path: str | None) -> str | None:
+    """`path` relative to the working directory when it lies under it: `asr
+    train` records its `--train`/`--val` paths absolute, and a bundled model's
+    config should not name the machine it was trained on."""
+    if not path or not os.path.isabs(path):
+        return path
+    try:
+        return Path(path).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path
 
 
 def _load_packed(path: Path, cfg: ExperimentConfig) -> keras.Model:

@@ -74,3 +74,23 @@ def test_packed_float16_model_gives_the_same_logits(run_dir, tmp_path):
     wave = speechlike(1.1, seed=9)
     a, b = _logits(network, wave), _logits(again, wave)
     np.testing.assert_allclose(a, b, atol=2e-2)
+
+
+def test_packed_config_names_data_relative_to_the_working_directory(
+    run_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    network, cfg = load_network(run_dir)
+    cfg = load_config(
+        overrides=[
+            *TINY,
+            f"data.train_manifest={tmp_path / 'data' / 'train.jsonl'}",
+            "data.val_manifest=/elsewhere/dev.jsonl",
+            f"augment.noise_dir={tmp_path / 'data' / 'noise'}",
+        ]
+    )
+    pack_model(network, cfg, tmp_path / "packed")
+    _, packed = load_network(tmp_path / "packed")
+    assert packed.data.train_manifest == "data/train.jsonl"
+    assert packed.data.val_manifest == "/elsewhere/dev.jsonl"  # not under it: kept
+    assert packed.augment.noise_dir == "data/noise"
