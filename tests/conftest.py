@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,7 +37,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture
+def run_script(name: str, *args: str, timeout: float = 120):
+    """Runs `scripts/NAME` with this Python; the finished process (text
+    output captured)."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / name
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def rng():
     return np.random.default_rng(0)
 

@@ -1,25 +1,15 @@
 """scripts/make_babble.py: babble from a folder or from a manifest's files."""
 
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from asr.manifest import write_manifest
-from tests.conftest import speechlike
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_babble.py"
+from tests.conftest import run_script, speechlike
 
 
 def run(*args):
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_script("make_babble.py", *args)
 
 
 def test_babble_from_a_manifest_is_the_length_asked_at_rms_0_1(tmp_path):

@@ -2,27 +2,19 @@
 
 import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from asr.manifest import write_manifest
+from tests.conftest import run_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "respeak.py"
 pytest.importorskip("espeakng_loader", reason="pip install espeakng-loader")
 
 
 def run(*args):
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_script("respeak.py", *args)
 
 
 def test_each_sentence_is_spoken_by_the_next_voice_and_reruns_keep_clips(tmp_path):
