@@ -1,7 +1,7 @@
 """Speed and memory of the toolkit on this machine, as ratios to references
 measured in the same run (these machines are shared and noisy).
 
-    python scripts/benchmark.py --quick          # < 3 min
+    python scripts/benchmark.py --quick          # ~10 min on 2 cores
     python scripts/benchmark.py                  # full run
     python scripts/benchmark.py --only streaming # rerun one section, merged in
 
@@ -1125,7 +1125,9 @@ def _section_child(flag: str, arg: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (< 3 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats (~10 min on 2 cores)"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks"), help="output folder")
     parser.add_argument(
         "--skip",
