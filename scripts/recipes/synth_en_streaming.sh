@@ -85,6 +85,16 @@ if [ "$WORLD_EPOCHS" -gt 0 ]; then
     --set augment.noise_dir=data/noise_world --set augment.noise_prob=0.5
   TEST=data/synth/test.jsonl
 fi
+# Stage 12: voices made from recordings: synth_en.sh's data/synth_voices (the
+# mix + 1,000 sentences spoken by flite's voices; run its stage 10 first),
+# same noise, lr 2e-4.
+VOICES_EPOCHS=${VOICES_EPOCHS:-2}
+if [ "$VOICES_EPOCHS" -gt 0 ]; then
+  warm_restart configs/synth_en_streaming_open.yaml "$FINAL" runs/synth_en_streaming_voices \
+    "$VOICES_EPOCHS" 0.0002 50 --train data/synth_voices/train.jsonl --val data/synth_mix/dev.jsonl \
+    --set augment.noise_dir=data/noise_world --set augment.noise_prob=0.5
+  TEST=data/synth/test.jsonl
+fi
 RUN=$FINAL
 $ASR evaluate --model "$RUN" --manifest "$TEST" --out "$RUN/test"
 $PY scripts/eval_streaming.py --model "$RUN" --manifest "$TEST" \
