@@ -21,7 +21,7 @@
 # padding, noise floor, noise, reverberation, VTLP, gain, band limit), lr 5e-4.
 # Stage 8: MIX_EPOCHS (3) from stage 7 on that corpus + 1,000
 # sentences of the closed 2 h corpus (which stage 7 had begun to forget), same
-# augmentation, lr 3e-4. Stage 9 (the bundled model): WORLD_EPOCHS (2) from
+# augmentation, lr 3e-4. Stage 9: WORLD_EPOCHS (2) from
 # stage 8 on the same mix, with everyday sounds (clatter, alarms, traffic,
 # machine) added to the noise files (data/noise_world), noise_prob 0.5, lr 2e-4.
 # Stage 10 (the bundled model): VOICES_EPOCHS (3) from stage 9 on that mix +
