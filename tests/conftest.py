@@ -49,6 +49,7 @@ def run_script(name: str, *args: str, timeout: float = 120):
     )
 
 
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 
