@@ -1,7 +1,8 @@
 """Streaming recognition: a causal model fed audio chunk by chunk.
 
-- `recognizer.py`: `StreamingRecognizer`, the compiled step with carried state,
-  endpointing, `accept_waveform` / `pop_finals` / `finalize`;
+- `recognizer.py`: `StreamingRecognizer`: audio and carried state through the
+  step, endpointing, `accept_waveform` / `pop_finals` / `finalize`;
+- `step.py`: `StreamStep`, the compiled step graph, its shapes and state specs;
 - `state.py`: `StreamState`, what one stream carries between chunks, and its
   greedy decoding with endpointing;
 - `layers.py`: the causal network's layers read for the step; `rnn_chunk`;

@@ -1,5 +1,5 @@
 """The causal network's layers, read for chunked execution by
-`asr.streaming.recognizer`.
+`asr.streaming.step`.
 
 `streaming_layers(network)` finds the convolutions (with their batch norms and
 activations) and recurrent layers of an `asr.model.build_model` network and

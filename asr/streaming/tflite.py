@@ -83,7 +83,7 @@ def stream_step_flatbuffer(
     Args:
         network: the Keras model the step runs.
         new_step_function: makes a fresh traced step of `network`
-            (`StreamingRecognizer.new_step_function`); it is called while the
+            (`asr.streaming.step.StreamStep.new_function`); it is called while the
             log-mel's DFT is swapped for a matrix product, so the trace uses it.
     Inputs and outputs are named as in the step function."""
     with matmul_dft(network, keep_float=int8):

@@ -162,7 +162,9 @@ def test_keras_and_fused_rnn_models_stream_alike(cell):
     wave = speechlike(0.7, seed=7)
     for net, fused_layers in ((keras_model, 0), (model, 2)):
         rec = StreamingRecognizer(net, chunk_ms=60)
-        assert sum(isinstance(r.layer, FusedRNN) for r in rec._rnns) == fused_layers
+        assert (
+            sum(isinstance(r.layer, FusedRNN) for r in rec.graph.rnns) == fused_layers
+        )
         streamed = stream_logits(rec, random_chunks(wave, seed=3))
         # The tanh RNN with tripled kernels amplifies float32 rounding (the
         # chunked and whole-sequence matmuls sum in other orders): 2-3e-4 seen.
