@@ -266,6 +266,38 @@ class _Signals:
         return tf.gather(self.flat, self.offsets[k] + (start + tf.range(n)) % length)
 
 
+def trim_to_speech(
+    audio: tf.Tensor, below_db: float, margins: tf.Tensor, frame: int = 160
+) -> tf.Tensor:
+    """`audio` from its first to its last 10 ms frame within `below_db` of
+    its loudest frame's power, widened by `margins` = (before, after) samples
+    (within the clip). A clip shorter than a frame is returned whole.
+
+    Args:
+        audio: (samples,) float32.
+        below_db: frames quieter than the loudest by more than this are
+            silence.
+        margins: (2,) int32 samples kept before the first and after the last
+            speech frame.
+    """
+    n = tf.shape(audio)[0]
+    frames = n // frame
+
+    def cut():
+        power = tf.reduce_mean(
+            tf.reshape(audio[: frames * frame], [frames, frame]) ** 2, 1
+        )
+        loud = power >= tf.reduce_max(power) * 10.0 ** (-below_db / 10.0)
+        idx = tf.where(loud)[:, 0]
+        first = tf.cast(idx[0], tf.int32) * frame
+        last = (tf.cast(idx[-1], tf.int32) + 1) * frame
+        start = tf.maximum(0, first - margins[0])
+        end = tf.minimum(n, last + margins[1])
+        return audio[start:end]
+
+    return tf.cond(frames >= 1, cut, lambda: audio)
+
+
 def _power(x: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.square(x))
 
@@ -294,7 +326,9 @@ def waveform_augmenter(
     asks for no waveform augmentation (the audio then stays bit-identical).
 
     Steps, each drawn per utterance and skipped when its key is off:
-    speed (`speed_factors`) -> VTLP (`vtlp_prob`, `vtlp_range`) -> reverberation
+    trim to the speech (`trim_prob`, `trim_margin_ms`, `trim_db`; a trimmed
+    clip is not time-shifted, which could cut into the speech) -> speed
+    (`speed_factors`) -> VTLP (`vtlp_prob`, `vtlp_range`) -> reverberation
     (`reverb_prob`, `rt60_range`, `reverb_drr_db`) -> gain (`gain_db`) -> time
     shift (`time_shift_ms`, digital zeros) -> silence padding before and after
     (`pad_silence_prob`, `pad_silence_max_s`, digital zeros) -> additive noise
@@ -317,6 +351,7 @@ def waveform_augmenter(
     use_noise = bool(signals) and cfg.noise_prob > 0
     use_vtlp = cfg.vtlp_prob > 0 and cfg.vtlp_range != (1.0, 1.0)
     active = (
+        cfg.trim_prob > 0,
         use_noise,
         cfg.speed_factors,
         cfg.time_shift_ms,
@@ -370,7 +405,17 @@ def waveform_augmenter(
             audio, tf.random.uniform([], cfg.bandwidth_hz[0], cfg.bandwidth_hz[1])
         )
 
+    def trim(audio):
+        margins = tf.random.uniform(
+            [2], cfg.trim_margin_ms[0], cfg.trim_margin_ms[1] + 1e-3
+        )
+        return trim_to_speech(audio, cfg.trim_db, tf.cast(margins * 16.0, tf.int32))
+
     def augment(audio):
+        trimmed = tf.constant(False)
+        if cfg.trim_prob > 0:
+            trimmed = tf.random.uniform([]) < cfg.trim_prob
+            audio = tf.cond(trimmed, lambda: trim(audio), lambda: audio)
         if cfg.speed_factors:
             idx = tf.random.uniform([], 0, len(cfg.speed_factors), tf.int32)
             audio = _speed(audio, factors[idx])
@@ -384,6 +429,7 @@ def waveform_augmenter(
         p_sig = _power(audio) + 1e-10  # the speech, before any padding
         if max_shift:
             shift = tf.random.uniform([], -max_shift, max_shift + 1, tf.int32)
+            shift = tf.where(trimmed, 0, shift)  # a trimmed clip keeps its margins
             audio = tf.cond(
                 shift >= 0,
                 lambda: tf.concat([tf.zeros([shift]), audio], 0),

@@ -160,6 +160,40 @@ def test_silence_padding_lengths_match_the_zero_runs():
     assert len(lengths) > 5
 
 
+def _quiet_speech_quiet():
+    rng = np.random.default_rng(0)
+    hiss = lambda n: (rng.standard_normal(n) * 10 ** (-70 / 20)).astype(np.float32)  # noqa: E731
+    speech = _tone(440.0, 0.3)
+    return np.concatenate([hiss(8000), speech, hiss(6400)]), 8000, len(speech)
+
+
+def test_trim_cuts_the_silence_to_the_margins():
+    clip, onset, length = _quiet_speech_quiet()
+    cfg = AugmentConfig(trim_prob=1.0, trim_margin_ms=(0.0, 50.0), time_shift_ms=100.0)
+    befores = set()
+    for out in _run(cfg, clip, times=12):
+        start = int(np.flatnonzero(np.abs(out) > 0.01)[0]) - 1  # the tone starts at 0
+        after = len(out) - start - length
+        assert 0 <= start <= 800 + 160 and -160 <= after <= 800 + 160  # 50 ms, a frame
+        # not time-shifted: the speech is whole
+        np.testing.assert_array_equal(
+            out[start : start + 100], clip[onset : onset + 100]
+        )
+        befores.add(start)
+    assert len(befores) > 4  # the margins are drawn
+    tight = _run(AugmentConfig(trim_prob=1.0, trim_margin_ms=(0.0, 0.0)), clip)[0]
+    assert abs(len(tight) - length) <= 2 * 160  # only frame rounding is left
+
+
+def test_trim_keeps_a_clip_without_silence_and_a_short_one():
+    cfg = AugmentConfig(trim_prob=1.0)
+    tone = _tone(300.0, 0.5)
+    np.testing.assert_array_equal(_run(cfg, tone)[0], tone)
+    short = np.full(100, 0.2, np.float32)  # under one 10 ms frame
+    np.testing.assert_array_equal(_run(cfg, short)[0], short)
+    np.testing.assert_array_equal(_run(cfg, np.zeros(SR, np.float32))[0], np.zeros(SR))
+
+
 def test_noise_floor_sets_the_level_over_the_padded_clip():
     cfg = AugmentConfig(
         pad_silence_prob=1.0,
@@ -320,6 +354,9 @@ def test_augment_real_config_trains_through_the_pipeline(tmp_path):
         ("augment.reverb_drr_db=[5]", "augment.reverb_drr_db"),
         ("augment.bandwidth_hz=[4000, 9000]", "augment.bandwidth_hz"),
         ("augment.bandwidth_prob=-1", "augment.bandwidth_prob"),
+        ("augment.trim_prob=1.5", "augment.trim_prob"),
+        ("augment.trim_margin_ms=[50, 10]", "augment.trim_margin_ms"),
+        ("augment.trim_db=0", "augment.trim_db"),
     ],
 )
 def test_bad_augment_values_name_their_key(item, key):

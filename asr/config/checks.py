@@ -80,7 +80,13 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     _check(all(s > 0 for s in a.speed_factors), "augment.speed_factors", "must be > 0")
     _check(a.time_shift_ms >= 0, "augment.time_shift_ms", "must be >= 0")
     _check(a.gain_db >= 0, "augment.gain_db", "must be >= 0")
-    probs = ("vtlp_prob", "reverb_prob", "pad_silence_prob", "noise_floor_prob")
+    probs = (
+        "trim_prob",
+        "vtlp_prob",
+        "reverb_prob",
+        "pad_silence_prob",
+        "noise_floor_prob",
+    )
     for name in (*probs, "bandwidth_prob"):
         value = getattr(a, name)
         _check(0.0 <= value <= 1.0, f"augment.{name}", "must be in [0, 1]")
@@ -90,6 +96,7 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         ("reverb_drr_db", -20.0, 40.0),
         ("noise_floor_dbfs", -150.0, 0.0),
         ("bandwidth_hz", 500.0, 8000.0),
+        ("trim_margin_ms", 0.0, 1000.0),
     )
     for name, low, high in ranges:
         lo, hi = getattr(a, name)
@@ -98,6 +105,7 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
             f"augment.{name}",
             f"needs [low, high] with {low:g} <= low <= high <= {high:g}",
         )
+    _check(0 < a.trim_db <= 120, "augment.trim_db", "must be in (0, 120] dB")
     _check(
         0 <= a.pad_silence_max_s <= 30,
         "augment.pad_silence_max_s",

@@ -29,7 +29,7 @@ class FeatureConfig:
 @dataclass(frozen=True)
 class AugmentConfig:
     """Training-only augmentation. Waveform options run in the input pipeline
-    (`asr.augment.waveform_augmenter`, in this order: speed, VTLP, reverb,
+    (`asr.augment.waveform_augmenter`, in this order: trim, speed, VTLP, reverb,
     gain, time shift, silence padding, noise, noise floor, band limit),
     SpecAugment runs inside the model after the features. Every waveform
     option is off by default; `configs/augment_real.yaml` turns them on for
@@ -47,6 +47,13 @@ class AugmentConfig:
     noise_prob: float = 0.0
     noise_snr_db: tuple[float, float] = (5.0, 30.0)
     speed_factors: tuple[float, ...] = ()  # e.g. (0.9, 1.0, 1.1)
+    # Trim: the clip cut to its speech (10 ms frames within trim_db of its
+    # loudest) plus a margin drawn from trim_margin_ms at each end, so that
+    # speech starting at the first sample (a tightly cut clip, a
+    # voice-activity segment) is not new; padding may add silence back.
+    trim_prob: float = 0.0
+    trim_margin_ms: tuple[float, float] = (0.0, 50.0)
+    trim_db: float = 40.0
     # Vocal-tract-length perturbation: all frequencies times a factor drawn
     # from vtlp_range (> 1 is higher), duration unchanged.
     vtlp_prob: float = 0.0
