@@ -89,7 +89,7 @@ def test_the_graph_is_read():
     assert "asr.decoding.ctc" in GRAPH["asr.transcribe"]
     # a deferred import inside a function counts too
     assert "asr.decoding.ngram" in GRAPH["asr.transcribe"]
-    assert "asr.streaming.tflite" in GRAPH["asr.streaming.recognizer"]
+    assert "asr.streaming.tflite" in GRAPH["asr.streaming.step"]
 
 
 def test_no_import_cycle():
