@@ -6,12 +6,14 @@
 # Resumable: rerun the same command after an interruption (finished epochs and
 # folds are kept).
 #   bash scripts/recipes/digits.sh [FSDD_ROOT] [SO762_DIR]
-# Part 2 speaks digits with flite and festival: apt-get install flite festival
+# Stage 5 and part 2 speak digits with flite and festival: apt-get install flite festival
 # festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 # 1. The model: 3 epochs from `english` at lr 5e-4, 3 at 3e-4, 3 at 2e-4 (the
 #    band limit and more noise from stage 3 on: they are in the config now),
 #    3 more at 2e-4 with babble of real talkers (speechocean762's training
-#    speakers, scripts/make_babble.py) among the noises (stage 4);
+#    speakers, scripts/make_babble.py) among the noises (stage 4), 3 more at
+#    2e-4 with flite's and festival's digit voices, a stronger band limit and
+#    trimming (stage 5);
 #    all four FSDD speakers' train takes + the extra data, validated on their
 #    validation takes + synthetic dev; the best validation epoch is packed with
 #    a digit-word bigram LM (lm.arpa) from the training transcripts.
@@ -69,8 +71,42 @@ done
 $ASR train --config configs/digits.yaml --init-from runs/digits_s3 --epochs 3 \
   --set train.learning_rate=0.0002 --set train.warmup_steps=20 \
   --set augment.noise_dir=data/noise_real --set augment.noise_prob=0.6 --out runs/digits_s4
-RUN=runs/digits_s4
-LM=data/digits/lm.arpa
+# stage 5: flite's 5 and festival's 3 voices saying digits join the extra
+# data; the band limit on half the clips (3.4-5 kHz: FSDD is 8 kHz audio) and
+# trimming on half (cut to the speech plus 0-50 ms: FSDD's clips start at
+# the word's first sample, which no other training clip did)
+[ -f data/synth_digits_flite/train.jsonl ] ||
+  $ASR prepare synthetic --texts digits --engine flite --out data/synth_digits_flite --hours 0.3 --seed 3
+$PY scripts/respeak.py --manifest data/synth_digits/train.jsonl --out data/digits_festival --limit 900 \
+  --voices festival:voice_kal_diphone,festival:voice_ked_diphone,festival:voice_cmu_us_slt_arctic_hts
+$PY - <<'PY'
+from asr.manifest import read_manifest, write_manifest
+write_manifest("data/digits/extra_voices.jsonl",
+               read_manifest("data/digits/extra.jsonl")
+               + read_manifest("data/synth_digits_flite/train.jsonl")
+               + read_manifest("data/digits_festival/test.jsonl"))
+write_manifest("data/digits/train_voices.jsonl",
+               read_manifest("data/fsdd/train.jsonl")
+               + read_manifest("data/digits/extra_voices.jsonl"))
+write_manifest("data/digits/validation_voices.jsonl",
+               read_manifest("data/synth_digits/dev.jsonl")
+               + read_manifest("data/synth_digits_flite/dev.jsonl"))
+write_manifest("data/digits/validation_all_voices.jsonl",
+               read_manifest("data/fsdd/validation.jsonl")
+               + read_manifest("data/digits/validation_voices.jsonl"))
+PY
+LOSO=(--set augment.noise_dir=data/noise_real --set augment.noise_prob=0.6
+      --set augment.bandwidth_prob=0.5 --set "augment.bandwidth_hz=[3400, 5000]"
+      --set augment.trim_prob=0.5 --set "augment.trim_margin_ms=[0, 50]")
+$PY scripts/make_lm.py --manifest data/digits/train_voices.jsonl --order 2 \
+  --out data/digits/lm_voices.arpa
+$ASR train --config configs/digits.yaml --init-from runs/digits_s4 --epochs 3 \
+  --set train.learning_rate=0.0002 --set train.warmup_steps=20 "${LOSO[@]}" \
+  --train data/digits/train_voices.jsonl --val data/digits/validation_all_voices.jsonl \
+  --out runs/digits_s5
+RUN=runs/digits_s5
+LM=data/digits/lm_voices.arpa
+$ASR evaluate --model "$RUN" --manifest data/synth_digits_flite/test.jsonl --out "$RUN/test_flite"
 $ASR evaluate --model "$RUN" --manifest data/fsdd/test.jsonl --out "$RUN/test"
 $ASR evaluate --model "$RUN" --manifest data/fsdd/test.jsonl --decoder beam --lm $LM \
   --out "$RUN/test_lm"
@@ -95,32 +131,11 @@ $ASR evaluate --model "$RUN" --manifest data/fsdd/test.jsonl --noise data/noise_
 cp $LM "$RUN/lm.arpa"
 $PY scripts/pack_model.py "$RUN" asr/pretrained/digits --check-manifest data/fsdd/test.jsonl
 
-# Leave one FSDD speaker out (4 folds, each trained without its test speaker).
-# The extra data gains flite's 5 voices and 3 festival voices saying digits,
-# and the augmentation a stronger band limit (half the clips, cut-offs of
-# 3.4-5 kHz: FSDD is 8 kHz audio) and trimming (half the clips cut to their
-# speech plus 0-50 ms: FSDD's clips are cut tightly, a word from the first
-# sample; without it a model that heard no FSDD voice scores 43 % on them,
-# 12.5 % with 0.25 s of quiet added before and after).
-[ -f data/synth_digits_flite/train.jsonl ] ||
-  $ASR prepare synthetic --texts digits --engine flite --out data/synth_digits_flite --hours 0.3 --seed 3
-$PY scripts/respeak.py --manifest data/synth_digits/train.jsonl --out data/digits_festival --limit 900 \
-  --voices festival:voice_kal_diphone,festival:voice_ked_diphone,festival:voice_cmu_us_slt_arctic_hts
-$PY - <<'PY'
-from asr.manifest import read_manifest, write_manifest
-write_manifest("data/digits/extra_voices.jsonl",
-               read_manifest("data/digits/extra.jsonl")
-               + read_manifest("data/synth_digits_flite/train.jsonl")
-               + read_manifest("data/digits_festival/test.jsonl"))
-write_manifest("data/digits/validation_voices.jsonl",
-               read_manifest("data/synth_digits/dev.jsonl")
-               + read_manifest("data/synth_digits_flite/dev.jsonl"))
-PY
+# Leave one FSDD speaker out (4 folds, each trained without its test speaker),
+# with stage 5's data and augmentation: a base model on the extra data alone
+# (no FSDD voice), then 2 epochs per fold on three FSDD speakers + that data
 $PY scripts/make_lm.py --manifest data/digits/extra_voices.jsonl --order 2 \
   --out data/digits/lm_extra_voices.arpa
-LOSO=(--set augment.noise_dir=data/noise_real --set augment.noise_prob=0.6
-      --set augment.bandwidth_prob=0.5 --set "augment.bandwidth_hz=[3400, 5000]"
-      --set augment.trim_prob=0.5 --set "augment.trim_margin_ms=[0, 50]")
 $ASR train --config configs/digits.yaml --train data/digits/extra_voices.jsonl \
   --val data/digits/validation_voices.jsonl --epochs 2 "${LOSO[@]}" --out runs/digits_base_trim
 $ASR evaluate --model runs/digits_base_trim --manifest data/fsdd/test.jsonl \
