@@ -1,6 +1,5 @@
 """scripts/make_babble.py: babble from a folder or from a manifest's files."""
 
-
 import numpy as np
 import soundfile as sf
 
