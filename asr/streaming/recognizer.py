@@ -120,17 +120,16 @@ class StreamingRecognizer:
         self.network = network
         chunk_ms = streaming.chunk_ms if chunk_ms is None else chunk_ms
         self.graph = graph = StreamStep(network, chunk_ms)
-        self.sample_rate, self.hop, self.overlap = (
-            graph.sample_rate,
-            graph.hop,
-            graph.overlap,
-        )
-        self.time_stride, self.lookahead = graph.time_stride, graph.lookahead
-        self.step_frames, self.step_samples = graph.step_frames, graph.step_samples
-        self.step_outputs, self.window_samples = (
-            graph.step_outputs,
-            graph.window_samples,
-        )
+        # the step's geometry (public attributes)
+        self.sample_rate = graph.sample_rate
+        self.hop = graph.hop
+        self.overlap = graph.overlap
+        self.time_stride = graph.time_stride
+        self.lookahead = graph.lookahead
+        self.step_frames = graph.step_frames
+        self.step_samples = graph.step_samples
+        self.step_outputs = graph.step_outputs
+        self.window_samples = graph.window_samples
         self.frame_seconds = graph.frame_seconds
         if endpoint_silence_ms is None:
             endpoint_silence_ms = streaming.endpoint_silence_ms
