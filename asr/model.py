@@ -20,11 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from asr import text
-from asr.augment import SpecAugment
 from asr.config import ExperimentConfig, ModelConfig
 from asr.conv import Conv2D
 from asr.features import GlobalNormalization, LogMel, length_mask, num_frames
 from asr.rnn.layer import make_rnn
+from asr.spec_augment import SpecAugment
 
 
 def conv_time_padding(kernel: int, causal: bool) -> tuple[int, int]:

@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from asr.audio import load_audio
 from asr.augment import (
-    SpecAugment,
     band_limit,
     reverberate,
     warp_frequencies,
@@ -25,6 +24,7 @@ from asr.datasets.noise import KINDS, WORLD_KINDS, make_noise, prepare_noise
 from asr.datasets.sounds import colored_noise
 from asr.manifest import Utterance
 from asr.reverb import estimate_rt60, impulse_response_pool, room_impulse_response
+from asr.spec_augment import SpecAugment
 from asr.training.pipeline import make_dataset
 from tests.conftest import speechlike
 from tests.layers_test_case import run_layer_test
