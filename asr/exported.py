@@ -71,6 +71,7 @@ class ExportedRecognizer(Recognizer):
             )
         self.cfg = from_dict(info["config"])
         self.name, self.kind, self.network = str(path), kind, None
+        self.precision, self.inference_network = "float32", None
         self.xla_loops, self.xla_network = False, None
         self._lm_decoders: dict = {}
         self._rescoring_lms: dict = {}
@@ -119,9 +120,9 @@ class ExportedRecognizer(Recognizer):
         return predict
 
 
-def load_recognizer(model: str | os.PathLike) -> Recognizer:
-    """An exported SavedModel folder or `.tflite` file -> `ExportedRecognizer`;
-    anything else -> `asr.transcribe.load_model(model)`."""
+def load_recognizer(model: str | os.PathLike, precision: str = "auto") -> Recognizer:
+    """An exported SavedModel folder or `.tflite` file -> `ExportedRecognizer`
+    (float32, as exported); anything else -> `asr.transcribe.load_model`."""
     if exported_kind(model) is not None:
         return ExportedRecognizer(model)
-    return load_model(model)
+    return load_model(model, precision=precision)

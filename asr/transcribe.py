@@ -27,6 +27,8 @@ whose recurrences are XLA-compiled loops (`asr.rnn.layer.FusedRNN` with
 `jit_compile`; `scripts/benchmark.py`: `offline_rtf` vs `offline_rtf_graph`).
 XLA compiles once per length bucket (0.5-2 s a process), which a shorter clip
 would not win back. Larger batches are matmul-bound and keep the plain graph.
+`load_model` runs the second convolution in bfloat16 where the CPU computes it
+natively (`asr.precision`; `precision="float32"` for the exact network).
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from asr.decoding import alignment, ctc
 from asr.features import num_frames
 from asr.model import make_predict_fn, output_lengths, time_stride
 from asr.outputs import utterance_confidence
+from asr.precision import inference_network
+from asr.precision import resolve as resolve_precision
 from asr.segmentation import blocks_of, window_logits
 
 logger = logging.getLogger(__name__)
@@ -92,13 +96,18 @@ class Recognizer:
         cfg: ExperimentConfig,
         name: str = "",
         xla_loops: bool | None = None,
+        precision: str = "float32",
     ):
         """`xla_loops`: run batches of one with XLA-compiled recurrences (see
         the module docstring); None = on CPU only (on a GPU, Keras's cuDNN
-        layers are faster). The XLA copy is made on the first batch of one, so
-        it does not see later changes to `network`'s weights."""
+        layers are faster). `precision`: "float32" (`network` as it is),
+        "bfloat16" or "auto" (`asr.precision`). The XLA and bfloat16 copies do
+        not see later changes to `network`'s weights; `network` (streaming,
+        export) stays as given."""
         self.network, self.cfg, self.name = network, cfg, name
-        self._predict = make_predict_fn(network)
+        self.precision = resolve_precision(precision)
+        self.inference_network = inference_network(network, self.precision)
+        self._predict = make_predict_fn(self.inference_network)
         if xla_loops is None:
             xla_loops = not tf.config.list_physical_devices("GPU")
         self.xla_loops = xla_loops
@@ -156,7 +165,9 @@ class Recognizer:
                 from asr.rnn.convert import fuse_model
 
                 try:
-                    self.xla_network = fuse_model(self.network, jit_compile=True)
+                    self.xla_network = fuse_model(
+                        self.inference_network, jit_compile=True
+                    )
                     self._predict_one = make_predict_fn(self.xla_network)
                 except ValueError as e:  # a recurrent layer FusedRNN cannot run
                     logger.debug("%s: no XLA loops: %s", self.name, e)
@@ -395,15 +406,7 @@ class Recognizer:
                 part = self._segment(logits, len(wave), decode_options)
                 if part.text:
                     texts.append(part.text)
-                offset = start / SAMPLE_RATE
-                words.extend(
-                    {
-                        **w,
-                        "start": round(w["start"] + offset, 3),
-                        "end": round(w["end"] + offset, 3),
-                    }
-                    for w in part.words
-                )
+                words.extend(alignment.shift_words(part.words, start / SAMPLE_RATE))
             if progress and group:
                 progress((group[-1][0] + len(group[-1][1])) / SAMPLE_RATE)
             group.clear()
@@ -441,8 +444,11 @@ class Recognizer:
         )
 
 
-def load_model(model: str | os.PathLike = DEFAULT_MODEL) -> Recognizer:
+def load_model(
+    model: str | os.PathLike = DEFAULT_MODEL, precision: str = "auto"
+) -> Recognizer:
     """A bundled model name, a run directory or a `.keras` file -> Recognizer
-    (see `asr.checkpoint.load_network`)."""
+    (see `asr.checkpoint.load_network`); `precision` as `Recognizer`'s."""
+    resolve_precision(precision)  # a bad value fails before the model loads
     network, cfg = load_network(model)
-    return Recognizer(network, cfg, name=str(model))
+    return Recognizer(network, cfg, name=str(model), precision=precision)

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cpu import cpu_info  # noqa: E402  (scripts/cpu.py)
+from asr.cpu import cpu_info  # noqa: E402
 
 
 def log(msg: str) -> None:

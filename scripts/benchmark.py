@@ -30,7 +30,9 @@ What each run does (full / --quick):
 - leak: a child process runs `--leak-steps` (1000 / 150) fused steps on
   16 x 0.5 s clips and reads its current RSS (/proc/self/statm) after step 100
   and after the last (`train_rss_growth`, goal <= 0.05);
-- inference: offline 10 s x 15 / 5, decoders 100 / 20 times on 8 s of logits;
+- inference: offline 10 s, 15 / 5 interleaved rounds of the default precision
+  (bfloat16 where the CPU has it), float32 and the plain graph; decoders
+  100 / 20 times on 8 s of logits;
 - streaming, in a child process: 1000 / 100 chunks of 100 ms through each
   step backend, the TFLite interpreter (`stream_chunk_ms_*`, what `asr stream`
   uses), the same with int8 weights (`*_int8`) and the TensorFlow graph
@@ -148,7 +150,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cpu import cpu_info  # noqa: E402  (scripts/cpu.py)
+from asr.cpu import cpu_info  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -533,21 +535,31 @@ def bench_leak(steps: int) -> dict:
 
 # -- inference -----------------------------------------------------------------------
 def bench_inference(quick: bool) -> dict:
-    """Offline RTF of a 10 s utterance as `Recognizer` runs it (a batch of one:
-    XLA-compiled recurrences on CPU), beside the plain graph it replaced."""
+    """Offline RTF of a 10 s utterance as `asr transcribe` runs it (a batch of
+    one: XLA-compiled recurrences on CPU, `--precision auto`), beside float32
+    and the plain graph it replaced, interleaved (`interleaved_times`)."""
     from asr.config import load_config
     from asr.model import build_model
+    from asr.precision import resolve
     from asr.transcribe import Recognizer
 
     cfg = load_config(ROOT / "configs/ds2_small.yaml")
     network = build_model(cfg)
     wave = (0.1 * np.random.default_rng(1).standard_normal(160000)).astype(np.float32)
-    runs = 5 if quick else 15
-    out = {}
-    for key, xla in (("offline_rtf", True), ("offline_rtf_graph", False)):
-        rec = Recognizer(network, cfg, xla_loops=xla)
-        out[key] = median_time(lambda rec=rec: rec.logits_batch([wave]), runs, 2) / 10.0
-    out["offline_xla_x_graph"] = out["offline_rtf_graph"] / out["offline_rtf"]
+    default = resolve("auto")
+    recs = {
+        "offline_rtf": Recognizer(network, cfg, precision=default),
+        "offline_rtf_f32": Recognizer(network, cfg),
+        "offline_rtf_graph": Recognizer(network, cfg, xla_loops=False),
+    }
+    times = interleaved_times(
+        {key: lambda r=rec: r.logits_batch([wave]) for key, rec in recs.items()},
+        rounds=5 if quick else 15,
+    )
+    out = {key: float(np.median(t)) / 10.0 for key, t in times.items()}
+    out["offline_precision"] = default
+    out["offline_xla_x_graph"] = out["offline_rtf_graph"] / out["offline_rtf_f32"]
+    out["offline_bf16_x_f32"] = out["offline_rtf_f32"] / out["offline_rtf"]
     out.update(bench_decoding(quick))
     return out
 

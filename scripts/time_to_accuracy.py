@@ -39,10 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
-from cpu import cpu_info  # noqa: E402
-
+from asr.cpu import cpu_info  # noqa: E402
 from asr.files import atomic_write_text  # noqa: E402
 
 MARKER = ".time_to_accuracy"  # in a run folder this script made (and may remove)

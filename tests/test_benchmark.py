@@ -44,8 +44,7 @@ def test_only_merges_one_section_into_the_existing_results(tmp_path):
 
 
 def test_cpu_info_names_the_model_and_vector_flags():
-    sys.path.insert(0, str(SCRIPT.parent))
-    from cpu import cpu_isa, cpu_name
+    from asr.cpu import cpu_isa, cpu_name
 
     cpuinfo = (
         "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\n"

@@ -45,7 +45,7 @@ def test_long_input_in_windows_equals_one_pass(run_dir):
 
 
 def test_batch_results_do_not_depend_on_batch_companions(run_dir):
-    rec = load_model(run_dir)
+    rec = load_model(run_dir, precision="float32")  # bfloat16: tests/test_precision.py
     waves = [speechlike(s, seed=i) for i, s in enumerate([0.4, 2.2, 1.1])]
     together = rec.logits_batch(waves)
     for wave, logits in zip(waves, together):

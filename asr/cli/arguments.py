@@ -125,6 +125,18 @@ def add_threshold(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_precision(p: argparse.ArgumentParser) -> None:
+    """`--precision`: the offline network's arithmetic (`asr.precision`)."""
+    p.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="auto (default): the second convolution in bfloat16 where the CPU "
+        "computes it natively (AVX512_BF16, AMX), about 1.3x faster offline; "
+        "float32: the exact network",
+    )
+
+
 def add_streaming_options(p: argparse.ArgumentParser) -> None:
     """The model and step options shared by `asr stream` and `asr serve`."""
     p.add_argument(

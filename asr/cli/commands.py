@@ -104,7 +104,7 @@ def cmd_evaluate(args) -> int:
 
     from asr.exported import load_recognizer
 
-    recognizer = load_recognizer(args.model)
+    recognizer = load_recognizer(args.model, precision=args.precision)
     if args.threshold is not None:
         recognizer.threshold = args.threshold
     options = decode_options(args)
@@ -325,7 +325,7 @@ def cmd_export(args) -> int:
     from asr.streaming import StreamingError
     from asr.transcribe import load_model
 
-    recognizer = load_model(args.model)
+    recognizer = load_model(args.model, precision="float32")  # exports `network`
     try:
         if args.format == "savedmodel":
             out = export_savedmodel(recognizer, args.out, chunk_ms=args.chunk_ms)

@@ -9,6 +9,7 @@ from asr.cli.arguments import (
     NON_NEGATIVE_FLOAT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
+    add_precision,
     add_rescore_options,
     add_streaming_options,
     add_threshold,
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeatable or comma-separated); rows without it: (missing)",
     )
     add_threshold(p)
+    add_precision(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -221,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         "status 2, the others are still transcribed",
     )
     add_threshold(p)
+    add_precision(p)
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser(

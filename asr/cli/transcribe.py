@@ -83,7 +83,11 @@ def _transcribe(args, tmp: str) -> int:
             f"{args.output_dir} (--overwrite to redo them)",
             file=sys.stderr,
         )
-    recognizer = load_model(args.model or DEFAULT_MODEL) if todo else None
+    recognizer = (
+        load_model(args.model or DEFAULT_MODEL, precision=args.precision)
+        if todo
+        else None
+    )
     if recognizer is not None:
         recognizer.segmentation = args.segment
         if args.threshold is not None:

@@ -90,3 +90,16 @@ def _word(
     if frames:
         word["confidence"] = round(float(np.mean(np.concatenate(frames))), 4)
     return word
+
+
+def shift_words(words: list[dict], seconds: float) -> list[dict]:
+    """`word_timestamps` of a piece that starts `seconds` into its recording:
+    the same words with their times in the whole recording (ms precision)."""
+    return [
+        {
+            **w,
+            "start": round(w["start"] + seconds, 3),
+            "end": round(w["end"] + seconds, 3),
+        }
+        for w in words
+    ]

@@ -151,3 +151,13 @@ def test_pause_frames_from_seconds():
     assert ctc.pause_frames(0.02, 0.5) == 25
     assert ctc.pause_frames(0.02, 0.01) == 2  # never a single frame
     assert ctc.pause_frames(0.02, 0) == 0
+
+
+def test_shifted_words_keep_everything_but_their_times():
+    from asr.decoding.alignment import shift_words
+
+    words = [{"word": "hi", "start": 0.04, "end": 0.3, "confidence": 0.9}]
+    assert shift_words(words, 20.0016) == [
+        {"word": "hi", "start": 20.042, "end": 20.302, "confidence": 0.9}
+    ]
+    assert words[0]["start"] == 0.04  # the input is not changed

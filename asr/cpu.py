@@ -1,8 +1,9 @@
-"""Which CPU a benchmark figure came from: model name and vector ISA flags.
+"""Which CPU this is: model name and vector ISA flags.
 
 The machines these figures are measured on differ between days (Intel with
 AVX-512, AMD with AVX2); a speed figure means little without them, so every
-benchmark script records `cpu_info()` beside its results.
+benchmark script records `cpu_info()` beside its results. Inference reads the
+flags too: `asr.precision` runs bfloat16 only where the CPU computes it natively.
 """
 
 from __future__ import annotations
