@@ -66,6 +66,8 @@ def evaluate(
     rescore: str | None = None,
     rescore_weight: float | None = None,
     nbest: int | None = None,
+    lm_weight: float | None = None,
+    word_bonus: float | None = None,
     batch_utterances: int = 64,
     progress: Callable[[int], None] | None = None,
     transform: Callable[[np.ndarray, Utterance], np.ndarray] | None = None,
@@ -80,6 +82,8 @@ def evaluate(
             hotwords mean the LM beam search (`asr.decoding.ngram`).
         rescore, rescore_weight, nbest: N-best rescoring with an LSTM LM
             folder, as `Recognizer.decode`.
+        lm_weight, word_bonus: the LM beam search's weights, as
+            `Recognizer.decode` (the summary records those used).
         transform: `fn(wave (samples,) float32, row) -> wave'`, applied to each
             readable utterance before recognition.
         group_by: manifest keys to break WER/CER down by.
@@ -127,6 +131,8 @@ def evaluate(
                     rescore=rescore,
                     rescore_weight=rescore_weight,
                     nbest=nbest,
+                    lm_weight=lm_weight,
+                    word_bonus=word_bonus,
                 )
                 latencies.append(time.perf_counter() - t0)
                 hyps.append(hyp)
@@ -167,11 +173,15 @@ def evaluate(
             **_percentiles_ms("chunk_latency_ms", chunk_times),
         )
     if lm or hotwords:
-        lm_decoder = recognizer.lm_decoder(lm, beam_width, hotwords)
+        lm_decoder = recognizer.lm_decoder(
+            lm, beam_width, hotwords, lm_weight, word_bonus
+        )
         summary_extra.update(
             lm=str(lm) if lm else None,
             lm_backend=lm_decoder.backend,
             beam_width=lm_decoder.beam_width,
+            lm_weight=lm_decoder.alpha,
+            word_bonus=lm_decoder.beta,
         )
         if hotwords:
             summary_extra["hotwords"] = list(hotwords)

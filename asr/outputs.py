@@ -1,4 +1,5 @@
-"""Transcript files as whisper writes them: txt, json, srt, vtt and tsv.
+"""What recognition returns (`Segment`) and the transcript files made from
+it, as whisper writes them: txt, json, srt, vtt and tsv.
 
 Pure functions on segments (subtitle cues), no I/O:
 
@@ -25,8 +26,27 @@ highest CTC posterior; a cue's and an utterance's is the mean of their words'.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+
+from asr.classification import Prediction
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")  # `--format all` writes each
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Recognised text of one input with word timings (seconds).
+
+    `words`: `asr.decoding.alignment.word_timestamps` with each word's confidence;
+    `confidence`: their mean (`asr.outputs.utterance_confidence`), None
+    without words. A classifier's: `text` is the word, `words` empty,
+    `confidence` the best class's probability and `prediction` its answer."""
+
+    text: str
+    words: list[dict]
+    duration: float
+    confidence: float | None = None
+    prediction: Prediction | None = None
 
 
 def utterance_confidence(words: list[dict]) -> float | None:

@@ -5,30 +5,24 @@
     model.transcribe_batch(["a.wav", "b.wav"])
 
 Short inputs are batched by length through one compiled function. Long inputs
-(over 22 s) are read block by block, in memory flat in their length, and
-recognised one of two ways (`segmentation`):
-
-- "pauses" (the default): cut where speech pauses (`asr.segmentation`), at
-  most 20 s a segment; the segments are recognised in batches and decoded each
-  on its own, and their words keep their times in the whole recording.
-- "windows": fixed 20 s windows with 2 s of context on each side; only each
-  window's centre frames are kept, so the stitched logits match a single pass,
-  and the whole recording is decoded at once (`scripts/long_audio.py`
-  compares the two; docs/transcription.md).
+(over 22 s) are read block by block, in memory flat in their length, and cut
+(`segmentation`) either where speech pauses ("pauses", the default: at most
+20 s a segment, recognised in batches, each decoded on its own, word times in
+the whole recording) or into fixed 20 s windows with 2 s of context each side
+whose centre frames are stitched and decoded at once ("windows"; equal to a
+single pass; docs/transcription.md compares them).
 
 A keyword classifier (`model.head: classifier`) gives one answer per input,
 never cut: `classify` returns its `asr.classification.Prediction` (softmax
 probabilities, the word, `_unknown_` when the best keyword is less probable
 than `threshold`), and `decode` / `transcribe` return that word.
 
-A batch of one (a single file, each window of a long one) is dispatch-bound.
-On CPU, from `xla_min_seconds` (8 s) of audio up, it runs a copy of the network
-whose recurrences are XLA-compiled loops (`asr.rnn.layer.FusedRNN` with
-`jit_compile`; `scripts/benchmark.py`: `offline_rtf` vs `offline_rtf_graph`).
-XLA compiles once per length bucket (0.5-2 s a process), which a shorter clip
-would not win back. Larger batches are matmul-bound and keep the plain graph.
-`load_model` runs the second convolution in bfloat16 where the CPU computes it
-natively (`asr.precision`; `precision="float32"` for the exact network).
+A batch of one is dispatch-bound: on CPU, from `xla_min_seconds` (8 s) of
+audio up, it runs a copy of the network whose recurrences are XLA-compiled
+loops (`asr.rnn.layer.FusedRNN` with `jit_compile`; `scripts/benchmark.py`:
+`offline_xla_x_graph`), compiled once per length bucket (0.5-2 s a process),
+which a shorter clip would not win back. `load_model` runs the second
+convolution in bfloat16 where the CPU computes it natively (`asr.precision`).
 """
 
 from __future__ import annotations
@@ -36,7 +30,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -45,12 +38,12 @@ import tensorflow as tf
 from asr import text as text_lib
 from asr.audio import SAMPLE_RATE, iter_audio_blocks, load_audio
 from asr.checkpoint import load_network
-from asr.classification import DEFAULT_THRESHOLD, Prediction, predict, softmax
+from asr.classification import DEFAULT_THRESHOLD, predict, softmax
 from asr.config import ExperimentConfig
 from asr.decoding import alignment, ctc
 from asr.features import num_frames
 from asr.model import make_predict_fn, output_lengths, time_stride
-from asr.outputs import utterance_confidence
+from asr.outputs import Segment, utterance_confidence
 from asr.precision import inference_network
 from asr.precision import resolve as resolve_precision
 from asr.segmentation import blocks_of, window_logits
@@ -60,22 +53,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "synth-en"
 BEAM_WIDTH = 16  # prefix beam search without an LM
 LM_BEAM_WIDTH = 32  # with an LM or hotwords
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Recognised text of one input with word timings (seconds).
-
-    `words`: `asr.decoding.alignment.word_timestamps` with each word's confidence;
-    `confidence`: their mean (`asr.outputs.utterance_confidence`), None
-    without words. A classifier's: `text` is the word, `words` empty,
-    `confidence` the best class's probability and `prediction` its answer."""
-
-    text: str
-    words: list[dict]
-    duration: float
-    confidence: float | None = None
-    prediction: Prediction | None = None
 
 
 class Recognizer:
@@ -207,47 +184,31 @@ class Recognizer:
         rescore: str | None = None,
         rescore_weight: float | None = None,
         nbest: int | None = None,
+        lm_weight: float | None = None,
+        word_bonus: float | None = None,
     ) -> str:
         """Text of one utterance's (frames, classes) logits, `asr.text.tidy`.
 
         `beam_width` None means 32 with an LM or hotwords, 16 without (the LM
         decoder is cheap per beam, and the LM needs room to change the words).
+        `lm_weight`, `word_bonus`: the LM beam search's weights (None: those
+        tuned for `lm` by `asr lm tune-ngram`, else the backend's defaults).
         `rescore`: an `asr lm train` folder; the beam search's `nbest` best
         texts (default 16) are rescored with that LSTM LM at `rescore_weight`
         (`asr.lm.rescore`; default 0.5), whatever `decoder` says.
         """
         if self.is_classifier:
             return self.classify(logits).word
-        return self._decode(
-            self.mark_pauses(logits),
-            decoder,
-            beam_width,
-            lm,
-            hotwords,
-            rescore,
-            rescore_weight,
-            nbest,
-        )
-
-    def _decode(
-        self,
-        logits: np.ndarray,
-        decoder: str = "greedy",
-        beam_width: int | None = None,
-        lm: str | None = None,
-        hotwords: tuple[str, ...] = (),
-        rescore: str | None = None,
-        rescore_weight: float | None = None,
-        nbest: int | None = None,
-    ) -> str:
-        """`decode` of logits whose pauses are marked already."""
+        logits = self.mark_pauses(logits)  # idempotent: marked logits pass as they are
+        weights = (lm_weight, word_bonus)
         if rescore:
             from asr.lm.rescore import DEFAULT_NBEST
 
-            hyps = self._nbest(logits, beam_width, lm, hotwords, nbest or DEFAULT_NBEST)
+            n = nbest or DEFAULT_NBEST
+            hyps = self.nbest(logits, beam_width, lm, hotwords, n, *weights)
             return self.rescorer(rescore, rescore_weight).best(hyps)
         if lm or hotwords:
-            return self.lm_decoder(lm, beam_width, hotwords).decode(logits)
+            return self.lm_decoder(lm, beam_width, hotwords, *weights).decode(logits)
         if decoder == "beam":
             best = ctc.beam_search(logits, beam_width=beam_width or BEAM_WIDTH)
             return text_lib.tidy(best[0][0])
@@ -279,15 +240,21 @@ class Recognizer:
         lm: str | None,
         beam_width: int | None = None,
         hotwords: tuple[str, ...] = (),
+        lm_weight: float | None = None,
+        word_bonus: float | None = None,
     ):
         """The (cached) `asr.decoding.ngram.LMDecoder` that `decode` uses for
         these options."""
-        key = (lm, beam_width or LM_BEAM_WIDTH, tuple(hotwords))
+        key = (lm, beam_width or LM_BEAM_WIDTH, tuple(hotwords), lm_weight, word_bonus)
         if key not in self._lm_decoders:
             from asr.decoding.ngram import LMDecoder
 
             self._lm_decoders[key] = LMDecoder(
-                lm, beam_width=key[1], hotwords=list(hotwords) or None
+                lm,
+                alpha=lm_weight,
+                beta=word_bonus,
+                beam_width=key[1],
+                hotwords=list(hotwords) or None,
             )
         return self._lm_decoders[key]
 
@@ -298,16 +265,16 @@ class Recognizer:
         lm: str | None = None,
         hotwords: tuple[str, ...] = (),
         n: int = 16,
+        lm_weight: float | None = None,
+        word_bonus: float | None = None,
     ) -> list[tuple[str, float]]:
         """The beam search's `n` best distinct tidy texts with their search
         log-scores, best first (with an LM or hotwords: the LM beam search's
         combined scores)."""
-        return self._nbest(self.mark_pauses(logits), beam_width, lm, hotwords, n)
-
-    def _nbest(self, logits, beam_width, lm, hotwords, n) -> list[tuple[str, float]]:
-        """`nbest` of logits whose pauses are marked already."""
+        logits = self.mark_pauses(logits)
         if lm or hotwords:
-            return self.lm_decoder(lm, beam_width, hotwords).decode_nbest(logits, n=n)
+            decoder = self.lm_decoder(lm, beam_width, hotwords, lm_weight, word_bonus)
+            return decoder.decode_nbest(logits, n=n)
         from asr.lm.rescore import merge_nbest
 
         width = max(beam_width or BEAM_WIDTH, n)
@@ -435,7 +402,7 @@ class Recognizer:
                 answer,
             )
         logits = self.mark_pauses(logits)  # once, for the text and the word times
-        text = self._decode(logits, **decode_options)
+        text = self.decode(logits, **decode_options)
         words = alignment.word_timestamps(
             logits, len(logits), self.frame_seconds, confidence=True
         )

@@ -125,6 +125,24 @@ def add_threshold(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_lm_weights(p: argparse.ArgumentParser) -> None:
+    """`--lm-weight`, `--word-bonus`: the n-gram LM beam search's weights."""
+    p.add_argument(
+        "--lm-weight",
+        type=NON_NEGATIVE_FLOAT,
+        metavar="A",
+        help="--lm: weight of the LM's log-probability (default: tuned by `asr lm "
+        "tune-ngram --save` for this LM, else 1.0 with flashlight, 0.5 pyctcdecode)",
+    )
+    p.add_argument(
+        "--word-bonus",
+        type=float,
+        metavar="B",
+        help="--lm: score added per word (default: tuned likewise, else 0.0 with "
+        "flashlight, 1.0 pyctcdecode)",
+    )
+
+
 def add_precision(p: argparse.ArgumentParser) -> None:
     """`--precision`: the offline network's arithmetic (`asr.precision`)."""
     p.add_argument(
@@ -200,6 +218,8 @@ def decode_options(args: argparse.Namespace) -> dict:
         beam_width=args.beam_width,
         lm=args.lm,
         hotwords=tuple(args.hotword or ()),
+        lm_weight=args.lm_weight,
+        word_bonus=args.word_bonus,
     )
     if args.rescore:
         options.update(

@@ -114,7 +114,7 @@ def output_paths(out_dir: str | os.PathLike, stem: Path, formats: list[str]) -> 
 def write_outputs(
     out_dir: str | os.PathLike, stem: Path, formats: list[str], name: str, seg
 ) -> None:
-    """Writes `seg` (an `asr.transcribe.Segment`) in each format, atomically.
+    """Writes `seg` (an `asr.outputs.Segment`) in each format, atomically.
 
     The cues come from the word timings (`asr.outputs.make_cues`); the .txt
     holds one cue per line, or the decoder's text on one line where it is not

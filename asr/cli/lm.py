@@ -1,4 +1,6 @@
-"""`asr lm train|perplexity|tune-weight`: the LSTM language model (`asr.lm`)."""
+"""`asr lm train|perplexity|tune-weight`: the LSTM language model (`asr.lm`);
+`asr lm tune-ngram`: the n-gram LM's weights in the beam search
+(`asr.decoding.tuning`)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,19 @@ from pathlib import Path
 from asr.cli.arguments import POSITIVE_FLOAT, POSITIVE_INT
 
 
-def _weights(text: str) -> list[float]:
+def _numbers(text: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not values or any(v < 0 for v in values):
+    if not values:
+        raise argparse.ArgumentTypeError("give numbers, e.g. -1,0,1,2")
+    return values
+
+
+def _weights(text: str) -> list[float]:
+    values = _numbers(text)
+    if any(v < 0 for v in values):
         raise argparse.ArgumentTypeError("give weights >= 0, e.g. 0,0.25,0.5,1")
     return values
 
@@ -44,9 +53,11 @@ def add_lm_parser(sub) -> None:
 
     lm = sub.add_parser(
         "lm",
-        help="word-level LSTM language model: train, perplexity, rescoring weight",
+        help="language models: the LSTM LM (train, perplexity, rescoring weight), "
+        "the n-gram's weights",
         description="A word-level LSTM LM for N-best rescoring (`asr evaluate|"
-        "transcribe --rescore DIR`); docs/language_models.md.",
+        "transcribe --rescore DIR`), and the n-gram LM's weight and word bonus "
+        "in the beam search (`--lm FILE`); docs/language_models.md.",
     )
     lsub = lm.add_subparsers(dest="lm_command", required=True, metavar="COMMAND")
 
@@ -122,6 +133,40 @@ def add_lm_parser(sub) -> None:
     )
     p.add_argument("--out", metavar="FILE.json", help="also write the table here")
     p.set_defaults(func=cmd_lm_tune_weight)
+
+    from asr.decoding.tuning import LM_WEIGHTS, WORD_BONUSES
+
+    p = lsub.add_parser(
+        "tune-ngram",
+        help="choose the n-gram LM's weight and word bonus on a dev manifest",
+        description="Run the model once on the manifest, decode it with --lm at "
+        "every (LM weight, word bonus) of the grid, write OUT/summary.json and "
+        "OUT/grid.png and print the best (use a dev set, never the test set). "
+        "--save stores the best beside the LM (LM.weights.json), where `--lm` "
+        "then finds it.",
+    )
+    p.add_argument("--model", required=True, help="bundled name, run folder or .keras")
+    p.add_argument("--manifest", required=True, help="dev manifest")
+    p.add_argument("--lm", required=True, help="KenLM ARPA or binary n-gram")
+    p.add_argument("--out", required=True, metavar="DIR", help="results folder")
+    p.add_argument("--beam-width", type=POSITIVE_INT, help="default 32")
+    for flag, default, kind, what in (
+        ("--lm-weights", LM_WEIGHTS, _weights, "LM weights"),
+        ("--word-bonuses", WORD_BONUSES, _numbers, "word bonuses"),
+    ):
+        p.add_argument(
+            flag,
+            type=kind,
+            default=list(default),
+            metavar="LIST",
+            help=f"comma-separated {what} to try (default "
+            + ",".join(f"{v:g}" for v in default)
+            + "; a list that starts with a minus: --word-bonuses=-2,0,2)",
+        )
+    p.add_argument(
+        "--save", action="store_true", help="store the best beside the LM for --lm"
+    )
+    p.set_defaults(func=cmd_lm_tune_ngram)
 
 
 def _texts(text_files: list[str], manifests: list[str]) -> Iterator[str]:
@@ -253,4 +298,53 @@ def cmd_lm_tune_weight(args) -> int:
     )
     if args.out:
         atomic_write_text(args.out, json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_lm_tune_ngram(args) -> int:
+    from asr.checkpoint import resolve_model_path
+    from asr.manifest import read_manifest
+
+    resolve_model_path(args.model)
+    _require([args.lm], "language model")
+    rows = read_manifest(args.manifest)
+
+    from tqdm import tqdm
+
+    from asr.decoding import tuning
+    from asr.files import atomic_write_text
+    from asr.transcribe import load_model
+
+    bar = tqdm(total=len(rows), unit="utt", disable=not sys.stderr.isatty())
+    result = tuning.tune_ngram(
+        load_model(args.model),
+        rows,
+        args.lm,
+        args.lm_weights,
+        args.word_bonuses,
+        args.beam_width,
+        progress=bar.update,
+    )
+    bar.close()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "summary.json", json.dumps(result, indent=2) + "\n")
+    tuning.plot_grid(result, out / "grid.png")
+    print(f"{result['utterances']} utterances, {len(result['skipped'])} skipped")
+    print(f"{'weight':>7} {'bonus':>6} {'WER %':>7} {'CER %':>7}")
+    for row in result["table"]:
+        print(
+            f"{row['lm_weight']:>7g} {row['word_bonus']:>6g} "
+            f"{100 * row['wer']:>7.2f} {100 * row['cer']:>7.2f}"
+        )
+    default = result["default"]
+    print(
+        f"best: --lm-weight {result['lm_weight']:g} --word-bonus "
+        f"{result['word_bonus']:g}: WER {100 * result['wer']:.2f}% (untuned "
+        f"{default['lm_weight']:g} / {default['word_bonus']:g}: "
+        f"{100 * default['wer']:.2f}%; {result['backend']} backend); "
+        f"details: {out / 'summary.json'}, {out / 'grid.png'}"
+    )
+    if args.save:
+        print(f"saved: {tuning.save_weights(result, args.manifest)}")
     return 0

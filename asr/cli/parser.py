@@ -9,6 +9,7 @@ from asr.cli.arguments import (
     NON_NEGATIVE_FLOAT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
+    add_lm_weights,
     add_precision,
     add_rescore_options,
     add_streaming_options,
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="beams kept per frame (default: 16, or 32 with --lm / --hotword)",
     )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
+    add_lm_weights(p)
     p.add_argument(
         "--hotword",
         action="append",
@@ -206,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="beams kept per frame (default: 16, or 32 with --lm / --hotword)",
     )
     p.add_argument("--lm", help="KenLM ARPA or binary n-gram model (needs asr[lm])")
+    add_lm_weights(p)
     p.add_argument("--hotword", action="append", help="word to boost (needs asr[lm])")
     add_rescore_options(p)
     p.add_argument(

@@ -4,11 +4,17 @@ Two backends: flashlight-text's C++ lexicon decoder (`asr.decoding.lexicon`)
 and pyctcdecode (pure Python, here). Both are optional (`pip install
 'asr[lm]'`) and imported only when an `LMDecoder` is built. To make an LM from
 training transcripts without KenLM's `lmplz`: `asr.decoding.arpa.build_arpa`.
+
+The LM weight (alpha) and word bonus (beta) that suit an LM depend on the
+acoustic model and the LM: `asr lm tune-ngram` chooses them on a dev set and
+can store them beside the LM (`lm.arpa` -> `lm.weights.json`, `tuned_weights`),
+where an `LMDecoder` given no weights finds them.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -33,6 +39,31 @@ BACKENDS = ("auto", "flashlight", "pyctcdecode")
 # LM weight and word bonus per backend, chosen on the bundled synth-en model's dev
 # split (the two score words differently, so they need their own values).
 DEFAULT_WEIGHTS = {"flashlight": (1.0, 0.0), "pyctcdecode": (0.5, 1.0)}
+WEIGHTS_SUFFIX = ".weights.json"  # lm.arpa -> lm.weights.json (`tuned_weights`)
+
+
+def weights_path(lm_path: str | os.PathLike) -> Path:
+    """Where the tuned weights of the LM file `lm_path` are stored."""
+    return Path(lm_path).with_suffix(WEIGHTS_SUFFIX)
+
+
+def tuned_weights(
+    lm_path: str | os.PathLike, backend: str
+) -> tuple[float, float] | None:
+    """`(lm_weight, word_bonus)` stored beside `lm_path` by `asr lm tune-ngram
+    --save` for `backend`, or None: no file, another backend's, or unreadable
+    (logged)."""
+    path = weights_path(lm_path)
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("backend") != backend:
+            return None
+        return float(stored["lm_weight"]), float(stored["word_bonus"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        logger.warning("%s: ignored, not tuned weights (%s)", path, e)
+        return None
 
 
 class LMDecoder:
@@ -47,8 +78,9 @@ class LMDecoder:
     Args:
         lm_path: ARPA or KenLM binary file; None decodes without an LM (hotwords
             still apply; pyctcdecode only).
-        alpha: language model weight (None: the backend's default).
-        beta: word insertion bonus (None: the backend's default).
+        alpha: language model weight (None: `tuned_weights` of `lm_path`,
+            else the backend's default).
+        beta: word insertion bonus (None: likewise).
         beam_width: beams kept per frame.
         hotwords: words (or phrases) to boost; they need not be in the LM.
         hotword_weight: log-score bonus per hotword.
@@ -93,6 +125,10 @@ class LMDecoder:
         self.beam_prune_logp = beam_prune_logp
         self.backend = self._pick_backend(backend, unigrams)
         default_alpha, default_beta = DEFAULT_WEIGHTS[self.backend]
+        tuned = tuned_weights(lm_path, self.backend) if lm_path else None
+        if tuned is not None and (alpha is None or beta is None):
+            default_alpha, default_beta = tuned
+            logger.info("%s: weights %s", weights_path(lm_path), tuned)
         self.alpha = default_alpha if alpha is None else alpha
         self.beta = default_beta if beta is None else beta
         if self.backend == "flashlight":

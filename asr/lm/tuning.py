@@ -9,17 +9,13 @@ Use a dev set: the weight is then fixed for the test set.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 
-from asr import text as text_lib
-from asr.audio import AudioLoadError, load_audio
+from asr.decoding.tuning import dev_logits
 from asr.lm.model import LanguageModel
 from asr.lm.rescore import DEFAULT_NBEST, WEIGHT_GRID, NBest, Rescorer, tune_weight
 from asr.manifest import ManifestError, Utterance
 from asr.transcribe import Recognizer
-
-logger = logging.getLogger(__name__)
 
 
 def nbest_lists(
@@ -35,26 +31,8 @@ def nbest_lists(
     """The normalised references, the N-best lists (`Recognizer.nbest`) and
     the skipped rows (`{"audio_filepath", "reason"}`: unreadable audio or an
     empty transcript)."""
-    refs, nbests, skipped = [], [], []
-    for start in range(0, len(rows), batch_utterances):
-        chunk = rows[start : start + batch_utterances]
-        waves, kept = [], []
-        for row in chunk:
-            ref = text_lib.normalise(row.text)
-            try:
-                if not ref:
-                    raise AudioLoadError("transcript is empty after normalisation")
-                waves.append(load_audio(row.audio_filepath, *row.segment))
-            except AudioLoadError as e:
-                logger.warning("skipping %s: %s", row.audio_filepath, e)
-                skipped.append({"audio_filepath": row.audio_filepath, "reason": str(e)})
-                continue
-            kept.append(ref)
-        for ref, logits in zip(kept, recognizer.logits_batch(waves), strict=True):
-            refs.append(ref)
-            nbests.append(recognizer.nbest(logits, beam_width, lm, hotwords, n))
-        if progress:
-            progress(len(chunk))
+    refs, logits, skipped = dev_logits(recognizer, rows, progress, batch_utterances)
+    nbests = [recognizer.nbest(x, beam_width, lm, hotwords, n) for x in logits]
     return refs, nbests, skipped
 
 

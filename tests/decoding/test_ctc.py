@@ -126,6 +126,8 @@ def test_a_long_pause_between_letters_becomes_a_word_break():
     assert marked[5, SPACE] == x[5, 0] and marked[5, 0] == x[5, SPACE]
     # the beam search sees the break too
     assert ctc.beam_search(marked, beam_width=4)[0][0] == "a bba"
+    # marking marked logits changes nothing (Recognizer.decode relies on it)
+    assert ctc.mark_pauses(marked, min_frames=5) is marked
 
 
 def test_mark_pauses_leaves_pauses_with_a_space_edges_and_short_gaps():
