@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("out", help="bundled model folder, e.g. asr/pretrained/NAME")
     parser.add_argument("--check-manifest", help="manifest to compare texts on")
     args = parser.parse_args()
-    source = load_model(args.run)
+    source = load_model(args.run, precision="float32")  # the exact network
     path = pack_model(source.network, source.cfg, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     for name in EXTRAS:
@@ -42,7 +42,7 @@ def main() -> int:
 
         files = [r.audio_filepath for r in read_manifest(args.check_manifest)]
         a = source.transcribe_batch(files)
-        b = load_model(args.out).transcribe_batch(files)
+        b = load_model(args.out, precision="float32").transcribe_batch(files)
         same = sum(x == y for x, y in zip(a, b))
         print(f"float16 vs float32 texts identical on {same}/{len(files)} utterances")
     return 0
