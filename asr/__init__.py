@@ -38,11 +38,12 @@ _LAZY = {
 }
 
 
-def load_model(model="synth-en"):
-    """A bundled model name, a run directory or a `.keras` file -> Recognizer."""
+def load_model(model="synth-en", precision="auto"):
+    """A bundled model name, a run directory or a `.keras` file -> Recognizer
+    (`precision`: "auto", "float32" or "bfloat16"; `asr.precision`)."""
     from asr.transcribe import load_model as _load
 
-    return _load(model)
+    return _load(model, precision=precision)
 
 
 def __getattr__(name: str):

@@ -72,3 +72,11 @@ def test_bfloat16_keeps_a_trained_models_texts():
     exact = load_model("synth-en", precision="float32")
     fast = Recognizer(exact.network, exact.cfg, precision="bfloat16")
     assert exact.transcribe_batch(clips.waves) == fast.transcribe_batch(clips.waves)
+
+
+def test_the_package_loader_takes_the_precision():
+    import asr
+
+    with pytest.raises(ValueError, match="'half' is not one of"):
+        asr.load_model("synth-en", precision="half")
+    assert asr.load_model("synth-en", precision="float32").precision == "float32"
