@@ -15,10 +15,10 @@ from tests.shared_data import FSDD_MANIFESTS, SHARED_FSDD
 # model that lost its training.
 CER_BOUND = {"digits": 0.1, "synth-en": 0.1, "synth-en-streaming": 0.08}
 # `english` on the 8 bundled real clips (speakers held out of its training):
-# measured CER 36.4 % (WER 72 %, stage 5) on 2026-12-07; the bound fails a
+# measured CER 35.1 % (WER 70 %, stage 6) on 2026-12-07; the bound fails a
 # model that lost its training (a random one scores ~100 %) and leaves room for
 # other CPUs.
-# `english-streaming` (stage 4), 2026-12-07: CER 44.3 % (WER 84 %).
+# `english-streaming` (stage 5), 2026-12-07: CER 41.2 % (WER 76 %).
 REAL_CER_BOUND = {"english": 0.5, "english-streaming": 0.6}
 # Keyword models: right answers (of 10: 8 synthetic digits by held-out voices,
 # a second of quiet, a sentence), at least. Measured 2026-12-06 with seeds 11
