@@ -307,6 +307,8 @@ def cmd_lm_tune_ngram(args) -> int:
 
     resolve_model_path(args.model)
     _require([args.lm], "language model")
+    if Path(args.out).is_file():
+        raise FileExistsError(f"{args.out}: is a file; --out names a folder")
     rows = read_manifest(args.manifest)
 
     from tqdm import tqdm

@@ -125,6 +125,13 @@ def test_cli_names_a_missing_lm_and_a_bad_grid(tmp_path):
         "--lm", "x", "--out", "y", "--lm-weights=-1,2",
     )  # fmt: skip
     assert negative.returncode == 2 and "weights >= 0" in negative.stderr
+    (tmp_path / "lm.arpa").write_text("")
+    (tmp_path / "taken").write_text("")
+    taken = _asr(
+        "lm", "tune-ngram", "--model", "synth-en", "--manifest", str(manifest),
+        "--lm", str(tmp_path / "lm.arpa"), "--out", str(tmp_path / "taken"),
+    )  # fmt: skip
+    assert taken.returncode == 2 and "is a file" in taken.stderr
 
 
 @needs_lm
