@@ -22,7 +22,8 @@ import numpy as np
 
 from asr import text as text_lib
 from asr.audio import AudioLoadError, load_audio
-from asr.decoding.ngram import LMDecoder, weights_path
+from asr.decoding.arpa import read_arpa_unigrams
+from asr.decoding.ngram import DEFAULT_WEIGHTS, LMDecoder, weights_path
 from asr.files import atomic_write_bytes, atomic_write_text
 from asr.manifest import ManifestError, Utterance
 from asr.metrics import error_rates
@@ -96,25 +97,26 @@ def tune_ngram(
     logits = [recognizer.mark_pauses(x) for x in logits]
     width = beam_width or 32
 
-    def score(alpha: float | None, beta: float | None) -> dict:
-        decoder = LMDecoder(lm, alpha=alpha, beta=beta, beam_width=width)
+    # The LM's word list is read once; each point builds its decoder on it.
+    unigrams = read_arpa_unigrams(lm) if str(lm).endswith(".arpa") else None
+    backends = set()
+
+    def score(alpha: float, beta: float) -> dict:
+        decoder = LMDecoder(
+            lm, alpha=alpha, beta=beta, beam_width=width, unigrams=unigrams
+        )
+        backends.add(decoder.backend)
         rates = error_rates(refs, [decoder.decode(x) for x in logits])
         return {
-            "lm_weight": decoder.alpha,
-            "word_bonus": decoder.beta,
+            "lm_weight": alpha,
+            "word_bonus": beta,
             "wer": rates["wer"],
             "cer": rates["cer"],
-            "backend": decoder.backend,
         }
 
     table = [score(a, b) for a in lm_weights for b in word_bonuses]
-    backend = table[0].pop("backend")
-    for row in table[1:]:
-        row.pop("backend")
-    from asr.decoding.ngram import DEFAULT_WEIGHTS
-
+    (backend,) = backends  # "auto" picks the same backend for every point
     default = score(*DEFAULT_WEIGHTS[backend])
-    default.pop("backend")
     best = min(table, key=lambda r: (r["wer"], r["lm_weight"], r["word_bonus"]))
     return {
         **best,
