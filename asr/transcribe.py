@@ -22,7 +22,8 @@ audio up, it runs a copy of the network whose recurrences are XLA-compiled
 loops (`asr.rnn.layer.FusedRNN` with `jit_compile`; `scripts/benchmark.py`:
 `offline_xla_x_graph`), compiled once per length bucket (0.5-2 s a process),
 which a shorter clip would not win back. `load_model` runs the second
-convolution in bfloat16 where the CPU computes it natively (`asr.precision`).
+convolution and the recurrent input projections in bfloat16 where the CPU
+computes it natively (`asr.precision`).
 """
 
 from __future__ import annotations

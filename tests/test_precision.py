@@ -7,6 +7,7 @@ import pytest
 from asr import precision
 from asr.config import load_config
 from asr.model import build_model
+from asr.rnn.layer import FusedRNN
 from asr.transcribe import Recognizer, load_model
 from tests.conftest import TINY, speechlike
 
@@ -37,15 +38,26 @@ def test_a_bad_precision_is_named_before_any_model_loads():
         load_model("no-such-model", precision="half")
 
 
-def test_bfloat16_copy_runs_only_the_second_convolution_in_bfloat16():
+def test_bfloat16_copy_runs_the_second_convolution_and_rnn_projections_in_bfloat16():
     keras.utils.set_random_seed(3)
-    cfg = load_config(overrides=TINY)
+    cfg = load_config(overrides=[*TINY, "model.rnn_layers=2"])
     network = build_model(cfg)
     assert precision.inference_network(network, "float32") is network
     copy = precision.inference_network(network, "bfloat16")
     policies = {layer.name: layer.dtype_policy.name for layer in copy.layers}
     assert policies["conv1"] == "mixed_bfloat16"
     assert {p for n, p in policies.items() if n != "conv1"} == {"float32"}
+    projections = {
+        layer.name: layer.projection_dtype
+        for layer in copy.layers
+        if isinstance(layer, FusedRNN)
+    }
+    assert projections == {"bi_rnn0": "bfloat16", "bi_rnn1": "bfloat16"}
+    assert all(
+        layer.projection_dtype == "float32"
+        for layer in network.layers
+        if isinstance(layer, FusedRNN)
+    )
     for old, new in zip(network.weights, copy.weights, strict=True):
         np.testing.assert_array_equal(old.numpy(), new.numpy())
 
@@ -63,15 +75,22 @@ def test_bfloat16_copy_runs_only_the_second_convolution_in_bfloat16():
 
 
 def test_bfloat16_keeps_a_trained_models_texts():
-    """On the bundled model: the float32 fallback and bfloat16 give the same
-    text on the demo's synthetic sentences (voices no model heard)."""
+    """On the bundled model and the demo's synthetic sentences (voices no
+    model heard): bfloat16 rounds, so a misspelt word may be misspelt another
+    way (docs/performance.md: 384 of `english`'s 400 dev texts identical,
+    the WER the same), but the texts stay within 1 % of each other's
+    characters and score the same WER within one word."""
     pytest.importorskip("asr.datasets.synthetic")
     from asr import demo
+    from asr.metrics import error_rates
 
     clips = demo.make_clips(8, seed=11)
     exact = load_model("synth-en", precision="float32")
     fast = Recognizer(exact.network, exact.cfg, precision="bfloat16")
-    assert exact.transcribe_batch(clips.waves) == fast.transcribe_batch(clips.waves)
+    a, b = exact.transcribe_batch(clips.waves), fast.transcribe_batch(clips.waves)
+    assert error_rates(a, b)["cer"] <= 0.01
+    errors = [error_rates(clips.texts, t) for t in (a, b)]
+    assert abs(errors[0]["wer"] - errors[1]["wer"]) * errors[0]["ref_words"] <= 1
 
 
 def test_the_package_loader_takes_the_precision():

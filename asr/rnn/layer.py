@@ -107,6 +107,9 @@ class FusedRNN(keras.layers.Layer):
         jit_compile: compile the recurrences with XLA. XLA compiles once per
             input shape, so the time axis is padded up to one of 8 lengths per
             octave (at most 12.5% more steps) to bound the recompiles.
+        projection_dtype: "float32", or "bfloat16" for the input projection
+            (x W over all steps: inputs and kernel rounded to bfloat16, float32
+            accumulation, `asr.precision`); the recurrence stays float32.
 
     Call args:
         inputs: (batch, time, features).
@@ -130,6 +133,7 @@ class FusedRNN(keras.layers.Layer):
         recurrent_regularizer=None,
         bias_regularizer=None,
         jit_compile: bool = False,
+        projection_dtype: str = "float32",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -148,6 +152,11 @@ class FusedRNN(keras.layers.Layer):
         self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.jit_compile = bool(jit_compile)
+        if projection_dtype not in ("float32", "bfloat16"):
+            raise ValueError(
+                f"projection_dtype: {projection_dtype!r} is not float32 or bfloat16"
+            )
+        self.projection_dtype = projection_dtype
         self.supports_masking = True
         # Like Keras's LSTM on TensorFlow: keeps `compile(jit_compile="auto")`
         # from compiling the whole train step (the loops have their own XLA).
@@ -215,7 +224,12 @@ class FusedRNN(keras.layers.Layer):
             x = tf.stack([x, self._reverse(x, lengths)])
         else:
             x = x[None]
-        xp = tf.matmul(tf.reshape(x, (self.dirs, -1, x.shape[-1])), kernel)
+        x = tf.reshape(x, (self.dirs, -1, x.shape[-1]))
+        if self.projection_dtype == "bfloat16":
+            xp = tf.matmul(tf.cast(x, tf.bfloat16), tf.cast(kernel, tf.bfloat16))
+            xp = tf.cast(xp, dtype)
+        else:
+            xp = tf.matmul(x, kernel)
         # No -1 here: an empty batch (a replica's share of a short last batch)
         # leaves it unknowable, and TF then guesses a wrong width.
         width = self.gates * self.units
@@ -269,6 +283,7 @@ class FusedRNN(keras.layers.Layer):
             "recurrent_regularizer": ser(self.recurrent_regularizer),
             "bias_regularizer": ser(self.bias_regularizer),
             "jit_compile": self.jit_compile,
+            "projection_dtype": self.projection_dtype,
         }
 
     # -- Keras interop --------------------------------------------------------------

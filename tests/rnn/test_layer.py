@@ -132,12 +132,29 @@ def test_get_config_round_trip():
         kernel_initializer="he_normal",
         kernel_regularizer=keras.regularizers.L1L2(l2=1e-4),
         jit_compile=True,
+        projection_dtype="bfloat16",
         name="r",
     )
     config = layer.get_config()
     again = FusedRNN.from_config(config)
     assert again.get_config() == config
     assert (again.cell, again.bidirectional, again.jit_compile) == ("gru", True, True)
+    assert again.projection_dtype == "bfloat16"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_bfloat16_projection_rounds_only_the_input_projection(cell, rng):
+    """x W in bfloat16 (8-bit mantissa): close to float32, not equal; the
+    output stays float32. A dtype other than float32 / bfloat16 is refused."""
+    stock, exact = pair(cell, True)
+    _, rounded = pair(cell, True, projection_dtype="bfloat16")
+    x, mask = inputs(rng)
+    a, b = exact(x, mask=mask), rounded(x, mask=mask)
+    assert b.dtype == tf.float32
+    np.testing.assert_allclose(b, a, atol=0.03)
+    assert np.abs(np.asarray(a) - np.asarray(b)).max() > 0
+    with pytest.raises(ValueError, match="'float16' is not float32 or bfloat16"):
+        FusedRNN(4, projection_dtype="float16")
 
 
 @pytest.mark.parametrize("cell,bidirectional", CASES)

@@ -83,16 +83,19 @@ def test_one_step_equals_the_keras_cell(cell):
     np.testing.assert_allclose(h, want, atol=1e-6)
 
 
-def test_xla_inference_loop_equals_the_training_loop_and_keeps_a_gradient():
-    """`inference=True` (an XLA LSTM that keeps only h, per-direction
-    products) gives the plain graph's outputs; a gradient through it is still
-    right (autodiff of the compiled loop), only slower."""
+@pytest.mark.parametrize("directions", [1, 2])
+def test_xla_inference_loop_equals_the_training_loop_and_keeps_a_gradient(directions):
+    """`inference=True` (an XLA LSTM that keeps only h, one compiled 2-D loop
+    per direction) gives the plain graph's outputs for a unidirectional and a
+    bidirectional layer; a gradient through it is still right (it reruns the
+    training loop), only slower."""
     from asr.rnn.recurrence import recurrence
 
     rng = np.random.default_rng(1)
-    xp = tf.constant(rng.standard_normal((2, 7, 3, 16)), tf.float32)
-    u = tf.constant(0.1 * rng.standard_normal((2, 4, 16)), tf.float32)
+    xp = tf.constant(rng.standard_normal((directions, 7, 3, 16)), tf.float32)
+    u = tf.constant(0.1 * rng.standard_normal((directions, 4, 16)), tf.float32)
     fast = recurrence("lstm", xp, u, jit_compile=True, inference=True)
+    assert fast.shape == (7, directions, 3, 4)
     np.testing.assert_allclose(fast, recurrence("lstm", xp, u), atol=1e-6)
     grads = []
     for inference in (True, False):
