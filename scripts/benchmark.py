@@ -1250,10 +1250,11 @@ def main() -> int:
         "numpy": np.__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
-    if args.pytorch:
-        results["vs_pytorch"] = vs_pytorch(
-            fresh, json.loads(Path(args.pytorch).read_text())
-        )
+    if args.pytorch:  # a merged run (--only) replaces the ratios of its sections
+        results["vs_pytorch"] = {
+            **(results.get("vs_pytorch", {}) if only else {}),
+            **vs_pytorch(fresh, json.loads(Path(args.pytorch).read_text())),
+        }
     results["wall_s" if not only else f"wall_s_{'_'.join(sorted(only))}"] = (
         time.perf_counter() - t_start
     )
@@ -1281,9 +1282,9 @@ def vs_pytorch(ours: dict, torch: dict) -> dict:
         if a in ours and torch.get(b):
             out[f"pytorch_{b}"] = torch[b]
             out[name] = ours[a] / torch[b]
-    if torch.get("train_flop_utilisation") is not None:
+    if "train_flop_utilisation" in ours and torch.get("train_flop_utilisation"):
         out["pytorch_train_flop_utilisation"] = torch["train_flop_utilisation"]
-    if torch.get("librosa_logmel_x_realtime"):
+    if "features_x_librosa" in ours and torch.get("librosa_logmel_x_realtime"):
         out["pytorch_logmel_x_librosa"] = (
             torch["torch_logmel_x_realtime"] / torch["librosa_logmel_x_realtime"]
         )
