@@ -258,7 +258,8 @@ def waveform_augmenter(
 
     Steps, each drawn per utterance and skipped when its key is off:
     trim to the speech (`trim_prob`, `trim_margin_ms`, `trim_db`; a trimmed
-    clip is not time-shifted, which could cut into the speech) -> speed
+    clip is not time-shifted, which could cut into the speech; with
+    `trim_noisy` false only a clip that gets no added noise) -> speed
     (`speed_factors`) -> VTLP (`vtlp_prob`, `vtlp_range`) -> reverberation
     (`reverb_prob`, `rt60_range`, `reverb_drr_db`) -> gain (`gain_db`) -> time
     shift (`time_shift_ms`, digital zeros) -> silence padding before and after
@@ -343,9 +344,14 @@ def waveform_augmenter(
         return trim_to_speech(audio, cfg.trim_db, tf.cast(margins * 16.0, tf.int32))
 
     def augment(audio):
+        noisy = None  # drawn here only when it decides the trim
+        if use_noise and cfg.trim_prob > 0 and not cfg.trim_noisy:
+            noisy = tf.random.uniform([]) < cfg.noise_prob
         trimmed = tf.constant(False)
         if cfg.trim_prob > 0:
             trimmed = tf.random.uniform([]) < cfg.trim_prob
+            if noisy is not None:
+                trimmed = trimmed & ~noisy
             audio = tf.cond(trimmed, lambda: trim(audio), lambda: audio)
         if cfg.speed_factors:
             idx = tf.random.uniform([], 0, len(cfg.speed_factors), tf.int32)
@@ -377,7 +383,10 @@ def waveform_augmenter(
                 scale = tf.sqrt(p_sig / (p_noise * tf.pow(10.0, snr / 10.0)))
                 return audio + scale * seg
 
-            audio = _maybe(cfg.noise_prob, add_noise, audio)
+            if noisy is None:
+                audio = _maybe(cfg.noise_prob, add_noise, audio)
+            else:
+                audio = tf.cond(noisy, lambda: add_noise(audio), lambda: audio)
         if cfg.noise_floor_prob > 0:
             audio = _maybe(cfg.noise_floor_prob, floor, audio)
         if cfg.bandwidth_prob > 0:

@@ -185,6 +185,28 @@ def test_trim_cuts_the_silence_to_the_margins():
     assert abs(len(tight) - length) <= 2 * 160  # only frame rounding is left
 
 
+@pytest.mark.parametrize("noise_prob", [1.0, 0.0])
+def test_trim_noisy_false_trims_only_clips_without_added_noise(noise_prob):
+    """`trim_noisy=False`: a clip that gets noise keeps its silences (its
+    length), one that gets none is trimmed as before."""
+    clip, _, length = _quiet_speech_quiet()
+    noise = np.random.default_rng(1).standard_normal(SR).astype(np.float32)
+    cfg = AugmentConfig(
+        trim_prob=1.0,
+        trim_margin_ms=(0.0, 0.0),
+        trim_noisy=False,
+        noise_prob=noise_prob,
+        noise_snr_db=(20.0, 20.0),
+    )
+    for out in _run(cfg, clip, noise, times=4):
+        if noise_prob:
+            assert len(out) == len(clip) and not np.array_equal(out, clip)
+        else:
+            assert abs(len(out) - length) <= 2 * 160
+    noisy_and_trimmed = replace(cfg, trim_noisy=True)
+    assert abs(len(_run(noisy_and_trimmed, clip, noise)[0]) - length) <= 2 * 160
+
+
 def test_trim_keeps_a_clip_without_silence_and_a_short_one():
     cfg = AugmentConfig(trim_prob=1.0)
     tone = _tone(300.0, 0.5)

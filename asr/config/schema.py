@@ -54,6 +54,9 @@ class AugmentConfig:
     trim_prob: float = 0.0
     trim_margin_ms: tuple[float, float] = (0.0, 50.0)
     trim_db: float = 40.0
+    # False: only clips that get no added noise are trimmed (at trim_prob), so
+    # a noisy clip keeps its noise-only lead-in and tail (docs/robustness.md).
+    trim_noisy: bool = True
     # Vocal-tract-length perturbation: all frequencies times a factor drawn
     # from vtlp_range (> 1 is higher), duration unchanged.
     vtlp_prob: float = 0.0
