@@ -119,6 +119,17 @@ def _loop(
     return [ta.stack() for ta in tas]
 
 
+def _by(u: tf.Tensor) -> Callable[[tf.Tensor], tf.Tensor]:
+    """`x -> x @ u` for the loops' per-step products, x (D, B, K), u (D, K, N).
+    XLA on CPU runs this batched dot with D = 1 at batch 1 about 10-30x slower
+    than a 2-D one (docs/performance.md): a single direction (D static 1)
+    uses the 2-D product of its one matrix, sliced once outside the loop."""
+    if u.shape[0] == 1:
+        u2 = u[0]
+        return lambda x: tf.matmul(x[0], u2)[None]
+    return lambda x: tf.matmul(x, u)
+
+
 def _shifted(seq: tf.Tensor) -> tf.Tensor:
     """(T, ...) -> the same sequence one step later, zeros first (x[t - 1])."""
     return tf.concat([tf.zeros_like(seq[:1]), seq[:-1]], axis=0)
@@ -160,10 +171,11 @@ def _lstm_forward(xp, u, parallel_iterations):
     # tf.shape, not u.shape: a retrace with relaxed shapes (reduce_retracing)
     # leaves the static width unknown, and `: None` would keep all 4H columns.
     zeros = tf.zeros_like(xp[:, 0, :, : tf.shape(u)[1]])
+    by_u = _by(u)
 
     def body(t, carry):
         h, c = carry
-        h, c, a = lstm_step(tf.gather(xp, t, axis=1) + tf.matmul(h, u), c)
+        h, c, a = lstm_step(tf.gather(xp, t, axis=1) + by_u(h), c)
         return (h, c), (h, a, c)
 
     return _loop(
@@ -199,7 +211,7 @@ def _lstm_outputs_xla(xp, u, parallel_iterations):
 
 def _lstm_backward(dh_all, h, a, c, u, parallel_iterations):
     """Gradients of `_lstm_forward`: (dxp (D, T, B, 4H), du (D, H, 4H))."""
-    steps, ut = tf.shape(a)[0], _transposed(u)
+    steps, by_ut = tf.shape(a)[0], _by(_transposed(u))
     c_prev_all = _shifted(c)
     zeros = tf.zeros_like(dh_all[0])
 
@@ -214,7 +226,7 @@ def _lstm_backward(dh_all, h, a, c, u, parallel_iterations):
             [dc * (2.0 * g - 1.0), dc * c_prev_all[t], 2.0 * dc * i, dh * tc], -1
         )
         dz = da * a_t * (1.0 - a_t)
-        return (tf.matmul(dz, ut), dc * f), (dz,)
+        return (by_ut(dz), dc * f), (dz,)
 
     (dz,) = _loop(body, steps, (zeros, zeros), (a[0],), True, parallel_iterations)
     return _recurrent_grad(h, dz)
@@ -229,10 +241,11 @@ def _gru_forward(xp, u, br, parallel_iterations):
     """
     steps, hidden = tf.shape(xp)[1], tf.shape(u)[1]  # see _lstm_forward
     zeros = tf.zeros_like(xp[:, 0, :, :hidden])
+    by_u = _by(u)
 
     def body(t, carry):
         (h,) = carry
-        h, s, hh, rh = gru_step(tf.gather(xp, t, axis=1), tf.matmul(h, u) + br, h)
+        h, s, hh, rh = gru_step(tf.gather(xp, t, axis=1), by_u(h) + br, h)
         return (h,), (h, s, hh, rh)
 
     return _loop(
@@ -243,7 +256,7 @@ def _gru_forward(xp, u, br, parallel_iterations):
 
 def _gru_backward(dh_all, h, s, hh, rh, u, parallel_iterations):
     """Gradients of `_gru_forward`: dxp (D, T, B, 3H), du, dbr (D, 1, 3H)."""
-    steps, ut = tf.shape(s)[0], _transposed(u)
+    steps, by_ut = tf.shape(s)[0], _by(_transposed(u))
     h_prev_all = _shifted(h)
     zeros = tf.zeros_like(dh_all[0])
 
@@ -256,7 +269,7 @@ def _gru_backward(dh_all, h, s, hh, rh, u, parallel_iterations):
         dah = dh * (1.0 - z) * (1.0 - hh_t * hh_t)
         dr = dah * rh[t] * r * (1.0 - r)
         drec = tf.concat([dz, dr, dah * r], -1)
-        dh_prev = dh * z + tf.matmul(drec, ut)
+        dh_prev = dh * z + by_ut(drec)
         return (dh_prev,), (tf.concat([dz, dr, dah], -1), drec)
 
     dxp, drec = _loop(
@@ -272,9 +285,10 @@ def _simple_forward(xp, u, parallel_iterations):
     """tanh RNN recurrence. Returns h (T, D, B, H)."""
     steps = tf.shape(xp)[1]
     zeros = tf.zeros_like(xp[:, 0])
+    by_u = _by(u)
 
     def body(t, carry):
-        h = simple_step(tf.gather(xp, t, axis=1), tf.matmul(carry[0], u))
+        h = simple_step(tf.gather(xp, t, axis=1), by_u(carry[0]))
         return (h,), (h,)
 
     return _loop(body, steps, (zeros,), (zeros,), False, parallel_iterations)
@@ -282,12 +296,12 @@ def _simple_forward(xp, u, parallel_iterations):
 
 def _simple_backward(dh_all, h, u, parallel_iterations):
     """Gradients of `_simple_forward`: (dxp (D, T, B, H), du (D, H, H))."""
-    steps, ut = tf.shape(h)[0], _transposed(u)
+    steps, by_ut = tf.shape(h)[0], _by(_transposed(u))
 
     def body(t, carry):
         h_t = h[t]
         dz = (dh_all[t] + carry[0]) * (1.0 - h_t * h_t)
-        return (tf.matmul(dz, ut),), (dz,)
+        return (by_ut(dz),), (dz,)
 
     zeros = tf.zeros_like(dh_all[0])
     (dz,) = _loop(body, steps, (zeros,), (zeros,), True, parallel_iterations)
