@@ -89,7 +89,12 @@ def test_without_a_mask_equals_keras(rng):
 
 @pytest.mark.parametrize(
     "cell,bidirectional,batch",
-    [("lstm", True, 3), ("lstm", False, 1), ("gru", False, 1), ("simple_rnn", False, 2)],
+    [
+        ("lstm", True, 3),
+        ("lstm", False, 1),
+        ("gru", False, 1),
+        ("simple_rnn", False, 2),
+    ],
 )
 def test_xla_compiled_loops_equal_keras(cell, bidirectional, batch, rng):
     """One direction runs 2-D products in the compiled loops (a batched dot
