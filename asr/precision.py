@@ -27,8 +27,7 @@ from asr.cpu import cpu_isa
 from asr.rnn.layer import FusedRNN
 
 PRECISIONS = ("auto", "float32", "bfloat16")
-BF16_LAYERS = ("conv1",)  # where bfloat16 pays and the texts hold
-BF16_RNN_PROJECTIONS = True  # and the input projections of FusedRNN layers
+BF16_LAYERS = ("conv1",)  # where bfloat16 pays and the texts hold (+ FusedRNN's x W)
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -58,9 +57,7 @@ def resolve(precision: str) -> str:
 
 def _in_bf16(layer: keras.layers.Layer) -> bool:
     """Whether "bfloat16" changes `layer`."""
-    return layer.name in BF16_LAYERS or (
-        BF16_RNN_PROJECTIONS and isinstance(layer, FusedRNN)
-    )
+    return layer.name in BF16_LAYERS or isinstance(layer, FusedRNN)
 
 
 def inference_network(model: keras.Model, precision: str) -> keras.Model:
@@ -79,7 +76,7 @@ def inference_network(model: keras.Model, precision: str) -> keras.Model:
         config = layer.get_config()
         if layer.name in BF16_LAYERS:
             config["dtype"] = "mixed_bfloat16"
-        elif _in_bf16(layer):
+        elif isinstance(layer, FusedRNN):
             config["projection_dtype"] = "bfloat16"
         return layer.__class__.from_config(config)
 

@@ -185,25 +185,18 @@ def _lstm_forward(xp, u, parallel_iterations):
 
 
 def _lstm_outputs_xla(xp, u, parallel_iterations):
-    """One direction of `_lstm_forward`, h alone, for inference under XLA.
-
-    Args:
-        xp: (T, B, 4H) one direction's input projections; u: (H, 4H).
-    Returns:
-        ((T, B, H),): the gate activations and cell states that only the
-        gradient reads are not stored (docs/performance.md).
-
-    One direction per call, with plain 2-D products: XLA on CPU runs a
-    (1, B, H) x (1, H, 4H) batched dot at batch 1 about 20x slower than this
-    2-D one, and two directions as two calls run on two cores at once.
-    """
-    steps = tf.shape(xp)[0]
-    zeros = tf.zeros_like(xp[0, :, : tf.shape(u)[0]])
+    """`_lstm_forward`'s h alone (T, D, B, H), for inference under XLA: the
+    gate activations and cell states that only the gradient reads are not
+    stored (docs/performance.md). `_lstm_inference` calls it once per
+    direction (D = 1, so `_by` gives 2-D products): the calls run on two
+    cores at once."""
+    steps = tf.shape(xp)[1]
+    zeros = tf.zeros_like(xp[:, 0, :, : tf.shape(u)[1]])
+    by_u = _by(u)
 
     def body(t, carry):
         h, c = carry
-        z = tf.gather(xp, t) + tf.matmul(h, u)
-        h, c, _ = lstm_step(z, c)
+        h, c, _ = lstm_step(tf.gather(xp, t, axis=1) + by_u(h), c)
         return (h, c), (h,)
 
     return _loop(body, steps, (zeros, zeros), (zeros,), False, parallel_iterations)
@@ -373,7 +366,10 @@ def _lstm_inference(xp, u, p) -> tf.Tensor:
         xp_, u_ = _no_tape(xp, u)
         one = _compiled(_lstm_outputs_xla, True)
         # Independent calls: TensorFlow runs the two directions concurrently.
-        h = tf.stack([one(xp_[d], u_[d], p)[0] for d in range(directions)], axis=1)
+        h = tf.concat(
+            [one(xp_[d : d + 1], u_[d : d + 1], p)[0] for d in range(directions)],
+            axis=1,
+        )
 
         def grad(dh):
             h, a, c = _compiled(_lstm_forward, True)(*_no_tape(xp, u), p)
