@@ -265,8 +265,9 @@ def waveform_augmenter(
     shift (`time_shift_ms`, digital zeros) -> silence padding before and after
     (`pad_silence_prob`, `pad_silence_max_s`, digital zeros) -> additive noise
     (`noise_prob`, `noise_snr_db`, one of the `noise` signals at a random
-    offset, tiled) -> noise floor (`noise_floor_prob`, `noise_floor_dbfs`) ->
-    band limit (`bandwidth_prob`, `bandwidth_hz`, over speech and noise alike).
+    offset, tiled; with `noise_mix_prob` a second one over it at
+    `noise_mix_db` relative power) -> noise floor (`noise_floor_prob`,
+    `noise_floor_dbfs`) -> band limit (`bandwidth_prob`, `bandwidth_hz`, over speech and noise alike).
 
     The SNR is measured against the power of the clip before time shift and
     padding, and the noise (and floor) cover the whole padded clip, so padding
@@ -376,8 +377,19 @@ def waveform_augmenter(
             audio = _maybe(cfg.pad_silence_prob, pad, audio)
         if use_noise:
 
+            def second(seg):
+                other = noise_bank.excerpt(tf.shape(seg)[0])
+                rel = tf.random.uniform([], cfg.noise_mix_db[0], cfg.noise_mix_db[1])
+                gain = tf.sqrt(
+                    (_power(seg) + 1e-10) * tf.pow(10.0, rel / 10.0)
+                    / (_power(other) + 1e-10)
+                )
+                return seg + gain * other
+
             def add_noise(audio):
                 seg = noise_bank.excerpt(tf.shape(audio)[0])
+                if cfg.noise_mix_prob > 0:
+                    seg = _maybe(cfg.noise_mix_prob, second, seg)
                 snr = tf.random.uniform([], cfg.noise_snr_db[0], cfg.noise_snr_db[1])
                 p_noise = _power(seg) + 1e-10
                 scale = tf.sqrt(p_sig / (p_noise * tf.pow(10.0, snr / 10.0)))

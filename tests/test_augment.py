@@ -146,6 +146,33 @@ def test_one_noise_file_is_picked_per_utterance():
     assert signs == {1.0, -1.0}
 
 
+@pytest.mark.parametrize("mix_prob", [1.0, 0.0])
+def test_noise_mix_adds_a_second_excerpt_at_the_relative_level(mix_prob):
+    """A constant file and an alternating one: a mixture of the two is a DC
+    part plus a +-1 part whose powers differ by `noise_mix_db`, and the sum
+    still meets the drawn SNR."""
+    rng = np.random.default_rng(2)
+    clean = (0.1 * rng.standard_normal(4000)).astype(np.float32)
+    p_clean = float(np.mean(clean.astype(np.float64) ** 2))
+    files = [np.full(50, 1.0, np.float32), np.tile([1.0, -1.0], 45).astype(np.float32)]
+    cfg = AugmentConfig(
+        noise_prob=1.0,
+        noise_snr_db=(10.0, 10.0),
+        noise_mix_prob=mix_prob,
+        noise_mix_db=(-6.0, -6.0),
+    )
+    mixtures = 0
+    for out in _run(cfg, clean, files, times=24):
+        noise = out.astype(np.float64) - clean
+        assert abs(_db(p_clean / np.mean(noise**2)) - 10.0) < 0.5
+        dc = float(np.mean(noise))
+        ac = float(np.mean((noise - dc) ** 2))
+        if dc**2 > 1e-9 and ac > 1e-9:  # one excerpt of each file
+            assert abs(abs(_db(ac / dc**2)) - 6.0) < 0.5
+            mixtures += 1
+    assert (mixtures > 0) == (mix_prob > 0)
+
+
 def test_silence_padding_lengths_match_the_zero_runs():
     clean = np.linspace(0.2, 0.6, 3000, dtype=np.float32)  # no zeros inside
     cfg = AugmentConfig(pad_silence_prob=1.0, pad_silence_max_s=0.05)  # 800

@@ -265,6 +265,8 @@ def test_invalid_choice_lists_the_choices(key, value):
         (["features.log_floor=0"], "features.log_floor"),
         (["augment.noise_prob=2"], "augment.noise_prob"),
         (["augment.noise_snr_db=[30, 5]"], "augment.noise_snr_db"),
+        (["augment.noise_mix_prob=1.5"], "augment.noise_mix_prob"),
+        (["augment.noise_mix_db=[0, -10]"], "augment.noise_mix_db"),
         (["augment.speed_factors=[0.9, 0]"], "augment.speed_factors"),
         (["augment.spec_freq_width=-1"], "augment.spec_freq_width"),
         (["augment.spec_time_masks=-1"], "augment.spec_time_masks"),

@@ -80,8 +80,14 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     _check(all(s > 0 for s in a.speed_factors), "augment.speed_factors", "must be > 0")
     _check(a.time_shift_ms >= 0, "augment.time_shift_ms", "must be >= 0")
     _check(a.gain_db >= 0, "augment.gain_db", "must be >= 0")
+    _check(
+        a.noise_mix_db[0] <= a.noise_mix_db[1],
+        "augment.noise_mix_db",
+        "needs [low, high] with low <= high",
+    )
     probs = (
         "trim_prob",
+        "noise_mix_prob",
         "vtlp_prob",
         "reverb_prob",
         "pad_silence_prob",

@@ -46,6 +46,12 @@ class AugmentConfig:
     noise_dir: str | None = None
     noise_prob: float = 0.0
     noise_snr_db: tuple[float, float] = (5.0, 30.0)
+    # Two sources at once (babble over traffic, music over a fan): with this
+    # probability a second excerpt (any file, its own offset) joins the first,
+    # its power noise_mix_db dB relative to the first's; the sum is then
+    # mixed at the drawn SNR like a single excerpt.
+    noise_mix_prob: float = 0.0
+    noise_mix_db: tuple[float, float] = (-10.0, 0.0)
     speed_factors: tuple[float, ...] = ()  # e.g. (0.9, 1.0, 1.1)
     # Trim: the clip cut to its speech (10 ms frames within trim_db of its
     # loudest) plus a margin drawn from trim_margin_ms at each end, so that
