@@ -267,7 +267,8 @@ def waveform_augmenter(
     (`noise_prob`, `noise_snr_db`, one of the `noise` signals at a random
     offset, tiled; with `noise_mix_prob` a second one over it at
     `noise_mix_db` relative power) -> noise floor (`noise_floor_prob`,
-    `noise_floor_dbfs`) -> band limit (`bandwidth_prob`, `bandwidth_hz`, over speech and noise alike).
+    `noise_floor_dbfs`) -> band limit (`bandwidth_prob`, `bandwidth_hz`, over
+    speech and noise alike).
 
     The SNR is measured against the power of the clip before time shift and
     padding, and the noise (and floor) cover the whole padded clip, so padding
