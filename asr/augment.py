@@ -382,7 +382,8 @@ def waveform_augmenter(
                 other = noise_bank.excerpt(tf.shape(seg)[0])
                 rel = tf.random.uniform([], cfg.noise_mix_db[0], cfg.noise_mix_db[1])
                 gain = tf.sqrt(
-                    (_power(seg) + 1e-10) * tf.pow(10.0, rel / 10.0)
+                    (_power(seg) + 1e-10)
+                    * tf.pow(10.0, rel / 10.0)
                     / (_power(other) + 1e-10)
                 )
                 return seg + gain * other
