@@ -16,7 +16,11 @@ folder trained by `asr.training.fit` on the other folds with the fold's test
 data as its validation data; `train.val_max_utterances` covers the whole test
 fold, and early stopping and checkpoint averaging are off, so nothing is
 chosen by looking at the test speakers. The fold's WER (and CER) is the last
-epoch's `val_wer` (`val_cer`): greedy decoding of the whole test fold.
+epoch's `val_wer` (`val_cer`): greedy decoding of the whole test fold. For the
+same reason the fold's `model.keras` is replaced by `last.keras` when it
+finishes (training keeps the best epoch by validation WER there, and here
+validation is the test fold), so evaluating the fold's run later (beam, an
+LM) tests the network the WER came from.
 `OUT/fold_k/result.json` marks a finished fold; running the same command
 again skips those and resumes an interrupted one at its last checkpoint.
 Manifests given as `extra_train` are added to every fold's training data
@@ -37,11 +41,12 @@ import logging
 import math
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from asr.config import ConfigError, ExperimentConfig, to_dict
-from asr.files import atomic_write_text
+from asr.files import atomic_path, atomic_write_text
 from asr.manifest import ManifestError, Utterance, read_manifest, write_manifest
 from asr.training.search_space import apply_values
 from asr.training.tuning import format_csv, format_markdown
@@ -196,6 +201,14 @@ def fold_config(cfg: ExperimentConfig, folder: Path, n_test: int) -> ExperimentC
     )
 
 
+def _keep_last(folder: Path) -> None:
+    """`model.keras` := `last.keras` (atomically), when training wrote one."""
+    last = folder / "last.keras"
+    if last.exists():
+        with atomic_path(folder / "model.keras", ".keras") as tmp:
+            shutil.copyfile(last, tmp)
+
+
 def _last_epoch(history_csv: Path) -> dict:
     with history_csv.open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -273,6 +286,7 @@ def crossval(
             len(fold.train),
         )
         fit(fold_config(cfg, folder, len(fold.test)), folder, verbose=verbose)
+        _keep_last(folder)
         row = {
             "fold": fold.index,
             "groups": " ".join(fold.groups),

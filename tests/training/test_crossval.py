@@ -82,6 +82,8 @@ class FakeFit:
         if self.fail_on == len(self.calls):
             raise KeyboardInterrupt
         n = len(read_manifest(cfg.data.val_manifest))
+        (run_dir / "model.keras").write_text("best epoch")
+        (run_dir / "last.keras").write_text(f"last epoch of {run_dir.name}")
         (run_dir / "history.csv").write_text(
             f"epoch,loss,val_wer,val_cer\n0,2.0,0.9,0.5\n1,1.0,{0.1 * n},{0.05 * n}\n"
         )
@@ -104,6 +106,8 @@ def test_each_fold_trains_on_the_others_and_tests_on_its_speakers(
         assert fold_cfg.train.early_stopping_patience == 0  # no peeking
     wers = [r["wer"] for r in result.rows]
     assert wers == [pytest.approx(0.1 * r["test"]) for r in result.rows]
+    for _, run in fake.calls:  # the network the WER came from, not the best
+        assert (run / "model.keras").read_text() == f"last epoch of {run.name}"
     assert result.mean["wer"] == pytest.approx(statistics.mean(wers))
     assert result.std["wer"] == pytest.approx(statistics.stdev(wers))
     md = result.table_md.read_text()
