@@ -104,14 +104,21 @@ $ASR train --config configs/digits.yaml --init-from runs/digits_s4 --epochs 3 \
   --set train.learning_rate=0.0002 --set train.warmup_steps=20 "${LOSO[@]}" \
   --train data/digits/train_voices.jsonl --val data/digits/validation_all_voices.jsonl \
   --out runs/digits_s5
-# Stage 6 (the bundled model): 3 more epochs, noise at 0-20 dB SNR (was 0-30)
-# and trimming only of clips that get no added noise (as synth_en.sh stage 12).
+# Stage 6: 3 more epochs, noise at 0-20 dB SNR (was 0-30) and trimming only of
+# clips that get no added noise (as synth_en.sh stage 12). Stage 7 (the bundled
+# model): 3 more, with two noise sources at once on half the noisy clips (as
+# synth_en.sh stage 13).
+LATE=(--set "augment.noise_snr_db=[0.0, 20.0]" --set augment.trim_noisy=false)
 $ASR train --config configs/digits.yaml --init-from runs/digits_s5 --epochs 3 \
-  --set train.learning_rate=0.0002 --set train.warmup_steps=20 "${LOSO[@]}" \
-  --set "augment.noise_snr_db=[0.0, 20.0]" --set augment.trim_noisy=false \
+  --set train.learning_rate=0.0002 --set train.warmup_steps=20 "${LOSO[@]}" "${LATE[@]}" \
   --train data/digits/train_voices.jsonl --val data/digits/validation_all_voices.jsonl \
   --out runs/digits_s6
-RUN=runs/digits_s6
+LATE+=(--set augment.noise_mix_prob=0.5)
+$ASR train --config configs/digits.yaml --init-from runs/digits_s6 --epochs 3 \
+  --set train.learning_rate=0.0002 --set train.warmup_steps=20 "${LOSO[@]}" "${LATE[@]}" \
+  --train data/digits/train_voices.jsonl --val data/digits/validation_all_voices.jsonl \
+  --out runs/digits_s7
+RUN=runs/digits_s7
 LM=data/digits/lm_voices.arpa
 $ASR evaluate --model "$RUN" --manifest data/synth_digits_flite/test.jsonl --out "$RUN/test_flite"
 $ASR evaluate --model "$RUN" --manifest data/fsdd/test.jsonl --out "$RUN/test"
@@ -140,7 +147,8 @@ $PY scripts/pack_model.py "$RUN" asr/pretrained/digits --check-manifest data/fsd
 
 # Leave one FSDD speaker out (4 folds, each trained without its test speaker),
 # with stage 5's data and augmentation: a base model on the extra data alone
-# (no FSDD voice), then 2 epochs per fold on three FSDD speakers + that data
+# (no FSDD voice), then 2 epochs per fold on three FSDD speakers + that data;
+# again with stage 7's augmentation (runs/digits_loso_s7), from the same base
 $PY scripts/make_lm.py --manifest data/digits/extra_voices.jsonl --order 2 \
   --out data/digits/lm_extra_voices.arpa
 $ASR train --config configs/digits.yaml --train data/digits/extra_voices.jsonl \
@@ -154,4 +162,13 @@ $ASR crossval --config configs/digits.yaml --folds 4 --group-by speaker \
 for k in 0 1 2 3; do
   $ASR evaluate --model runs/digits_loso_trim/fold_$k --manifest runs/digits_loso_trim/fold_$k/test.jsonl \
     --decoder beam --lm data/digits/lm_extra_voices.arpa --out runs/digits_loso_trim/fold_$k/test_lm
+done
+$ASR crossval --config configs/digits.yaml --folds 4 --group-by speaker \
+  --manifest data/fsdd/train.jsonl --manifest data/fsdd/validation.jsonl \
+  --manifest data/fsdd/test.jsonl --extra-train data/digits/extra_voices.jsonl \
+  --set train.init_from=runs/digits_base_trim "${LOSO[@]}" "${LATE[@]}" --epochs 2 \
+  --out runs/digits_loso_s7
+for k in 0 1 2 3; do
+  $ASR evaluate --model runs/digits_loso_s7/fold_$k --manifest runs/digits_loso_s7/fold_$k/test.jsonl \
+    --decoder beam --lm data/digits/lm_extra_voices.arpa --out runs/digits_loso_s7/fold_$k/test_lm
 done

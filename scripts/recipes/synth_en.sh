@@ -30,9 +30,11 @@
 # espeak-ng's formant synthesis; same noise, lr 3e-4 (warm-up 50). Stage 11:
 # TRIM_EPOCHS (3) from stage 10 on the same data with clips cut to their
 # speech (`augment.trim_prob` 0.3) and noise on 60 % of them, lr 3e-4
-# (warm-up 50). Stage 12 (the bundled model): NOISY_EPOCHS (3) from stage 11,
-# noise at 0-20 dB SNR (was 0-30) and trimming only of clips that get no noise
-# (`augment.trim_noisy` false, `trim_prob` 0.5), lr 3e-4 (warm-up 50).
+# (warm-up 50). Stage 12: NOISY_EPOCHS (3) from stage 11, noise at 0-20 dB SNR
+# (was 0-30) and trimming only of clips that get no noise (`augment.trim_noisy`
+# false, `trim_prob` 0.5), lr 3e-4 (warm-up 50). Stage 13 (the bundled model):
+# MIXED_EPOCHS (3) from stage 12, the same, with two noise sources at once on
+# half the noisy clips (`augment.noise_mix_prob` 0.5).
 # A stage with 0 epochs is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,6 +53,7 @@ WORLD_EPOCHS=${11:-2}
 VOICES_EPOCHS=${12:-3}
 TRIM_EPOCHS=${13:-3}
 NOISY_EPOCHS=${14:-3}
+MIXED_EPOCHS=${15:-3}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 STAGE1=${STAGE1:-runs/synth_en}
@@ -67,6 +70,7 @@ WORLD=${WORLD:-runs/synth_en_world}
 VOICES=${VOICES:-runs/synth_en_voices}
 TRIM=${TRIM:-runs/synth_en_s11}
 NOISY=${NOISY:-runs/synth_en_s12}
+MIXED=${MIXED:-runs/synth_en_s13}
 $ASR prepare synthetic --vocabulary closed --out data/synth --hours "$HOURS" --seed 0
 $ASR train --config configs/ds2_small.yaml --epochs "$EPOCHS" --out "$STAGE1"
 warm_restart configs/ds2_small.yaml "$STAGE1" "$STAGE2" "$FT_EPOCHS"
@@ -94,7 +98,7 @@ if [ "$BIG_EPOCHS" -gt 0 ]; then
     --train "$BIG"/train.jsonl --val "$BIG"/dev.jsonl --set train.average_best=5 \
     --set "augment.speed_factors=[0.9, 1.0, 1.1]"
 fi
-if [ $((OPEN_EPOCHS + MIX_EPOCHS + WORLD_EPOCHS + VOICES_EPOCHS + TRIM_EPOCHS + NOISY_EPOCHS)) -gt 0 ]; then
+if [ $((OPEN_EPOCHS + MIX_EPOCHS + WORLD_EPOCHS + VOICES_EPOCHS + TRIM_EPOCHS + NOISY_EPOCHS + MIXED_EPOCHS)) -gt 0 ]; then
   $ASR prepare synthetic --out data/synth_open --hours 3 --seed 1
   $ASR prepare noise --out data/noise --seed 0 --count 4
   $PY - <<'PY'
@@ -143,6 +147,11 @@ PY
     --set augment.noise_dir=data/noise_world --set augment.noise_prob=0.6 \
     --set "augment.noise_snr_db=[0.0, 20.0]" --set augment.trim_prob=0.5 \
     --set augment.trim_noisy=false
+  warm_restart configs/synth_en_open.yaml "$FINAL" "$MIXED" "$MIXED_EPOCHS" 0.0003 50 \
+    --train data/synth_voices/train.jsonl --val data/synth_mix/dev.jsonl \
+    --set augment.noise_dir=data/noise_world --set augment.noise_prob=0.6 \
+    --set "augment.noise_snr_db=[0.0, 20.0]" --set augment.trim_prob=0.5 \
+    --set augment.trim_noisy=false --set augment.noise_mix_prob=0.5
   TEST=data/synth/test.jsonl  # the closed test split; and the open one:
   $ASR evaluate --model "$FINAL" --manifest data/synth_open/test.jsonl --out "$FINAL/test_open"
   [ "$VOICES_EPOCHS" -eq 0 ] || $ASR evaluate --model "$FINAL" \
