@@ -119,9 +119,10 @@ def evaluate(
         if waves:
             hyps, confidences = [], []
             for wave in waves:  # one at a time: each one's latency
-                _compile_length(recognizer, len(wave), compiled)
+                edges = 2 * getattr(recognizer, "edge_samples", 0)
+                _compile_length(recognizer, len(wave) + edges, compiled)
                 t0 = time.perf_counter()
-                logits = recognizer.logits_batch([wave])[0]
+                logits = recognizer.utterance_logits([wave])[0]
                 hyp = recognizer.decode(
                     logits,
                     decoder=decoder,
@@ -165,6 +166,7 @@ def evaluate(
         "model": recognizer.name,
         "manifest": str(manifest),
         "decoder": "lm" if lm or hotwords else "beam" if rescore else decoder,
+        "edge_seconds": getattr(recognizer, "edge_samples", 0) / SAMPLE_RATE,
     }
     if streamer is not None:
         summary_extra.update(

@@ -12,6 +12,15 @@ the whole recording) or into fixed 20 s windows with 2 s of context each side
 whose centre frames are stitched and decoded at once ("windows"; equal to a
 single pass; docs/transcription.md compares them).
 
+With `edge_seconds` (`--edge`; default 0) a CTC model hears each utterance
+(a short input, a pause-cut segment) with that much digital silence before
+and after: a clip cut tight at its first and last sample, as push-to-talk,
+voice-activity detectors and keyword corpora cut them, then leaves the
+network the frames it emits a sound's letters in, after the sound (0.25 s:
+`digits` on FSDD's takes 6.0 -> 1.0 % WER). Next to noise that fills the
+clip the sudden silence costs instead (docs/robustness.md), hence off by
+default. Word times stay those of the input.
+
 A keyword classifier (`model.head: classifier`) gives one answer per input,
 never cut: `classify` returns its `asr.classification.Prediction` (softmax
 probabilities, the word, `_unknown_` when the best keyword is less probable
@@ -67,6 +76,7 @@ class Recognizer:
     xla_min_seconds = 8.0  # a batch of one this long runs XLA loops (CPU)
     threshold = DEFAULT_THRESHOLD  # classifiers: weaker keywords -> _unknown_
     pause_seconds = ctc.PAUSE_SECONDS  # a pause this long breaks a word (0: never)
+    edge_seconds = 0.0  # CTC models: zeros added before and after an utterance
 
     def __init__(
         self,
@@ -134,6 +144,18 @@ class Recognizer:
                 )
             i += n
         return out  # type: ignore[return-value]
+
+    @property
+    def edge_samples(self) -> int:
+        """Samples of silence `utterance_logits` adds on each side (0 for a
+        classifier)."""
+        return 0 if self.is_classifier else round(self.edge_seconds * SAMPLE_RATE)
+
+    def utterance_logits(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """`logits_batch` of whole utterances, each with `edge_samples` of
+        zeros before and after; the logits include the edges' frames."""
+        n = self.edge_samples
+        return self.logits_batch([np.pad(np.asarray(w, np.float32), n) for w in waves])
 
     def _single_predict(self) -> Callable:
         """The compiled function for a batch of one (built on first use)."""
@@ -333,9 +355,11 @@ class Recognizer:
                 short_waves.append(load_audio(item))
         if short_waves:
             for i, wave, logits in zip(
-                short_idx, short_waves, self.logits_batch(short_waves)
+                short_idx, short_waves, self.utterance_logits(short_waves)
             ):
-                results[i] = self._segment(logits, len(wave), decode_options)
+                results[i] = self._segment(
+                    logits, len(wave), decode_options, edged=True
+                )
         return results  # type: ignore[return-value]
 
     def is_long(self, seconds: float) -> bool:
@@ -369,9 +393,9 @@ class Recognizer:
 
         def flush() -> None:
             for (start, wave), logits in zip(
-                group, self.logits_batch([w for _, w in group])
+                group, self.utterance_logits([w for _, w in group])
             ):
-                part = self._segment(logits, len(wave), decode_options)
+                part = self._segment(logits, len(wave), decode_options, edged=True)
                 if part.text:
                     texts.append(part.text)
                 words.extend(alignment.shift_words(part.words, start / SAMPLE_RATE))
@@ -392,7 +416,11 @@ class Recognizer:
             " ".join(texts), words, total / SAMPLE_RATE, utterance_confidence(words)
         )
 
-    def _segment(self, logits, num_samples, decode_options) -> Segment:
+    def _segment(
+        self, logits, num_samples, decode_options, edged: bool = False
+    ) -> Segment:
+        """One input's Segment from its logits; `edged`: they are
+        `utterance_logits` (word times then move back by the edge)."""
         if self.is_classifier:
             answer = self.classify(logits)
             return Segment(
@@ -407,6 +435,10 @@ class Recognizer:
         words = alignment.word_timestamps(
             logits, len(logits), self.frame_seconds, confidence=True
         )
+        if edged and self.edge_samples:
+            words = alignment.shift_words(
+                words, -self.edge_samples / SAMPLE_RATE, num_samples / SAMPLE_RATE
+            )
         return Segment(
             text, words, num_samples / SAMPLE_RATE, utterance_confidence(words)
         )

@@ -76,6 +76,36 @@ def test_cli_evaluate_and_transcribe(run_dir, manifest, tmp_path, capsys):
     assert obj["duration"] == pytest.approx(0.6)
 
 
+def test_edge_flag_sets_the_silence_each_utterance_is_heard_with(
+    run_dir, manifest, tmp_path, monkeypatch, capsys
+):
+    from asr.transcribe import Recognizer
+
+    heard = []
+    real = Recognizer.logits_batch
+
+    def spy(self, waves):
+        heard.extend(len(w) for w in waves)
+        return real(self, waves)
+
+    monkeypatch.setattr(Recognizer, "logits_batch", spy)
+    clip = manifest.parent / "0.flac"  # 0.6 s
+    assert (
+        main(["transcribe", "--model", str(run_dir), "--edge", "0.5", str(clip)]) == 0
+    )
+    assert heard[-1] == 9600 + 2 * 8000
+    argv = ["evaluate", "--model", str(run_dir), "--manifest", str(manifest)]
+    assert main([*argv, "--edge", "0.25", "--out", str(tmp_path / "e")]) == 0
+    assert heard[-1] == 16000 + 2 * 4000  # the 1.0 s clip and its edges
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert summary["edge_seconds"] == 0.25
+    assert main([*argv, "--out", str(tmp_path / "e0")]) == 0
+    assert heard[-1] == 16000  # by default as it is
+    summary = json.loads((tmp_path / "e0" / "summary.json").read_text())
+    assert summary["edge_seconds"] == 0
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [

@@ -47,6 +47,7 @@ def test_threshold_rejects_a_keyword(run):
     rec.threshold = 1.0  # nothing is that sure
     assert rec.transcribe(wave) == "_unknown_"
     assert rec.classify(rec.logits_batch([wave])[0]).best == "one"
+    assert rec.edge_samples == 0  # a classifier hears its clip as trained, no edge
 
 
 def test_transcribe_prints_word_and_probability(run, tmp_path, capsys):

@@ -118,3 +118,38 @@ def test_a_pause_breaks_a_word_for_every_decoder_and_the_word_times():
     assert rec.decode(short) == "ab"  # a shorter gap is not a pause
     rec.pause_seconds = 0
     assert rec.decode(logits) == "ab"
+
+
+def test_utterances_are_heard_with_a_quiet_edge_and_keep_their_word_times(
+    run_dir, monkeypatch
+):
+    rec = load_model(run_dir, precision="float32")
+    assert rec.edge_seconds == 0  # off by default
+    rec.edge_seconds = 0.25
+    wave = speechlike(0.9, seed=5)
+    heard = []
+    real = rec.logits_batch
+    monkeypatch.setattr(rec, "logits_batch", lambda ws: heard.extend(ws) or real(ws))
+    seg = rec.transcribe_segments([wave])[0]
+    edge = round(rec.edge_seconds * 16000)
+    assert edge == rec.edge_samples == 4000
+    (x,) = heard
+    assert len(x) == len(wave) + 2 * edge
+    np.testing.assert_array_equal(x[edge:-edge], wave)
+    assert not x[:edge].any() and not x[-edge:].any()
+    assert seg.duration == pytest.approx(0.9)
+    assert all(0 <= w["start"] <= w["end"] <= 0.9 for w in seg.words)
+    rec.edge_seconds = 0  # turns the edge off
+    np.testing.assert_array_equal(rec.utterance_logits([wave])[0], real([wave])[0])
+
+
+def test_edge_word_times_move_back_by_the_edge_within_the_clip():
+    from asr.decoding.alignment import shift_words
+
+    words = [
+        {"word": "a", "start": 0.1, "end": 0.4},
+        {"word": "b", "start": 0.5, "end": 1.6},
+    ]
+    moved = shift_words(words, -0.25, duration=1.2)
+    assert [(w["start"], w["end"]) for w in moved] == [(0.0, 0.15), (0.25, 1.2)]
+    assert shift_words(words, 1.0)[1]["end"] == 2.6  # no duration: no clamp

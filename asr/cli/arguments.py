@@ -125,6 +125,19 @@ def add_threshold(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_edge(p: argparse.ArgumentParser) -> None:
+    """`--edge`: the quiet a CTC model hears around each utterance."""
+    p.add_argument(
+        "--edge",
+        type=NON_NEGATIVE_FLOAT,
+        default=None,
+        metavar="SECONDS",
+        help="digital silence added before and after each utterance or "
+        "pause-cut segment: speech cut at a clip's first or last sample is then "
+        "recognised (e.g. 0.25); it hurts where noise fills the clip (default 0)",
+    )
+
+
 def add_lm_weights(p: argparse.ArgumentParser) -> None:
     """`--lm-weight`, `--word-bonus`: the n-gram LM beam search's weights."""
     p.add_argument(

@@ -107,6 +107,8 @@ def cmd_evaluate(args) -> int:
     recognizer = load_recognizer(args.model, precision=args.precision)
     if args.threshold is not None:
         recognizer.threshold = args.threshold
+    if args.edge is not None:
+        recognizer.edge_seconds = args.edge
     options = decode_options(args)
     if conditions is not None:
         from asr.robustness import PLOT_NAME, run_conditions

@@ -9,6 +9,7 @@ from asr.cli.arguments import (
     NON_NEGATIVE_FLOAT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
+    add_edge,
     add_lm_weights,
     add_precision,
     add_rescore_options,
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeatable or comma-separated); rows without it: (missing)",
     )
     add_threshold(p)
+    add_edge(p)
     add_precision(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -226,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         "status 2, the others are still transcribed",
     )
     add_threshold(p)
+    add_edge(p)
     add_precision(p)
     p.set_defaults(func=cmd_transcribe)
 

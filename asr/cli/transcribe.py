@@ -92,6 +92,8 @@ def _transcribe(args, tmp: str) -> int:
         recognizer.segmentation = args.segment
         if args.threshold is not None:
             recognizer.threshold = args.threshold
+        if args.edge is not None:
+            recognizer.edge_seconds = args.edge
     options = decode_options(args)
     bar = tqdm(
         total=len(todo),

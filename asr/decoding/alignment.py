@@ -92,14 +92,16 @@ def _word(
     return word
 
 
-def shift_words(words: list[dict], seconds: float) -> list[dict]:
+def shift_words(
+    words: list[dict], seconds: float, duration: float | None = None
+) -> list[dict]:
     """`word_timestamps` of a piece that starts `seconds` into its recording:
-    the same words with their times in the whole recording (ms precision)."""
-    return [
-        {
-            **w,
-            "start": round(w["start"] + seconds, 3),
-            "end": round(w["end"] + seconds, 3),
-        }
-        for w in words
-    ]
+    the same words with their times in the whole recording (ms precision);
+    with `duration`, times are kept within [0, duration] (a negative
+    `seconds` removes quiet added before the recording)."""
+
+    def at(t: float) -> float:
+        t = t + seconds
+        return round(t if duration is None else min(max(t, 0.0), duration), 3)
+
+    return [{**w, "start": at(w["start"]), "end": at(w["end"])} for w in words]

@@ -41,7 +41,7 @@ def dev_logits(
     batch_utterances: int = 32,
 ) -> tuple[list[str], list[np.ndarray], list[dict]]:
     """The normalised references, the (frames, classes) logits of each
-    readable row (`Recognizer.logits_batch`) and the skipped rows
+    readable row (`Recognizer.utterance_logits`) and the skipped rows
     (`{"audio_filepath", "reason"}`: unreadable audio or an empty transcript)."""
     refs, logits, skipped = [], [], []
     for start in range(0, len(rows), batch_utterances):
@@ -59,7 +59,7 @@ def dev_logits(
                 continue
             kept.append(ref)
         if waves:
-            logits.extend(recognizer.logits_batch(waves))
+            logits.extend(recognizer.utterance_logits(waves))
         refs.extend(kept)
         if progress:
             progress(len(chunk))
