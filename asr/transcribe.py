@@ -155,6 +155,8 @@ class Recognizer:
         """`logits_batch` of whole utterances, each with `edge_samples` of
         zeros before and after; the logits include the edges' frames."""
         n = self.edge_samples
+        if not n:
+            return self.logits_batch(waves)
         return self.logits_batch([np.pad(np.asarray(w, np.float32), n) for w in waves])
 
     def _single_predict(self) -> Callable:
