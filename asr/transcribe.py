@@ -12,14 +12,10 @@ the whole recording) or into fixed 20 s windows with 2 s of context each side
 whose centre frames are stitched and decoded at once ("windows"; equal to a
 single pass; docs/transcription.md compares them).
 
-With `edge_seconds` (`--edge`; default 0) a CTC model hears each utterance
-(a short input, a pause-cut segment) with that much digital silence before
-and after: a clip cut tight at its first and last sample, as push-to-talk,
-voice-activity detectors and keyword corpora cut them, then leaves the
-network the frames it emits a sound's letters in, after the sound (0.25 s:
-`digits` on FSDD's takes 6.0 -> 1.0 % WER). Next to noise that fills the
-clip the sudden silence costs instead (docs/robustness.md), hence off by
-default. Word times stay those of the input.
+`edge_seconds` (`--edge`, default 0) of digital silence around each utterance
+or pause-cut segment of a CTC model gives a clip cut at its first and last
+sample the frames after a sound that CTC writes its letters in; next to noise
+filling the clip it costs (docs/robustness.md). Word times stay the input's.
 
 A keyword classifier (`model.head: classifier`) gives one answer per input,
 never cut: `classify` returns its `asr.classification.Prediction` (softmax
@@ -418,11 +414,8 @@ class Recognizer:
             " ".join(texts), words, total / SAMPLE_RATE, utterance_confidence(words)
         )
 
-    def _segment(
-        self, logits, num_samples, decode_options, edged: bool = False
-    ) -> Segment:
-        """One input's Segment from its logits; `edged`: they are
-        `utterance_logits` (word times then move back by the edge)."""
+    def _segment(self, logits, num_samples, decode_options, edged=False) -> Segment:
+        """One input's Segment; `edged`: `logits` are `utterance_logits`'."""
         if self.is_classifier:
             answer = self.classify(logits)
             return Segment(
