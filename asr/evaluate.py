@@ -102,6 +102,7 @@ def evaluate(
     latencies: list[float] = []  # seconds per utterance: logits and decoding
     chunk_times: list[float] = []  # seconds per streaming chunk
     compiled: set[int] = set()
+    edge = recognizer.edge_samples  # silence each utterance is heard with
     audio_seconds = 0.0
     for start in range(0, len(rows), batch_utterances):
         chunk = rows[start : start + batch_utterances]
@@ -119,8 +120,7 @@ def evaluate(
         if waves:
             hyps, confidences = [], []
             for wave in waves:  # one at a time: each one's latency
-                edges = 2 * getattr(recognizer, "edge_samples", 0)
-                _compile_length(recognizer, len(wave) + edges, compiled)
+                _compile_length(recognizer, len(wave) + 2 * edge, compiled)
                 t0 = time.perf_counter()
                 logits = recognizer.utterance_logits([wave])[0]
                 hyp = recognizer.decode(
@@ -166,7 +166,7 @@ def evaluate(
         "model": recognizer.name,
         "manifest": str(manifest),
         "decoder": "lm" if lm or hotwords else "beam" if rescore else decoder,
-        "edge_seconds": getattr(recognizer, "edge_samples", 0) / SAMPLE_RATE,
+        "edge_seconds": edge / SAMPLE_RATE,
     }
     if streamer is not None:
         summary_extra.update(
